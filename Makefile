@@ -1,0 +1,24 @@
+# The README's two commands: `make run` (set-up + main job) and `make test` (set-up + tests).
+# Headless MuJoCo rendering: OSMesa on CPU machines; use MUJOCO_GL=egl on GPU machines.
+export MUJOCO_GL ?= osmesa
+export PYOPENGL_PLATFORM ?= $(MUJOCO_GL)
+PY := .venv/bin/python
+
+.PHONY: setup run test lint format
+
+setup:
+	bash scripts/setup.sh
+
+run: setup
+	$(PY) -m cleanrl_lago.envs.clevr_expert --episodes 200
+
+test: setup lint
+	$(PY) -m pytest -q
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: setup
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
