@@ -57,14 +57,22 @@ def expert_action(env: ClevrRobotEnv) -> int:
     return best_action
 
 
-def evaluate(episodes: int, seed: int = 0, instruction_split: str = "train") -> tuple[float, float, float]:
-    """Run the expert for ``episodes`` episodes; returns (success rate, mean length, env steps/s)."""
+def evaluate(
+    episodes: int, seed: int = 0, instruction_split: str = "train", policy: str = "expert"
+) -> tuple[float, float, float]:
+    """Run the expert (or, for reference, uniformly random pushes) for ``episodes`` episodes.
+
+    Returns (success rate, mean episode length, env steps/s)."""
+    if policy not in ("expert", "random"):
+        raise ValueError(f"unknown policy {policy!r}: use 'expert' or 'random'")
     env = gym.make("CLEVR-Robot-v0", instruction_split=instruction_split)
+    env.action_space.seed(seed)
     successes, lengths, start = 0, [], time.perf_counter()
     for episode in range(episodes):
         env.reset(seed=seed + episode)
         for t in range(1, 10_000):
-            _, _, terminated, truncated, info = env.step(expert_action(env.unwrapped))
+            action = expert_action(env.unwrapped) if policy == "expert" else env.action_space.sample()
+            _, _, terminated, truncated, info = env.step(action)
             if terminated or truncated:
                 successes += bool(info["success"])
                 lengths.append(t)
@@ -81,10 +89,11 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--instruction-split", default="train")
+    parser.add_argument("--policy", default="expert", choices=["expert", "random"])
     args = parser.parse_args()
-    rate, length, sps = evaluate(args.episodes, args.seed, args.instruction_split)
+    rate, length, sps = evaluate(args.episodes, args.seed, args.instruction_split, args.policy)
     print(
-        f"CLEVR-Robot scripted expert: success {rate:.1%} over {args.episodes} episodes "
+        f"CLEVR-Robot {args.policy} policy: success {rate:.1%} over {args.episodes} episodes "
         f"(seeds {args.seed}..{args.seed + args.episodes - 1}), mean length {length:.1f}, {sps:.0f} env steps/s"
     )
 

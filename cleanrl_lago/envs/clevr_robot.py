@@ -8,7 +8,7 @@ Choices (documented in ``docs/envs/clevr_robot.md``):
 * **Relation check** (KALM's stricter one): ball A is ``rel`` of ball B when A's centre lies in
   the 90-degree sector around the relation's direction from B (angle at most 45 degrees, i.e.
   cosine at least 0.7071) and the centres are less than 0.39 apart. The original's looser check
-  (cosine > 0.6, distance < 0.7) let a random policy succeed in 42% of 50-step episodes.
+  (cosine > 0.6, distance < 0.7) is satisfied by chance far more often.
   Directions as seen from the top camera: left = -x, right = +x, in front of = +y, behind = -y.
 * **Reward** 1.0 on the step the goal holds, else 0.0 (sparse, as the original). The episode
   terminates on success; ``gym.make`` adds a 50-step time limit (KALM's evaluation setting).
@@ -20,6 +20,7 @@ Choices (documented in ``docs/envs/clevr_robot.md``):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -153,11 +154,14 @@ def _scene_xml(width: int, height: int) -> str:
     wall = 'type="box" rgba="0 0 0 0" contype="2" conaffinity="0"'
     return f"""<mujoco model="clevr_robot">
   <option timestep="0.01" integrator="Euler" gravity="0 0 -9.81"/>
-  <visual><global offwidth="{width}" offheight="{height}"/></visual>
+  <visual>
+    <global offwidth="{width}" offheight="{height}"/>
+    <headlight ambient="0.3 0.3 0.3" diffuse="0.2 0.2 0.2" specular="0 0 0"/>
+  </visual>
   <worldbody>
-    <light pos="0 0.2 2.5" dir="0 0 -1" directional="true" diffuse="0.8 0.8 0.8"/>
+    <light pos="0 0.2 2.5" dir="0 0 -1" directional="true" diffuse="0.5 0.5 0.5"/>
     <camera name="top" pos="0 {mid_y} 1.9" xyaxes="1 0 0 0 1 0" fovy="40"/>
-    <geom name="table" type="plane" pos="0 {mid_y} {TABLE_Z}" size="1.2 1.2 0.1" rgba="0.8 0.78 0.74 1"
+    <geom name="table" type="plane" pos="0 {mid_y} {TABLE_Z}" size="1.2 1.2 0.1" rgba="0.45 0.45 0.45 1"
           contype="1" conaffinity="1"/>
     <geom name="wall_right" {wall} pos="{WALL_X + thick} {mid_y} {z}" size="{thick} {half_y} {half_h}"/>
     <geom name="wall_left" {wall} pos="{-WALL_X - thick} {mid_y} {z}" size="{thick} {half_y} {half_h}"/>
@@ -310,7 +314,14 @@ class ClevrRobotEnv(gym.Env):
         if self.render_mode != "rgb_array":
             return None
         if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.model, self.height, self.width)
+            try:
+                self._renderer = mujoco.Renderer(self.model, self.height, self.width)
+            except Exception as err:  # the GL backend's own error says little
+                raise RuntimeError(
+                    f"offscreen rendering failed with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}: set "
+                    "MUJOCO_GL=egl on a GPU machine, or MUJOCO_GL=osmesa with libOSMesa installed "
+                    "(scripts/setup.sh installs it), before Python starts"
+                ) from err
         self._renderer.update_scene(self.data, camera="top")
         return self._renderer.render().copy()
 
