@@ -24,8 +24,8 @@ OPEN_SCENE = np.array([[0.0, 0.2], [-0.45, -0.15], [0.45, -0.15], [-0.45, 0.55],
 
 
 def test_check_env_passes():
-    check_env(ClevrRobotEnv(), skip_render_check=True)
-    check_env(ClevrRobotEnv(render_mode="rgb_array"))
+    check_env(gym.make("CLEVR-Robot-v0").unwrapped, skip_render_check=True)
+    check_env(gym.make("CLEVR-Robot-v0", render_mode="rgb_array").unwrapped)
 
 
 def test_registered_with_50_step_limit_and_spaces():
@@ -104,7 +104,6 @@ def test_relation_check_on_hand_built_scenes(rel):
 
 def test_success_terminates_with_reward_and_encodes_goal():
     env = ClevrRobotEnv()
-    # Red right of blue: blue at the centre, red to its left; pushing red +y then... just ask the expert.
     scene = OPEN_SCENE.copy()
     obs, info = env.reset(seed=0, options={"ball_positions": scene, "goal": ("red", "right", "blue")})
     assert info["goal"] == (0, 1, 1) and not info["success"]
@@ -217,13 +216,13 @@ def test_render_shows_each_ball_colour_top_down():
 
 def test_record_video_writes_an_mp4(tmp_path):
     env = gym.wrappers.RecordVideo(
-        gym.make("CLEVR-Robot-v0", render_mode="rgb_array", width=64, height=64), str(tmp_path)
+        gym.make("CLEVR-Robot-v0", render_mode="rgb_array", width=64, height=64), str(tmp_path / "videos")
     )
     env.reset(seed=0)
     for _ in range(5):
         env.step(env.action_space.sample())
     env.close()
-    videos = list(tmp_path.glob("*.mp4"))
+    videos = list((tmp_path / "videos").glob("*.mp4"))
     assert len(videos) == 1 and videos[0].stat().st_size > 1000
 
 
