@@ -1,0 +1,303 @@
+"""Train a LaGO prior on expert demonstrations (stage 1 of LaGO).
+
+    python -m priors.train --dataset cleanrl-lago/clevr-robot/expert-v0 --output my-prior
+    python -m priors.train --dataset cleanrl-lago/metaworld-mt10/expert-v0 --kind mlp --output mlp-prior
+
+Maximum likelihood on (instruction, observation, action) steps, with a validation split by
+episode, early stopping on the validation NLL, TensorBoard under ``runs/``, and at the end the
+success rate of the prior used directly as a policy (greedy / mean action) in the environment,
+with the train and the held-out instruction phrasings. The metrics and the command go into the
+saved prior's config and model card. See docs/priors.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+from tqdm.auto import tqdm
+
+from priors.demonstrations import Demonstrations, load_demonstrations
+from priors.io import push_prior_to_hub, save_prior
+from priors.lm import DEFAULT_LM
+from priors.model import LoraSettings, Prior, build_prior
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Args:
+    dataset: str
+    """Minari dataset id of the demonstrations (collect with `python -m priors.demonstrations`)"""
+    output: str
+    """folder the trained prior is written to (atomically)"""
+    kind: Literal["lm", "random-lm", "mlp"] = "lm"
+    """lm: pretrained LM; random-lm: same architecture, random weights; mlp: no LM"""
+    lm: str = DEFAULT_LM
+    """the language model: a Hub id, a local folder, a .gguf file, or the built-in default"""
+    quantization: Literal["none", "nf4", "int8"] | None = None
+    """quantisation of the frozen LM (default: nf4 on CUDA, none on CPU)"""
+    n_obs_tokens: int = 4
+    """soft tokens the observation is projected to"""
+    observation_dims: int | None = None
+    """the prior sees only the first this many observation entries (e.g. 10: CLEVR-Robot's ball
+    positions without the numeric goal, so the goal must come from the instruction)"""
+    lora_r: int = 0
+    """rank of LoRA adapters on the LM (0: off, the LM stays fully frozen)"""
+    hidden_size: int = 256
+    """width of the projection and head MLPs"""
+    epochs: int = 20
+    """maximum number of passes over the training steps"""
+    batch_size: int = 256
+    """steps per gradient step"""
+    instructions_per_batch: int = 16
+    """distinct instructions per batch (steps are grouped so the LM runs each prefix once)"""
+    learning_rate: float = 1e-3
+    """AdamW learning rate of the trainable parts"""
+    weight_decay: float = 1e-4
+    """AdamW weight decay"""
+    val_fraction: float = 0.1
+    """share of the episodes held out for validation"""
+    patience: int = 3
+    """epochs without a better validation NLL before stopping"""
+    max_steps_per_epoch: int | None = None
+    """cap on gradient steps per epoch (default: one pass over the training steps)"""
+    successful_only: bool = True
+    """train only on the expert episodes that succeeded"""
+    eval_episodes: int = 50
+    """episodes (per task for Meta-World) of the prior as a policy, per instruction split; 0: skip"""
+    eval_max_episode_steps: int | None = None
+    """time limit of the evaluation episodes (default: the environment's)"""
+    seed: int = 0
+    """seed of the split, the initialisation, the batches and the evaluation"""
+    device: str = "auto"
+    """cpu, cuda, or auto"""
+    runs_dir: str = "runs"
+    """TensorBoard logs go to runs_dir/prior__..."""
+    push_to_hub: str | None = None
+    """also upload the prior to this Hugging Face Hub repo id"""
+
+
+def split_by_episode(demos: Demonstrations, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of the training and validation steps; whole episodes go to one side."""
+    episodes = np.unique(demos.episode_ids)
+    rng = np.random.default_rng(seed)
+    n_val = max(1, round(val_fraction * len(episodes))) if len(episodes) > 1 else 0
+    val_episodes = rng.choice(episodes, size=n_val, replace=False)
+    is_val = np.isin(demos.episode_ids, val_episodes)
+    return np.nonzero(~is_val)[0], np.nonzero(is_val)[0]
+
+
+def grouped_batches(
+    rows: np.ndarray, instruction_ids: np.ndarray, batch_size: int, groups: int, rng: np.random.Generator
+):
+    """Endless batches of ``groups`` instructions (drawn by frequency) x ``batch_size // groups`` steps.
+
+    Grouping lets the LM prior run each instruction's prefix once per batch; drawing instructions by
+    their frequency and steps uniformly within them keeps every step equally likely.
+    """
+    by_instruction = [rows[instruction_ids[rows] == i] for i in np.unique(instruction_ids[rows])]
+    weights = np.array([len(r) for r in by_instruction], dtype=np.float64)
+    weights /= weights.sum()
+    per_group = max(1, batch_size // groups)
+    while True:
+        chosen = rng.choice(len(by_instruction), size=groups, p=weights)
+        yield np.concatenate([rng.choice(by_instruction[i], size=per_group) for i in chosen])
+
+
+def validate(prior: Prior, demos: Demonstrations, rows: np.ndarray, chunk: int = 1024) -> dict[str, float]:
+    """Validation NLL and, for discrete actions, accuracy of the argmax; else MSE of the mean."""
+    rows = rows[np.argsort(demos.instruction_ids[rows], kind="stable")]  # contiguous prefixes
+    nll_sum, hit_sum, err_sum = 0.0, 0.0, 0.0
+    discrete = isinstance(demos.action_space, gym.spaces.Discrete)
+    with torch.no_grad():
+        for start in range(0, len(rows), chunk):
+            idx = rows[start : start + chunk]
+            obs, instructions, actions = batch(demos, idx, prior.device)
+            dist = prior.distribution(obs, instructions)
+            nll_sum += float(-dist.log_prob(actions).sum())
+            if discrete:
+                hit_sum += float((dist.probs.argmax(-1) == actions).float().sum())
+            else:
+                err_sum += float(((dist.mean - actions) ** 2).mean(-1).sum())
+    n = max(len(rows), 1)
+    metrics = {"val_nll": nll_sum / n}
+    metrics["val_accuracy" if discrete else "val_action_mse"] = (hit_sum if discrete else err_sum) / n
+    return metrics
+
+
+def batch(demos: Demonstrations, idx: np.ndarray, device: torch.device):
+    obs = torch.as_tensor(demos.observations[idx], device=device)
+    instructions = [demos.instructions[i] for i in demos.instruction_ids[idx]]
+    actions = torch.as_tensor(demos.actions[idx], device=device)
+    actions = actions.long() if actions.dtype == torch.int64 else actions.float()
+    return obs, instructions, actions
+
+
+def _env_factories(demos: Demonstrations, split: str, episodes: int, max_episode_steps: int | None, seed: int):
+    """One env per evaluation episode, each with its instruction source."""
+    if demos.env_id == "CLEVR-Robot-v0":
+        import cleanrl_lago.envs  # noqa: F401  (registers CLEVR-Robot-v0)
+
+        kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+        make = [lambda: gym.make("CLEVR-Robot-v0", instruction_split=split, **kwargs)] * episodes
+        return make, [None] * episodes  # CLEVR-Robot's instructions come from info["instruction"]
+    from cleanrl_lago.envs.metaworld_tasks import make_metaworld_env, task_instructions
+
+    make, instructions = [], []
+    for t, task in enumerate(demos.tasks):
+        phrasings = task_instructions(task, split)
+        for e in range(episodes):
+            make.append(
+                lambda task=task, s=seed + 1000 * t + e: make_metaworld_env(
+                    task, seed=s, max_episode_steps=max_episode_steps, terminate_on_success=True
+                )
+            )
+            instructions.append(phrasings[e % len(phrasings)])
+    return make, instructions
+
+
+def evaluate_as_policy(
+    prior: Prior,
+    demos: Demonstrations,
+    split: str,
+    episodes: int,
+    seed: int,
+    max_episode_steps: int | None = None,
+) -> float:
+    """Success rate of the prior acting greedily (argmax or mean action): one episode per env."""
+    factories, fixed_instructions = _env_factories(demos, split, episodes, max_episode_steps, seed)
+    envs = gym.vector.SyncVectorEnv(factories, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    obs, infos = envs.reset(seed=seed)
+    running = np.ones(envs.num_envs, dtype=bool)
+    succeeded = np.zeros(envs.num_envs, dtype=bool)
+    discrete = isinstance(demos.action_space, gym.spaces.Discrete)
+    while running.any():
+        instructions = infos["instruction"] if fixed_instructions[0] is None else fixed_instructions
+        with torch.no_grad():
+            dist = prior.distribution(obs, list(instructions))
+            actions = (dist.probs.argmax(-1) if discrete else dist.mean).cpu().numpy()
+        obs, _, terminations, truncations, infos = envs.step(actions)
+        succeeded |= running & infos["success"].astype(bool)
+        if "final_info" in infos:
+            succeeded |= running & infos["_final_info"] & infos["final_info"]["success"].astype(bool)
+        running &= ~(terminations | truncations)
+    envs.close()
+    return float(succeeded.mean())
+
+
+def train(args: Args, command: str | None = None, on_epoch: Callable[[int, dict], None] | None = None) -> Prior:
+    """Train, validate, evaluate and save a prior as ``args`` says; return it."""
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    demos = load_demonstrations(args.dataset, successful_only=args.successful_only)
+    train_rows, val_rows = split_by_episode(demos, args.val_fraction, args.seed)
+    prior = build_prior(
+        observation_space=demos.observation_space,
+        action_space=demos.action_space,
+        kind=args.kind,
+        lm=args.lm,
+        quantization=args.quantization,
+        n_obs_tokens=args.n_obs_tokens,
+        observation_dims=args.observation_dims,
+        lora=LoraSettings(r=args.lora_r, alpha=2 * args.lora_r) if args.lora_r else None,
+        env_id=demos.env_id if demos.env_id == "CLEVR-Robot-v0" else "Meta-World/" + "|".join(demos.tasks),
+        hidden_size=args.hidden_size,
+        seed=args.seed,
+        device=device,
+    )
+    dims = prior.config.obs_dim
+    train_obs = demos.observations[train_rows][:, :dims]
+    prior.set_normalization(train_obs.mean(0), train_obs.std(0))
+    optimizer = torch.optim.AdamW(prior.trainable_parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    run_name = f"prior__{args.dataset.replace('/', '-')}__{args.kind}__{args.seed}__{int(time.time())}"
+    writer = SummaryWriter(f"{args.runs_dir}/{run_name}")
+    batches = grouped_batches(train_rows, demos.instruction_ids, args.batch_size, args.instructions_per_batch, rng)
+    steps_per_epoch = max(1, len(train_rows) // args.batch_size)
+    if args.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, args.max_steps_per_epoch)
+
+    best, best_state, stale, step, start = np.inf, None, 0, 0, time.time()
+    metrics: dict[str, float] = {}
+    for epoch in range(1, args.epochs + 1):
+        prior.train()
+        progress = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{args.epochs}", leave=False)
+        for _ in progress:
+            obs, instructions, actions = batch(demos, next(batches), device)
+            loss = prior.nll(obs, instructions, actions)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"training NLL became {loss.item()} at step {step}: lower --learning-rate "
+                    "or check the demonstrations for NaN/inf observations"
+                )
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(prior.trainable_parameters(), 1.0)
+            optimizer.step()
+            step += 1
+            writer.add_scalar("prior/train_nll", loss.item(), step)
+            progress.set_postfix(nll=f"{loss.item():.3f}")
+        metrics = validate(prior, demos, val_rows) if len(val_rows) else {"val_nll": float(loss)}
+        for name, value in metrics.items():
+            writer.add_scalar(f"prior/{name}", value, step)
+        logger.info("epoch %d: %s", epoch, metrics)
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
+        if metrics["val_nll"] < best - 1e-4:
+            best, stale = metrics["val_nll"], 0
+            best_state = {k: v.clone() for k, v in prior.trainable_state_dict().items()}
+            best_metrics = dict(metrics, epoch=epoch)
+        else:
+            stale += 1
+            if stale >= args.patience:
+                logger.info("early stop after epoch %d (best epoch %d)", epoch, best_metrics["epoch"])
+                break
+    prior.load_state_dict(best_state, strict=False)
+    prior.eval()
+    result = {k: round(float(v), 4) for k, v in best_metrics.items()}
+    result.update(
+        train_steps=int(len(train_rows)),
+        val_steps=int(len(val_rows)),
+        expert_success_rate=round(demos.success_rate, 4),
+        train_seconds=round(time.time() - start, 1),
+    )
+    if args.eval_episodes:
+        for split in ("train", "heldout"):
+            rate = evaluate_as_policy(prior, demos, split, args.eval_episodes, args.seed + 1, args.eval_max_episode_steps)
+            result[f"policy_success_{split}"] = round(rate, 4)
+            writer.add_scalar(f"prior/policy_success_{split}", rate, step)
+    writer.close()
+    save_prior(
+        prior,
+        args.output,
+        metrics=result,
+        command=command,
+        instruction_split={"trained_on": "train", "held_out": "heldout", "dataset": args.dataset},
+    )
+    if args.push_to_hub:
+        push_prior_to_hub(args.output, args.push_to_hub)
+    return prior
+
+
+def main(argv: list[str] | None = None) -> Prior:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    args = tyro.cli(Args, args=argv)
+    prior = train(args, command="python -m priors.train " + " ".join(shlex.quote(a) for a in argv))
+    print(f"prior written to {args.output}: {prior.config.metrics}")
+    return prior
+
+
+if __name__ == "__main__":
+    main()
