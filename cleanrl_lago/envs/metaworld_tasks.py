@@ -21,6 +21,7 @@ import difflib
 
 import gymnasium as gym
 import metaworld  # noqa: F401  (registers the Meta-World/* environments)
+import numpy as np
 from metaworld.env_dict import ALL_V3_ENVIRONMENTS, MT10_V3
 
 ALL_TASKS: tuple[str, ...] = tuple(ALL_V3_ENVIRONMENTS)
@@ -217,17 +218,33 @@ def resolve_tasks(spec: str) -> list[str]:
     return [check_task(t) for t in tasks]
 
 
+def _observed_goal_space(base) -> gym.spaces.Box:
+    """The observation space of a Meta-World env whose goal (the last 3 entries) is observed."""
+    space = base.sawyer_observation_space
+    low, high = space.low.copy(), space.high.copy()
+    low[-3:], high[-3:] = base.goal_space.low, base.goal_space.high
+    return gym.spaces.Box(low, high, dtype=space.dtype)
+
+
+def observation_space(tasks: list[str], dtype=np.float32) -> gym.spaces.Box:
+    """One observation space for several tasks: the union of their bounds (only the goal bounds differ)."""
+    lows, highs = [], []
+    for task in tasks:
+        env = ALL_V3_ENVIRONMENTS[check_task(task)]()
+        space = _observed_goal_space(env)
+        env.close()
+        lows.append(space.low)
+        highs.append(space.high)
+    low, high = np.min(lows, axis=0).astype(dtype), np.max(highs, axis=0).astype(dtype)
+    return gym.spaces.Box(low, high, dtype=dtype)
+
+
 class _SeededTaskReset(gym.Wrapper):
     """Honours ``reset(seed=...)`` and declares the observed goal's bounds (see the module docstring)."""
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
-        base = env.unwrapped
-        space = base.sawyer_observation_space
-        low, high = space.low.copy(), space.high.copy()
-        # The last 3 entries are the goal position, observed in MT1 tasks.
-        low[-3:], high[-3:] = base.goal_space.low, base.goal_space.high
-        self.observation_space = gym.spaces.Box(low, high, dtype=space.dtype)
+        self.observation_space = _observed_goal_space(env.unwrapped)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         if seed is not None:
