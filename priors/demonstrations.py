@@ -63,7 +63,7 @@ class Demonstrations:
     actions: np.ndarray
     """[N] int64 (discrete actions) or [N, act_dim] float32 (continuous)."""
     instructions: list[str]
-    """The distinct instruction strings, in order of first appearance."""
+    """The dataset's distinct instruction strings, in order of first appearance."""
     instruction_ids: np.ndarray
     """[N] int64 index into ``instructions``: the instruction of the step's episode."""
     episode_ids: np.ndarray
@@ -464,8 +464,11 @@ def _summary(dataset_id: str, path: Path, episodes: list[ExpertEpisode], start: 
 
 
 # ----- loading ---------------------------------------------------------------------------------
-def load_demonstrations(dataset_id: str) -> Demonstrations:
+def load_demonstrations(dataset_id: str, *, successful_only: bool = False) -> Demonstrations:
     """Load a dataset written by this module, flattened into steps.
+
+    With ``successful_only`` the steps of episodes in which the expert never succeeded are left out
+    (``success_rate`` still describes all the dataset's episodes).
 
     Raises:
         FileNotFoundError: no such dataset under ``MINARI_DATASETS_PATH`` (the message gives the
@@ -488,7 +491,11 @@ def load_demonstrations(dataset_id: str) -> Demonstrations:
                 f"Minari dataset {dataset_id!r} has no '{METADATA_KEY}' metadata: not collected by {__name__}"
             )
         episodes = list(dataset.iterate_episodes())
-        return _flatten(dataset, meta, episodes)
+        return _flatten(dataset, meta, episodes, successful_only)
+    except _NoSuccessfulEpisode:
+        raise ValueError(
+            f"demonstrations dataset {dataset_id!r} holds no successful episode (successful_only=True)"
+        ) from None
     except (OSError, KeyError, ValueError, TypeError, AssertionError) as err:
         raise ValueError(
             f"demonstrations dataset {dataset_id!r} at {path} is unreadable or corrupt "
@@ -496,7 +503,13 @@ def load_demonstrations(dataset_id: str) -> Demonstrations:
         ) from err
 
 
-def _flatten(dataset: minari.MinariDataset, meta: dict[str, Any], episodes: list) -> Demonstrations:
+class _NoSuccessfulEpisode(Exception):
+    pass
+
+
+def _flatten(
+    dataset: minari.MinariDataset, meta: dict[str, Any], episodes: list, successful_only: bool
+) -> Demonstrations:
     instructions, tasks = list(meta["instructions"]), list(meta["tasks"])
     if not episodes:
         raise ValueError("it holds no episodes")
@@ -509,19 +522,24 @@ def _flatten(dataset: minari.MinariDataset, meta: dict[str, Any], episodes: list
             len(infos.get(k, ())) != steps + 1 for k in ("instruction_id", "task_id", "success")
         ):
             raise ValueError(f"episode {ep.id} has inconsistent lengths")
+        success = bool(np.any(infos["success"]))
+        successes.setdefault(tasks[int(infos["task_id"][0])], []).append(success)
+        if successful_only and not success:
+            continue
         obs.append(np.asarray(ep.observations[:-1], dtype=np.float32))
         actions.append(np.asarray(ep.actions))
         instruction_ids.append(np.asarray(infos["instruction_id"][:-1], dtype=np.int64))
         task_ids.append(np.asarray(infos["task_id"][:-1], dtype=np.int64))
         episode_ids.append(np.full(steps, ep.id, dtype=np.int64))
-        successes.setdefault(tasks[int(infos["task_id"][0])], []).append(bool(np.any(infos["success"])))
-    flat_instruction_ids, flat_task_ids = np.concatenate(instruction_ids), np.concatenate(task_ids)
-    if flat_instruction_ids.min() < 0 or flat_instruction_ids.max() >= len(instructions):
-        raise ValueError("instruction ids out of range of the instruction table")
-    if flat_task_ids.min() < 0 or flat_task_ids.max() >= len(tasks):
-        raise ValueError("task ids out of range of the task table")
     action_space = dataset.action_space
     discrete = isinstance(action_space, gym.spaces.Discrete)
+    if not obs:
+        raise _NoSuccessfulEpisode
+    flat_instruction_ids, flat_task_ids = np.concatenate(instruction_ids), np.concatenate(task_ids)
+    if np.any(flat_instruction_ids < 0) or np.any(flat_instruction_ids >= len(instructions)):
+        raise ValueError("instruction ids out of range of the instruction table")
+    if np.any(flat_task_ids < 0) or np.any(flat_task_ids >= len(tasks)):
+        raise ValueError("task ids out of range of the task table")
     return Demonstrations(
         observations=np.concatenate(obs),
         actions=np.concatenate(actions).astype(np.int64 if discrete else np.float32),
