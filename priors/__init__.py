@@ -1,0 +1,1 @@
+"""Language-model action priors and the data they are trained on."""
