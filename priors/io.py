@@ -9,6 +9,7 @@ the problem and the fix.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -150,13 +151,14 @@ def save_prior(
     ``metrics``, ``command`` (the command that trained it) and ``instruction_split`` (which
     instructions were used for training and held out) are recorded in the config and model card.
     """
-    config = prior.config
+    updates: dict[str, Any] = {}
     if metrics is not None:
-        config.metrics = dict(metrics)
+        updates["metrics"] = dict(metrics)
     if command is not None:
-        config.command = command
+        updates["command"] = command
     if instruction_split is not None:
-        config.instruction_split = instruction_split
+        updates["instruction_split"] = instruction_split
+    config = dataclasses.replace(prior.config, **updates)
     tensors = {name: t.contiguous().cpu() for name, t in prior.trainable_state_dict().items()}
 
     def write(folder: Path) -> None:
@@ -165,6 +167,7 @@ def save_prior(
         (folder / CARD_NAME).write_text(_model_card(config))
 
     target = write_folder_atomically(path, write)
+    prior.config = config
     logger.info("Saved %s prior to %s", config.kind, target)
     return target
 
@@ -274,12 +277,11 @@ def _check_spaces(
         if same and saved_spec["type"] == "Discrete":
             same = saved_spec["n"] == given_spec["n"]
         elif same:
-            same = saved_spec["shape"] == given_spec["shape"] and all(
-                np.allclose(
-                    np.array(space_from_dict(saved_spec).__getattribute__(b), dtype=np.float64),
-                    np.array(getattr(expected_action_space, b), dtype=np.float64),
-                )
-                for b in ("low", "high")
+            saved_box = space_from_dict(saved_spec)
+            same = (
+                saved_spec["shape"] == given_spec["shape"]
+                and np.allclose(saved_box.low, expected_action_space.low)
+                and np.allclose(saved_box.high, expected_action_space.high)
             )
         if not same:
             raise PriorLoadError(

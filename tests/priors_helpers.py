@@ -42,6 +42,7 @@ def make_tiny_lm(folder: Path, seed: int = 0) -> Path:
         pad_token_id=0,
         bos_token_id=None,
         eos_token_id=None,
+        tie_word_embeddings=True,  # no separate lm_head: AutoModel then loads every saved tensor
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
