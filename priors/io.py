@@ -12,11 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
-import shutil
-import tempfile
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +20,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from priors.atomic import write_folder_atomically
 from priors.lm import LoadedLM, load_lm
 from priors.model import (
     FORMAT_VERSION,
@@ -49,49 +45,6 @@ class PriorLoadError(ValueError):
 
 
 # Writing -----------------------------------------------------------------------------------------
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_folder_atomically(target: str | Path, write: Callable[[Path], None]) -> Path:
-    """Fill a temporary sibling folder with ``write(tmp)``, fsync it, then move it to ``target``.
-
-    An existing ``target`` is replaced only once the new folder is complete: it is renamed aside,
-    the new folder renamed in, and the old one deleted. On any error the temporary folder is
-    removed and ``target`` is left as it was.
-    """
-    target = Path(target).resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        write(tmp)
-        for file in tmp.rglob("*"):
-            if file.is_file():
-                _fsync_file(file)
-        _fsync_dir(tmp)
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, target)
-        _fsync_dir(target.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
 
 
 def _model_card(config: PriorConfig) -> str:
@@ -197,7 +150,8 @@ def _resolve_folder(path_or_repo_id: str | Path, revision: str | None) -> Path:
         ) from err
     except HfHubHTTPError as err:
         raise PriorLoadError(
-            f"Could not download prior {text!r} from the Hub: {err}. Check the repo id and your token."
+            f"No local folder {text!r}, and downloading it from the Hub failed: {err}. Check the path or the "
+            "repo id (and your token for a private repo)."
         ) from err
 
 

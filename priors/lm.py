@@ -16,14 +16,14 @@ import importlib.metadata
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from priors.atomic import write_folder_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -77,21 +77,6 @@ def builtin_gguf_path(name: str) -> Path:
     raise FileNotFoundError(f"Package {package!r} is installed but holds no {filename}; reinstall it.")
 
 
-def _atomic_write_dir(target: Path, write) -> None:
-    """Call ``write(tmp_dir)`` then move the finished folder to ``target`` in one rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        write(tmp)
-        if target.exists():  # another process finished first: keep its copy
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def _file_key(path: Path) -> str:
     """A cache key for a file: its name, size and a hash of its first and last MiB."""
     digest = hashlib.sha256()
@@ -122,7 +107,7 @@ def converted_gguf_folder(gguf_path: str | Path) -> Path:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
 
-    _atomic_write_dir(target, convert)
+    write_folder_atomically(target, convert, replace=False)
     return target
 
 
@@ -152,7 +137,7 @@ def _random_init_folder(folder: str, seed: int) -> str:
         model.save_pretrained(tmp)
         AutoTokenizer.from_pretrained(folder).save_pretrained(tmp)
 
-    _atomic_write_dir(target, build)
+    write_folder_atomically(target, build, replace=False)
     return str(target)
 
 

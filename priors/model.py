@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
+from torch.nn import functional as F
 from transformers import DynamicCache
 
 from priors.lm import DEFAULT_LM, LoadedLM, load_lm
@@ -363,22 +364,40 @@ class LMPrior(Prior):
         return kv
 
     def _features_cached(self, soft: torch.Tensor, instructions: list[str]) -> torch.Tensor:
-        """Group the batch by instruction; run only the soft tokens on top of each cached prefix."""
-        groups: dict[str, list[int]] = {}
-        for row, instruction in enumerate(instructions):
-            groups.setdefault(instruction, []).append(row)
+        """Run only the soft tokens, in one pass, on top of each row's cached prompt.
+
+        Prompts of different lengths are left-padded in the cache; the attention mask hides the
+        padding and each row's soft tokens get the positions that follow its own prompt.
+        """
+        unique = list(dict.fromkeys(instructions))
+        prefixes = [self._prefix_kv(instruction) for instruction in unique]
+        lengths = [kv[0][0].shape[-2] for kv in prefixes]
+        longest = max(lengths)
+        device = soft.device
+        rows = torch.tensor([unique.index(s) for s in instructions], device=device)
+        row_lengths = torch.tensor(lengths, device=device).index_select(0, rows)
+
+        def stacked(layer: int, which: int) -> torch.Tensor:
+            padded = [
+                F.pad(kv[layer][which], (0, 0, longest - n, 0))
+                for kv, n in zip(prefixes, lengths, strict=True)
+            ]
+            return torch.cat(padded).index_select(0, rows)
+
+        cache = DynamicCache([(stacked(layer, 0), stacked(layer, 1)) for layer in range(len(prefixes[0]))])
+        batch, n_soft = soft.shape[:2]
+        columns = torch.arange(longest + n_soft, device=device)
+        mask = (columns >= (longest - row_lengths)[:, None]).long()
+        positions = row_lengths[:, None] + torch.arange(n_soft, device=device)
         dtype = self.lm.get_input_embeddings().weight.dtype
-        outputs, order = [], []
-        for instruction, rows in groups.items():
-            kv = self._prefix_kv(instruction)
-            n = len(rows)
-            cache = DynamicCache([(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in kv])
-            index = torch.tensor(rows, device=soft.device)
-            out = self.lm(inputs_embeds=soft.index_select(0, index).to(dtype), cache=cache, use_cache=True)
-            outputs.append(out.last_hidden_state[:, -1].float())
-            order.append(index)
-        inverse = torch.argsort(torch.cat(order))
-        return torch.cat(outputs).index_select(0, inverse)
+        out = self.lm(
+            inputs_embeds=soft.to(dtype),
+            attention_mask=mask,
+            position_ids=positions,
+            cache=cache,
+            use_cache=True,
+        )
+        return out.last_hidden_state[:, -1].float()
 
     def clear_prefix_cache(self) -> None:
         """Drop cached instruction prefixes (never needed for correctness; frees memory)."""

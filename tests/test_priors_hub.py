@@ -28,7 +28,6 @@ REPO_ID = "lago-tests/toy-prior"
 def saved_prior(tmp_path_factory):
     """A saved LM prior on a tiny local LM, and its expected output on fixed inputs."""
     root = tmp_path_factory.mktemp("hub")
-    os.environ.setdefault("CLEANRL_LAGO_CACHE", str(root / "lago-cache"))
     lm = make_tiny_lm(root / "tiny-lm")
     prior = build_prior(
         observation_space=observation_space(),

@@ -10,7 +10,7 @@ from priors_helpers import INSTRUCTIONS, make_tiny_lm, observation_space, random
 from safetensors.torch import load_file, save_file
 
 from priors import LoraSettings, PriorLoadError, build_prior, load_lm, load_prior, save_prior
-from priors.io import write_folder_atomically
+from priors.atomic import write_folder_atomically
 
 DISCRETE = gym.spaces.Discrete(5)
 BOX = gym.spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
