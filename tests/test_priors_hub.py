@@ -97,6 +97,16 @@ def test_load_from_hub_cache_offline(saved_prior, tmp_path):
         np.array(json.loads(result.stdout.strip().splitlines()[-1])), expected, atol=1e-6
     )
 
+    # The LM itself can come from the Hub cache too, by repo id (lm= overrides the recorded folder).
+    fill_hub_cache(tmp_path / "hub-cache", "lago-tests/tiny-lm", root / "tiny-lm")
+    result = run_python(
+        LOAD_AND_PRINT.replace('env_id="Toy-v0"', 'env_id="Toy-v0", lm="lago-tests/tiny-lm"'), env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(
+        np.array(json.loads(result.stdout.strip().splitlines()[-1])), expected, atol=1e-6
+    )
+
     # A repo that is not in the cache: a clear refusal, not a network error.
     result = run_python(LOAD_AND_PRINT.replace(REPO_ID, "lago-tests/missing"), env)
     assert result.returncode != 0

@@ -1,4 +1,4 @@
-"""NF4 (bitsandbytes 4-bit) priors on CPU: gradients must equal those of the dequantised model."""
+"""Quantised LMs on CPU: NF4 gradients must equal those of the dequantised model; int8 works too."""
 
 import bitsandbytes as bnb
 import gymnasium as gym
@@ -90,3 +90,22 @@ def test_the_guarded_trap_is_real(tiny_lm):
     grads = projection_grads(nf4, obs, instructions, actions)
     expected = projection_grads(reference, obs, instructions, actions)
     assert (grads - expected).norm() / expected.norm() > 1e-2
+
+
+def test_int8_prior_is_close_to_fp32_and_trains(tiny_lm):
+    int8_lm = load_lm(tiny_lm, quantization="int8")
+    assert any(isinstance(m, bnb.nn.Linear8bitLt) for m in int8_lm.model.modules())
+    int8 = build_prior(observation_space=observation_space(), action_space=DISCRETE, lm=int8_lm)
+    reference = build_prior(observation_space=observation_space(), action_space=DISCRETE, lm=tiny_lm)
+    assert (
+        int8.config.lm_fingerprint == reference.config.lm_fingerprint and int8.config.quantization == "int8"
+    )
+    obs, instructions = random_obs(8), [INSTRUCTIONS[i % 4] for i in range(8)]
+    with torch.no_grad():
+        expected = reference(obs, instructions)
+        assert (int8(obs, instructions) - expected).abs().max() < 0.02 * expected.abs().max()
+        cached = int8.features(int8.normalize(obs), instructions, use_cache=True)
+        full = int8.features(int8.normalize(obs), instructions, use_cache=False)
+    torch.testing.assert_close(cached, full, atol=1e-4, rtol=0)
+    int8.nll(obs, instructions, torch.zeros(8, dtype=torch.long)).backward()
+    assert int8.projection[0].weight.grad.abs().sum() > 0
