@@ -63,8 +63,8 @@ def _model_card(config: PriorConfig) -> str:
         "",
     ]
     lines.append(
-        "An action prior `p(a | observation, instruction)` for LaGO, made with "
-        "[cleanrl-lago](https://github.com/) `priors`. Load it with:"
+        "An action prior `p(a | observation, instruction)` for LaGO (online RL guided by a language-model "
+        "action prior), made with the `priors` library of cleanrl-lago. Load it with:"
     )
     lines += [
         "",
