@@ -15,6 +15,7 @@ with :meth:`Prior.distribution_from_params`.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import math
 import re
@@ -265,6 +266,9 @@ class LMPrior(Prior):
                 self._add_lora(config.lora)
         # Soft tokens start at the scale of real token embeddings.
         self.register_buffer("token_scale", embeddings.detach().float().pow(2).mean().sqrt().reshape(1))
+        # transformers 5.2x renamed the cache argument `past_key_values` to `cache`; accept both.
+        forward_args = inspect.signature(type(self.lm).forward).parameters
+        self._cache_arg = "cache" if "cache" in forward_args else "past_key_values"
         self.max_cached_prefixes = max_cached_prefixes
         self._prefix_cache: OrderedDict[tuple[str, int], list[tuple[torch.Tensor, torch.Tensor]]] = (
             OrderedDict()
@@ -357,7 +361,7 @@ class LMPrior(Prior):
         ids = torch.tensor([self.token_ids(instruction)], device=self.device)
         with torch.no_grad():
             out = self.lm(input_ids=ids, use_cache=True)
-        kv = [(layer.keys, layer.values) for layer in out.cache.layers]
+        kv = [(layer.keys, layer.values) for layer in out[self._cache_arg].layers]
         self._prefix_cache[key] = kv
         if len(self._prefix_cache) > self.max_cached_prefixes:
             self._prefix_cache.popitem(last=False)
@@ -394,8 +398,8 @@ class LMPrior(Prior):
             inputs_embeds=soft.to(dtype),
             attention_mask=mask,
             position_ids=positions,
-            cache=cache,
             use_cache=True,
+            **{self._cache_arg: cache},
         )
         return out.last_hidden_state[:, -1].float()
 
