@@ -1,1 +1,37 @@
-"""Language-model action priors and the data they are trained on."""
+"""Action priors for LaGO: ``p(a | observation, instruction)`` from a frozen language model.
+
+Build with :func:`build_prior`, train with :meth:`Prior.nll` over :meth:`Prior.trainable_parameters`,
+save with :func:`save_prior`, load with :func:`load_prior`, publish with :func:`push_prior_to_hub`.
+See docs/priors.md.
+"""
+
+from priors.io import PriorLoadError, load_prior, push_prior_to_hub, save_prior
+from priors.lm import DEFAULT_LM, LoadedLM, default_quantization, lm_fingerprint, load_lm
+from priors.model import (
+    DEFAULT_PROMPT_FORMAT,
+    LMPrior,
+    LoraSettings,
+    MLPPrior,
+    Prior,
+    PriorConfig,
+    build_prior,
+)
+
+__all__ = [
+    "DEFAULT_LM",
+    "DEFAULT_PROMPT_FORMAT",
+    "LMPrior",
+    "LoadedLM",
+    "LoraSettings",
+    "MLPPrior",
+    "Prior",
+    "PriorConfig",
+    "PriorLoadError",
+    "build_prior",
+    "default_quantization",
+    "lm_fingerprint",
+    "load_lm",
+    "load_prior",
+    "push_prior_to_hub",
+    "save_prior",
+]

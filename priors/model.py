@@ -1,0 +1,503 @@
+"""Action priors ``p(a | s, instruction)``: the language-model prior and its two baselines.
+
+* :class:`LMPrior` (kinds ``"lm"`` and ``"random-lm"``): a frozen causal LM reads the tokens of
+  the prompt (the instruction) followed by ``n_obs_tokens`` soft tokens that an observation
+  projection makes from the normalised observation; an action head maps the LM's last hidden
+  state to the parameters of the action distribution.
+* :class:`MLPPrior` (kind ``"mlp"``): the same interface without a language model; the
+  instruction is a hashed bag of words.
+
+Every prior returns raw distribution parameters from ``forward`` (logits for ``Discrete(n)``,
+``cat(mean, log_std)`` for ``Box``), which RL scripts can store and turn back into a distribution
+with :meth:`Prior.distribution_from_params`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+import math
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Categorical, Distribution, Independent, Normal
+from torch.nn import functional as F
+from transformers import DynamicCache
+
+from priors.lm import DEFAULT_LM, LoadedLM, load_lm
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+PRIOR_KINDS = ("lm", "random-lm", "mlp")
+DEFAULT_PROMPT_FORMAT = "Instruction: {instruction}\nObservation:"
+DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+Observations = torch.Tensor | np.ndarray
+Instructions = str | Sequence[str]
+
+
+# Spaces <-> JSON ---------------------------------------------------------------------------------
+
+
+def _encode_floats(array: np.ndarray) -> list:
+    """A float array as a JSON-safe nested list (infinities become the strings "inf"/"-inf")."""
+    return [v if math.isfinite(v) else ("inf" if v > 0 else "-inf") for v in array.astype(float).ravel()]
+
+
+def space_to_dict(space: gym.Space) -> dict[str, Any]:
+    """Describe a ``Box`` or ``Discrete`` space as a JSON-safe dict."""
+    if isinstance(space, gym.spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n)}
+    if isinstance(space, gym.spaces.Box):
+        return {
+            "type": "Box",
+            "shape": list(space.shape),
+            "low": _encode_floats(space.low),
+            "high": _encode_floats(space.high),
+        }
+    raise TypeError(f"Priors support Box and Discrete spaces, not {type(space).__name__}")
+
+
+def space_from_dict(spec: dict[str, Any]) -> gym.spaces.Box | gym.spaces.Discrete:
+    """Rebuild a space written by :func:`space_to_dict`."""
+    if spec["type"] == "Discrete":
+        return gym.spaces.Discrete(spec["n"])
+    shape = tuple(spec["shape"])
+    low = np.array([float(v) for v in spec["low"]], dtype=np.float32).reshape(shape)
+    high = np.array([float(v) for v in spec["high"]], dtype=np.float32).reshape(shape)
+    return gym.spaces.Box(low, high, shape, dtype=np.float32)
+
+
+# Configuration -----------------------------------------------------------------------------------
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapters on the frozen LM (peft); off unless given to :func:`build_prior`."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_LORA_TARGETS))
+
+
+@dataclass
+class PriorConfig:
+    """Everything needed to rebuild a prior, written to ``config.json`` (see docs/priors.md)."""
+
+    kind: str
+    observation_space: dict[str, Any]
+    action_space: dict[str, Any]
+    env_id: str | None = None
+    lm_name: str | None = None
+    lm_fingerprint: str | None = None
+    lm_random_init_seed: int | None = None
+    quantization: str | None = None
+    n_obs_tokens: int = 4
+    prompt_format: str = DEFAULT_PROMPT_FORMAT
+    lora: LoraSettings | None = None
+    hidden_size: int = 256
+    log_std_min: float = -5.0
+    log_std_max: float = 2.0
+    n_buckets: int = 4096
+    seed: int = 0
+    instruction_split: dict[str, Any] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    command: str | None = None
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a JSON-safe dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PriorConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``."""
+        data = dict(data)
+        if data.get("lora") is not None:
+            data["lora"] = LoraSettings(**data["lora"])
+        return cls(**data)
+
+    @property
+    def obs_dim(self) -> int:
+        """Size of the flattened observation."""
+        return int(np.prod(self.observation_space["shape"]))
+
+    @property
+    def is_discrete(self) -> bool:
+        return self.action_space["type"] == "Discrete"
+
+    @property
+    def n_action_params(self) -> int:
+        """Logits for ``Discrete(n)``; mean and log-std for a ``Box``."""
+        if self.is_discrete:
+            return int(self.action_space["n"])
+        return 2 * int(np.prod(self.action_space["shape"]))
+
+
+# Priors ------------------------------------------------------------------------------------------
+
+
+def _mlp(n_in: int, n_hidden: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, n_hidden), nn.GELU(), nn.Linear(n_hidden, n_out))
+
+
+class Prior(nn.Module):
+    """Common interface of all priors: normalisation, distribution parameters, likelihoods."""
+
+    def __init__(self, config: PriorConfig):
+        super().__init__()
+        self.config = config
+        self.register_buffer("obs_mean", torch.zeros(config.obs_dim))
+        self.register_buffer("obs_std", torch.ones(config.obs_dim))
+
+    # -- to be provided by subclasses
+    def features(self, obs_normalized: torch.Tensor, instructions: list[str]) -> torch.Tensor:
+        """Map normalised observations ``[B, obs_dim]`` and instructions to features ``[B, F]``."""
+        raise NotImplementedError
+
+    action_head: nn.Module
+
+    # -- shared
+    @property
+    def device(self) -> torch.device:
+        return self.obs_mean.device
+
+    def set_normalization(self, mean: Observations, std: Observations) -> None:
+        """Set the observation statistics (from the demonstrations); ``std`` is floored at 1e-6."""
+        mean_t = torch.as_tensor(np.asarray(mean, dtype=np.float32)).reshape(-1)
+        std_t = torch.as_tensor(np.asarray(std, dtype=np.float32)).reshape(-1)
+        if mean_t.numel() != self.config.obs_dim or std_t.numel() != self.config.obs_dim:
+            raise ValueError(f"normalisation statistics must have {self.config.obs_dim} entries")
+        self.obs_mean.copy_(mean_t)
+        self.obs_std.copy_(std_t.clamp_min(1e-6))
+
+    def normalize(self, obs: Observations) -> torch.Tensor:
+        """Flatten raw environment observations to ``[B, obs_dim]`` float32 and normalise them."""
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        obs_t = obs_t.reshape(-1, self.config.obs_dim)
+        return ((obs_t - self.obs_mean) / self.obs_std).clamp(-10.0, 10.0)
+
+    def _instruction_list(self, instructions: Instructions, batch: int) -> list[str]:
+        if isinstance(instructions, str):
+            return [instructions] * batch
+        instructions = list(instructions)
+        if len(instructions) != batch:
+            raise ValueError(f"got {len(instructions)} instructions for {batch} observations")
+        return instructions
+
+    def forward(self, obs: Observations, instructions: Instructions) -> torch.Tensor:
+        """Raw distribution parameters ``[B, P]``: logits, or ``cat(mean, log_std)`` for a Box.
+
+        Args:
+            obs: raw (unnormalised) observations, ``[B, *observation_shape]``.
+            instructions: one instruction per observation, or one string for the whole batch.
+        """
+        obs_n = self.normalize(obs)
+        features = self.features(obs_n, self._instruction_list(instructions, obs_n.shape[0]))
+        params = self.action_head(features)
+        if self.config.is_discrete:
+            return params
+        mean, raw_log_std = params.chunk(2, dim=-1)
+        # A smooth squash keeps gradients alive at the bounds, unlike a hard clamp.
+        lo, hi = self.config.log_std_min, self.config.log_std_max
+        log_std = lo + 0.5 * (hi - lo) * (torch.tanh(raw_log_std) + 1.0)
+        return torch.cat([mean, log_std], dim=-1)
+
+    def distribution_from_params(self, params: torch.Tensor) -> Distribution:
+        """``Categorical`` (Discrete) or ``Independent(Normal)`` (Box) from :meth:`forward`'s output."""
+        if self.config.is_discrete:
+            return Categorical(logits=params)
+        mean, log_std = params.chunk(2, dim=-1)
+        shape = (*params.shape[:-1], *self.config.action_space["shape"])
+        normal = Normal(mean.reshape(shape), log_std.exp().reshape(shape))
+        return Independent(normal, len(self.config.action_space["shape"]))
+
+    def distribution(self, obs: Observations, instructions: Instructions) -> Distribution:
+        """The prior's action distribution for a batch of observations and instructions."""
+        return self.distribution_from_params(self(obs, instructions))
+
+    def log_prob(self, obs: Observations, instructions: Instructions, actions: torch.Tensor) -> torch.Tensor:
+        """``log p(a | s, instruction)`` per sample, ``[B]``."""
+        actions = torch.as_tensor(actions, device=self.device)
+        actions = actions.long() if self.config.is_discrete else actions.float()
+        return self.distribution(obs, instructions).log_prob(actions)
+
+    def nll(self, obs: Observations, instructions: Instructions, actions: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood of a batch of demonstrations (the training loss)."""
+        return -self.log_prob(obs, instructions, actions).mean()
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Parameters to optimise: projection, head, LoRA adapters (never the frozen LM)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """What a saved prior stores: trainable parameters and the prior's own buffers."""
+        return {
+            name: tensor.detach()
+            for name, tensor in self.state_dict().items()
+            if not name.startswith("lm.") or "lora_" in name
+        }
+
+
+class LMPrior(Prior):
+    """A frozen LM between an observation projection (soft tokens) and an action head."""
+
+    def __init__(self, config: PriorConfig, lm: LoadedLM, max_cached_prefixes: int = 1024):
+        super().__init__(config)
+        self.lm = lm.model
+        self.tokenizer = lm.tokenizer
+        embeddings = self.lm.get_input_embeddings().weight
+        width = embeddings.shape[1]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.projection = _mlp(config.obs_dim, config.hidden_size, config.n_obs_tokens * width)
+            self.action_head = _mlp(width, config.hidden_size, config.n_action_params)
+            if config.lora is not None:
+                self._add_lora(config.lora)
+        # Soft tokens start at the scale of real token embeddings.
+        self.register_buffer("token_scale", embeddings.detach().float().pow(2).mean().sqrt().reshape(1))
+        # transformers 5.2x renamed the cache argument `past_key_values` to `cache`; accept both.
+        forward_args = inspect.signature(type(self.lm).forward).parameters
+        self._cache_arg = "cache" if "cache" in forward_args else "past_key_values"
+        self.max_cached_prefixes = max_cached_prefixes
+        self._prefix_cache: OrderedDict[tuple[str, int], list[tuple[torch.Tensor, torch.Tensor]]] = (
+            OrderedDict()
+        )
+        self._prefix_ids: dict[str, list[int]] = {}
+        self.to(embeddings.device)
+
+    def _add_lora(self, lora: LoraSettings) -> None:
+        from peft import LoraConfig, inject_adapter_in_model
+
+        settings = LoraConfig(
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=list(lora.target_modules),
+        )
+        inject_adapter_in_model(settings, self.lm)
+        for name, param in self.lm.named_parameters():
+            param.requires_grad_("lora_" in name)
+
+    def _apply(self, fn, *args, **kwargs):
+        self._prefix_cache.clear()  # cached keys/values would stay on the old device or dtype
+        return super()._apply(fn, *args, **kwargs)
+
+    @property
+    def has_lora(self) -> bool:
+        return self.config.lora is not None
+
+    def _lora_version(self) -> int:
+        """Changes whenever a LoRA weight is modified in place (optimiser step, load)."""
+        return sum(p._version for n, p in self.lm.named_parameters() if "lora_" in n)
+
+    def prompt(self, instruction: str) -> str:
+        """The text placed before the soft tokens."""
+        return self.config.prompt_format.format(instruction=instruction)
+
+    def token_ids(self, instruction: str) -> list[int]:
+        """Token ids of the prompt (memoised per instruction)."""
+        ids = self._prefix_ids.get(instruction)
+        if ids is None:
+            ids = self.tokenizer(self.prompt(instruction))["input_ids"]
+            self._prefix_ids[instruction] = ids
+        return ids
+
+    def soft_tokens(self, obs_normalized: torch.Tensor) -> torch.Tensor:
+        """The observation as ``[B, n_obs_tokens, width]`` vectors in the LM's embedding space."""
+        width = self.lm.get_input_embeddings().weight.shape[1]
+        tokens = self.projection(obs_normalized) * self.token_scale
+        return tokens.reshape(obs_normalized.shape[0], self.config.n_obs_tokens, width)
+
+    def features(
+        self, obs_normalized: torch.Tensor, instructions: list[str], use_cache: bool | None = None
+    ) -> torch.Tensor:
+        """The LM's last hidden state after the soft tokens, ``[B, width]`` float32.
+
+        ``use_cache=None`` reuses cached instruction prefixes whenever that is exact: always without
+        LoRA (the prefix does not depend on trainable weights), and with LoRA only without grad.
+        """
+        if use_cache is None:
+            use_cache = not (self.has_lora and torch.is_grad_enabled())
+        soft = self.soft_tokens(obs_normalized)
+        if use_cache:
+            return self._features_cached(soft, instructions)
+        return self._features_full(soft, instructions)
+
+    def _features_full(self, soft: torch.Tensor, instructions: list[str]) -> torch.Tensor:
+        """One pass over the whole sequence; prompts of different lengths are left-padded."""
+        batch, n_soft = soft.shape[:2]
+        ids = [self.token_ids(s) for s in instructions]
+        longest = max(len(i) for i in ids)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        input_ids = torch.full((batch, longest), pad, dtype=torch.long, device=soft.device)
+        mask = torch.zeros(batch, longest + n_soft, dtype=torch.long, device=soft.device)
+        for row, row_ids in enumerate(ids):
+            input_ids[row, longest - len(row_ids) :] = torch.tensor(row_ids, device=soft.device)
+            mask[row, longest - len(row_ids) :] = 1
+        embed = self.lm.get_input_embeddings()
+        inputs = torch.cat([embed(input_ids), soft.to(embed.weight.dtype)], dim=1)
+        positions = (mask.cumsum(-1) - 1).clamp_min(0)
+        out = self.lm(inputs_embeds=inputs, attention_mask=mask, position_ids=positions)
+        return out.last_hidden_state[:, -1].float()
+
+    def _prefix_kv(self, instruction: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-layer keys and values of the prompt (batch 1), from a small LRU cache."""
+        key = (instruction, self._lora_version() if self.has_lora else 0)
+        kv = self._prefix_cache.get(key)
+        if kv is not None:
+            self._prefix_cache.move_to_end(key)
+            return kv
+        ids = torch.tensor([self.token_ids(instruction)], device=self.device)
+        with torch.no_grad():
+            out = self.lm(input_ids=ids, use_cache=True)
+        kv = [(layer.keys, layer.values) for layer in out[self._cache_arg].layers]
+        self._prefix_cache[key] = kv
+        if len(self._prefix_cache) > self.max_cached_prefixes:
+            self._prefix_cache.popitem(last=False)
+        return kv
+
+    def _features_cached(self, soft: torch.Tensor, instructions: list[str]) -> torch.Tensor:
+        """Run only the soft tokens, in one pass, on top of each row's cached prompt.
+
+        Prompts of different lengths are left-padded in the cache; the attention mask hides the
+        padding and each row's soft tokens get the positions that follow its own prompt.
+        """
+        unique = list(dict.fromkeys(instructions))
+        prefixes = [self._prefix_kv(instruction) for instruction in unique]
+        lengths = [kv[0][0].shape[-2] for kv in prefixes]
+        longest = max(lengths)
+        device = soft.device
+        rows = torch.tensor([unique.index(s) for s in instructions], device=device)
+        row_lengths = torch.tensor(lengths, device=device).index_select(0, rows)
+
+        def stacked(layer: int, which: int) -> torch.Tensor:
+            padded = [
+                F.pad(kv[layer][which], (0, 0, longest - n, 0))
+                for kv, n in zip(prefixes, lengths, strict=True)
+            ]
+            return torch.cat(padded).index_select(0, rows)
+
+        cache = DynamicCache([(stacked(layer, 0), stacked(layer, 1)) for layer in range(len(prefixes[0]))])
+        batch, n_soft = soft.shape[:2]
+        columns = torch.arange(longest + n_soft, device=device)
+        mask = (columns >= (longest - row_lengths)[:, None]).long()
+        positions = row_lengths[:, None] + torch.arange(n_soft, device=device)
+        dtype = self.lm.get_input_embeddings().weight.dtype
+        out = self.lm(
+            inputs_embeds=soft.to(dtype),
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            **{self._cache_arg: cache},
+        )
+        return out.last_hidden_state[:, -1].float()
+
+    def clear_prefix_cache(self) -> None:
+        """Drop cached instruction prefixes (never needed for correctness; frees memory)."""
+        self._prefix_cache.clear()
+
+
+def _words(instruction: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", instruction.lower())
+
+
+class MLPPrior(Prior):
+    """The no-LM baseline: an MLP over the observation and a hashed bag of instruction words."""
+
+    def __init__(self, config: PriorConfig):
+        super().__init__(config)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.instruction_embedding = nn.EmbeddingBag(config.n_buckets, config.hidden_size, mode="mean")
+            self.trunk = nn.Sequential(
+                nn.Linear(config.obs_dim + config.hidden_size, config.hidden_size),
+                nn.GELU(),
+                nn.Linear(config.hidden_size, config.hidden_size),
+                nn.GELU(),
+            )
+            self.action_head = nn.Linear(config.hidden_size, config.n_action_params)
+
+    def word_buckets(self, instruction: str) -> list[int]:
+        """Stable hash buckets (blake2b, independent of Python's hash seed) of the words."""
+        return [
+            int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little")
+            % self.config.n_buckets
+            for w in _words(instruction)
+        ]
+
+    def features(self, obs_normalized: torch.Tensor, instructions: list[str]) -> torch.Tensor:
+        buckets = [self.word_buckets(s) for s in instructions]
+        flat = torch.tensor([b for bag in buckets for b in bag], dtype=torch.long, device=self.device)
+        offsets = torch.tensor([0] + [len(bag) for bag in buckets[:-1]], device=self.device).cumsum(0)
+        instruction = self.instruction_embedding(flat, offsets)
+        return self.trunk(torch.cat([obs_normalized, instruction], dim=-1))
+
+
+def build_prior(
+    *,
+    observation_space: gym.spaces.Box,
+    action_space: gym.spaces.Box | gym.spaces.Discrete,
+    kind: str = "lm",
+    lm: str | LoadedLM = DEFAULT_LM,
+    quantization: str | None = None,
+    n_obs_tokens: int = 4,
+    lora: LoraSettings | None = None,
+    env_id: str | None = None,
+    prompt_format: str = DEFAULT_PROMPT_FORMAT,
+    hidden_size: int = 256,
+    random_lm_seed: int = 0,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> Prior:
+    """Build an untrained prior.
+
+    Args:
+        observation_space: the environment's (flat or not) ``Box`` observation space.
+        action_space: ``Discrete(n)`` (categorical prior) or ``Box`` (diagonal Gaussian prior).
+        kind: ``"lm"`` (pretrained LM), ``"random-lm"`` (same architecture, fresh weights drawn with
+            ``random_lm_seed``) or ``"mlp"`` (no LM; ``lm`` and ``quantization`` are ignored).
+        lm: a name understood by :func:`priors.lm.load_lm`, or an already loaded :class:`LoadedLM`
+            (to share one LM between priors; for ``"random-lm"`` pass a name).
+        quantization: ``"none"``, ``"nf4"``, ``"int8"``; default NF4 on CUDA, none on CPU.
+        n_obs_tokens: number of soft tokens the observation becomes.
+        lora: LoRA settings, or ``None`` (default) for a fully frozen LM.
+        seed: seed of the trainable parts' initialisation.
+    """
+    if kind not in PRIOR_KINDS:
+        raise ValueError(f"kind must be one of {PRIOR_KINDS}, got {kind!r}")
+    config = PriorConfig(
+        kind=kind,
+        observation_space=space_to_dict(observation_space),
+        action_space=space_to_dict(action_space),
+        env_id=env_id,
+        n_obs_tokens=n_obs_tokens,
+        prompt_format=prompt_format,
+        lora=lora,
+        hidden_size=hidden_size,
+        seed=seed,
+    )
+    if "{instruction}" not in prompt_format:
+        raise ValueError("prompt_format must contain '{instruction}'")
+    if kind == "mlp":
+        return MLPPrior(config).to(device)
+    if kind == "random-lm" and isinstance(lm, LoadedLM):
+        raise ValueError("kind='random-lm' needs the LM's name, not a loaded LM")
+    if not isinstance(lm, LoadedLM):
+        seed_arg = random_lm_seed if kind == "random-lm" else None
+        lm = load_lm(lm, quantization=quantization, device=device, random_init_seed=seed_arg)
+    config.lm_name = lm.name
+    config.lm_fingerprint = lm.fingerprint
+    config.lm_random_init_seed = lm.random_init_seed
+    config.quantization = lm.quantization
+    return LMPrior(config, lm)

@@ -1,0 +1,61 @@
+"""Shared helpers for the priors tests: a tiny random Llama with a word-level tokenizer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+WORDS = (
+    "Instruction Observation : push pick place the a red blue green ball cube to left right of "
+    "front behind open close drawer door reach goal and"
+).split()
+
+INSTRUCTIONS = [
+    "push the red ball to the left of the blue cube",
+    "open the drawer",
+    "reach the goal",
+    "pick the green cube and place the cube behind the red ball",
+]
+
+
+def make_tiny_lm(folder: Path, seed: int = 0) -> Path:
+    """Save a 2-layer, 32-wide random Llama and its tokenizer to ``folder``."""
+    vocab = {"[PAD]": 0, "[UNK]": 1}
+    for word in WORDS:
+        vocab.setdefault(word, len(vocab))
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]")
+    config = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=0,
+        bos_token_id=None,
+        eos_token_id=None,
+        tie_word_embeddings=True,  # no separate lm_head: AutoModel then loads every saved tensor
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():  # the default init (std 0.02) makes a 2-layer model nearly ignore its prompt
+        model.model.embed_tokens.weight.mul_(20.0)
+    model.save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder
+
+
+def observation_space(dim: int = 7) -> gym.spaces.Box:
+    return gym.spaces.Box(-np.inf, np.inf, (dim,), dtype=np.float64)
+
+
+def random_obs(batch: int, dim: int = 7, seed: int = 0) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).normal(3.0, 2.0, (batch, dim)).astype(np.float32))

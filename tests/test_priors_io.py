@@ -1,0 +1,219 @@
+"""Saving and loading priors: round trips, folder contents, every refusal, atomic writes."""
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from priors_helpers import INSTRUCTIONS, make_tiny_lm, observation_space, random_obs
+from safetensors.torch import load_file, save_file
+
+from priors import LoraSettings, PriorLoadError, build_prior, load_lm, load_prior, save_prior
+from priors.atomic import write_folder_atomically
+
+DISCRETE = gym.spaces.Discrete(5)
+BOX = gym.spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    return str(make_tiny_lm(tmp_path_factory.mktemp("tiny-lm")))
+
+
+@pytest.fixture(autouse=True)
+def lago_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("CLEANRL_LAGO_CACHE", str(tmp_path_factory.getbasetemp() / "lago-cache"))
+
+
+def trained_like(prior, seed=0):
+    """Perturb every saved tensor so a round trip that silently kept the initial weights would fail."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in prior.trainable_parameters():
+            param.add_(0.1 * torch.randn(param.shape, generator=generator))
+    obs = random_obs(50, seed=seed + 1)
+    prior.set_normalization(obs.mean(0), obs.std(0))
+    return prior
+
+
+@pytest.fixture(scope="module")
+def saved_discrete(tiny_lm, tmp_path_factory):
+    """A saved LM prior for Discrete(5) on env 'Toy-v0'."""
+    prior = trained_like(
+        build_prior(observation_space=observation_space(), action_space=DISCRETE, lm=tiny_lm, env_id="Toy-v0")
+    )
+    path = tmp_path_factory.mktemp("saved") / "prior"
+    save_prior(prior, path, metrics={"val_nll": 0.5}, command="python -m train --env Toy-v0")
+    return prior, path
+
+
+@pytest.mark.parametrize(
+    "kind,action_space,lora",
+    [("lm", BOX, LoraSettings(r=4, alpha=8)), ("random-lm", DISCRETE, None), ("mlp", BOX, None)],
+    ids=["lm-lora-box", "random-lm-discrete", "mlp-box"],
+)
+def test_round_trip_gives_identical_outputs(tiny_lm, tmp_path, kind, action_space, lora):
+    prior = trained_like(
+        build_prior(
+            observation_space=observation_space(), action_space=action_space, lm=tiny_lm, kind=kind, lora=lora
+        )
+    )
+    save_prior(
+        prior, tmp_path / "p", instruction_split={"train": INSTRUCTIONS[:3], "held_out": INSTRUCTIONS[3:]}
+    )
+    loaded = load_prior(tmp_path / "p")
+    assert type(loaded) is type(prior) and loaded.config == prior.config
+    obs, instructions = random_obs(6, seed=5), [INSTRUCTIONS[i % 4] for i in range(6)]
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(obs, instructions), prior(obs, instructions), atol=0, rtol=0)
+    torch.testing.assert_close(loaded.obs_mean, prior.obs_mean, atol=0, rtol=0)
+
+
+def test_saved_folder_holds_config_trainable_weights_and_card(saved_discrete):
+    prior, path = saved_discrete
+    assert sorted(p.name for p in path.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert not any(p.name.startswith(".prior") for p in path.parent.iterdir())  # no temp folders left
+
+    config = json.loads((path / "config.json").read_text())
+    assert config["format_version"] == 1 and config["kind"] == "lm" and config["env_id"] == "Toy-v0"
+    assert config["lm_fingerprint"] == prior.config.lm_fingerprint and config["quantization"] == "none"
+    assert config["observation_space"] == {
+        "type": "Box",
+        "shape": [7],
+        "low": ["-inf"] * 7,
+        "high": ["inf"] * 7,
+    }
+    assert config["action_space"] == {"type": "Discrete", "n": 5}
+    assert (
+        config["prompt_format"] == "Instruction: {instruction}\nObservation:" and config["n_obs_tokens"] == 4
+    )
+    assert config["metrics"] == {"val_nll": 0.5} and config["lora"] is None
+
+    tensors = load_file(path / "model.safetensors")
+    assert not any(name.startswith("lm.") for name in tensors)  # never the frozen LM
+    trainable = {name for name, p in prior.named_parameters() if p.requires_grad}
+    assert set(tensors) == trainable | {"obs_mean", "obs_std", "token_scale"}
+
+    card = (path / "README.md").read_text()
+    front_matter = card.split("---")[1]
+    assert "library_name: cleanrl-lago" in front_matter
+    assert '- "reinforcement-learning"' in front_matter and '- "lago"' in front_matter
+    assert "val_nll" in card and "python -m train --env Toy-v0" in card
+
+
+def test_load_checks_pass_for_the_right_env(saved_discrete):
+    prior, path = saved_discrete
+    loaded = load_prior(
+        path, expected_observation_space=observation_space(), expected_action_space=DISCRETE, env_id="Toy-v0"
+    )
+    assert loaded.config.env_id == "Toy-v0"
+
+
+def test_refuses_a_prior_built_for_another_lm(saved_discrete, tmp_path):
+    _, path = saved_discrete
+    other = make_tiny_lm(tmp_path / "other-lm", seed=1)
+    with pytest.raises(PriorLoadError, match="LM fingerprint mismatch.*Pass lm="):
+        load_prior(path, lm=str(other))
+    with pytest.raises(PriorLoadError, match="LM fingerprint mismatch"):
+        load_prior(path, lm=load_lm(str(other)))
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"expected_observation_space": observation_space(9)}, r"Observation size mismatch.*\(7,\).*\(9,\)"),
+        ({"expected_action_space": gym.spaces.Discrete(4)}, "Action space mismatch"),
+        ({"expected_action_space": BOX}, "Action space mismatch"),
+        ({"env_id": "Other-v1"}, "trained on env 'Toy-v0', not 'Other-v1'"),
+    ],
+)
+def test_refuses_mismatched_environments(saved_discrete, kwargs, message):
+    _, path = saved_discrete
+    with pytest.raises(PriorLoadError, match=message):
+        load_prior(path, **kwargs)
+
+
+def test_refuses_box_with_other_bounds(tmp_path):
+    prior = build_prior(observation_space=observation_space(), action_space=BOX, kind="mlp")
+    save_prior(prior, tmp_path / "p")
+    with pytest.raises(PriorLoadError, match="Action space mismatch"):
+        load_prior(tmp_path / "p", expected_action_space=gym.spaces.Box(-2.0, 2.0, (3,)))
+
+
+@pytest.fixture
+def copy_of_saved(saved_discrete, tmp_path):
+    import shutil
+
+    _, path = saved_discrete
+    return shutil.copytree(path, tmp_path / "copy")
+
+
+def test_refuses_missing_files(copy_of_saved, tmp_path):
+    with pytest.raises(PriorLoadError, match="No prior folder"):
+        load_prior(tmp_path / "does-not-exist")
+    (copy_of_saved / "model.safetensors").unlink()
+    with pytest.raises(PriorLoadError, match="has no model.safetensors"):
+        load_prior(copy_of_saved)
+    (copy_of_saved / "config.json").unlink()
+    with pytest.raises(PriorLoadError, match="has no config.json"):
+        load_prior(copy_of_saved)
+
+
+def test_refuses_truncated_safetensors(copy_of_saved):
+    data = (copy_of_saved / "model.safetensors").read_bytes()
+    (copy_of_saved / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(PriorLoadError, match="corrupt or truncated"):
+        load_prior(copy_of_saved)
+    (copy_of_saved / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(PriorLoadError, match="corrupt or truncated"):
+        load_prior(copy_of_saved)
+
+
+def test_refuses_corrupt_or_foreign_config(copy_of_saved):
+    config_file = copy_of_saved / "config.json"
+    text = config_file.read_text()
+    config_file.write_text(text[: len(text) // 2])
+    with pytest.raises(PriorLoadError, match="corrupt or truncated"):
+        load_prior(copy_of_saved)
+    config = json.loads(text)
+    config_file.write_text(json.dumps({**config, "format_version": 99}))
+    with pytest.raises(PriorLoadError, match="format version 99"):
+        load_prior(copy_of_saved)
+    config_file.write_text(json.dumps({**config, "n_obs_tokens": 2}))
+    with pytest.raises(PriorLoadError, match="does not match its config"):
+        load_prior(copy_of_saved)
+
+
+def test_refuses_nan_weights(copy_of_saved):
+    tensors = load_file(copy_of_saved / "model.safetensors")
+    tensors["action_head.2.bias"][0] = float("nan")
+    save_file(tensors, str(copy_of_saved / "model.safetensors"))
+    with pytest.raises(PriorLoadError, match=r"NaN or infinite values in action_head\.2\.bias"):
+        load_prior(copy_of_saved)
+
+
+def test_atomic_write_leaves_nothing_half_written(tmp_path):
+    target = tmp_path / "prior"
+
+    def fail_midway(folder):
+        (folder / "config.json").write_text("{}")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_folder_atomically(target, fail_midway)
+    assert list(tmp_path.iterdir()) == []
+
+    prior = build_prior(observation_space=observation_space(), action_space=DISCRETE, kind="mlp")
+    save_prior(prior, target, metrics={"val_nll": 1.0})
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    with pytest.raises(TypeError):  # a metric that JSON cannot hold fails inside the write
+        save_prior(prior, target, metrics={"val_nll": object()})
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["prior"]
+    assert prior.config.metrics == {"val_nll": 1.0}
+
+    # Replacing an existing prior works and leaves no old copy behind.
+    save_prior(prior, target, metrics={"val_nll": 0.25})
+    assert json.loads((target / "config.json").read_text())["metrics"] == {"val_nll": 0.25}
+    assert [p.name for p in tmp_path.iterdir()] == ["prior"]

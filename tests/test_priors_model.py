@@ -1,0 +1,210 @@
+"""The priors' forward passes: prefix-cache exactness, distributions, training, baselines."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from priors_helpers import INSTRUCTIONS, make_tiny_lm, observation_space, random_obs
+from torch.distributions import Categorical, Independent
+
+from priors import LMPrior, LoraSettings, MLPPrior, build_prior, load_lm
+
+DISCRETE = gym.spaces.Discrete(5)
+BOX = gym.spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    return str(make_tiny_lm(tmp_path_factory.mktemp("tiny-lm")))
+
+
+@pytest.fixture(autouse=True)
+def lago_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("CLEANRL_LAGO_CACHE", str(tmp_path_factory.getbasetemp() / "lago-cache"))
+
+
+def mixed_instructions(batch):
+    """Instructions of different token lengths, interleaved, with repeats."""
+    return [INSTRUCTIONS[(i * 3) % len(INSTRUCTIONS)] for i in range(batch)]
+
+
+@pytest.mark.parametrize("action_space", [DISCRETE, BOX], ids=["discrete", "box"])
+def test_prefix_cache_matches_full_recompute(tiny_lm, action_space):
+    prior = build_prior(observation_space=observation_space(), action_space=action_space, lm=tiny_lm)
+    obs, instructions = random_obs(10), mixed_instructions(10)
+    with torch.no_grad():
+        normalized = prior.normalize(obs)
+        full = prior.features(normalized, instructions, use_cache=False)
+        cached = prior.features(normalized, instructions, use_cache=True)
+        again = prior.features(normalized, instructions, use_cache=True)  # served from the prefix cache
+        one_by_one = torch.cat(
+            [prior.features(normalized[i : i + 1], instructions[i : i + 1]) for i in range(10)]
+        )
+    assert len(prior._prefix_cache) == len(set(instructions))
+    torch.testing.assert_close(cached, full, atol=1e-4, rtol=0)
+    torch.testing.assert_close(again, cached, atol=0, rtol=0)
+    torch.testing.assert_close(one_by_one, full, atol=1e-4, rtol=0)
+    # The instruction matters (otherwise the equalities above would prove little).
+    other = prior.features(normalized, ["open the drawer"] * 10, use_cache=False)
+    assert (other - full).abs().max() > 1e-2
+
+
+def test_cached_path_trains_projection_exactly(tiny_lm):
+    """Without LoRA the cache is used under grad too; its gradients equal the full pass's."""
+    prior = build_prior(observation_space=observation_space(), action_space=DISCRETE, lm=tiny_lm)
+    obs, instructions = random_obs(6), mixed_instructions(6)
+    actions = torch.arange(6) % 5
+    grads = []
+    for use_cache in (False, True):
+        prior.zero_grad()
+        features = prior.features(prior.normalize(obs), instructions, use_cache=use_cache)
+        logits = prior.action_head(features)
+        torch.nn.functional.cross_entropy(logits, actions).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in prior.projection.parameters()]))
+    torch.testing.assert_close(grads[1], grads[0], atol=1e-5, rtol=1e-4)
+
+
+def test_distributions_shapes_and_log_prob(tiny_lm):
+    lm = load_lm(tiny_lm)
+    discrete = build_prior(observation_space=observation_space(), action_space=DISCRETE, lm=lm)
+    box = build_prior(observation_space=observation_space(), action_space=BOX, lm=lm)
+    obs, instructions = random_obs(4), mixed_instructions(4)
+
+    dist = discrete.distribution(obs, instructions)
+    assert isinstance(dist, Categorical) and dist.logits.shape == (4, 5)
+    assert discrete(obs, instructions).shape == (4, 5)
+    assert discrete.log_prob(obs, instructions, torch.tensor([0, 1, 2, 4])).shape == (4,)
+
+    dist = box.distribution(obs, instructions)
+    assert isinstance(dist, Independent) and dist.batch_shape == (4,) and dist.event_shape == (3,)
+    params = box(obs, instructions)
+    assert params.shape == (4, 6)
+    log_std = params[:, 3:]
+    assert (log_std >= box.config.log_std_min).all() and (log_std <= box.config.log_std_max).all()
+    expected = torch.distributions.Normal(params[:, :3], log_std.exp()).log_prob(torch.zeros(4, 3)).sum(-1)
+    torch.testing.assert_close(box.log_prob(obs, instructions, torch.zeros(4, 3)), expected)
+    # One string is broadcast to the batch; a wrong count is refused.
+    torch.testing.assert_close(box(obs, "reach the goal"), box(obs, ["reach the goal"] * 4))
+    with pytest.raises(ValueError, match="3 instructions for 4 observations"):
+        box(obs, instructions[:3])
+
+
+def test_normalization_lives_in_the_prior(tiny_lm):
+    prior = build_prior(observation_space=observation_space(), action_space=DISCRETE, lm=tiny_lm)
+    obs = random_obs(5)
+    mean, std = obs.mean(0), obs.std(0)
+    prior.set_normalization(mean, std)
+    torch.testing.assert_close(prior.normalize(obs), (obs - mean) / std)
+    # Raw numpy float64 observations are accepted as they come from the environment.
+    torch.testing.assert_close(
+        prior(obs.numpy().astype(np.float64), "reach the goal"), prior(obs, "reach the goal")
+    )
+
+
+def test_training_updates_only_trainable_parts(tiny_lm):
+    prior = build_prior(observation_space=observation_space(), action_space=DISCRETE, lm=tiny_lm)
+    frozen_before = {n: p.clone() for n, p in prior.lm.named_parameters()}
+    names = {n for n, p in prior.named_parameters() if p.requires_grad}
+    assert names and all(n.startswith(("projection.", "action_head.")) for n in names)
+    assert not any(p.requires_grad for p in prior.lm.parameters())
+    optimizer = torch.optim.Adam(prior.trainable_parameters(), lr=3e-3)
+    obs, instructions = random_obs(16), mixed_instructions(16)
+    actions = torch.from_numpy(np.random.default_rng(1).integers(0, 5, 16))
+    losses = []
+    for _ in range(30):
+        loss = prior.nll(obs, instructions, actions)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    for name, param in prior.lm.named_parameters():
+        assert torch.equal(param, frozen_before[name]), name
+
+
+def test_lora_trains_and_invalidates_prefix_cache(tiny_lm):
+    prior = build_prior(
+        observation_space=observation_space(), action_space=BOX, lm=tiny_lm, lora=LoraSettings(r=4, alpha=8)
+    )
+    lora_params = [n for n, p in prior.named_parameters() if p.requires_grad and "lora_" in n]
+    assert lora_params and not any(
+        p.requires_grad for n, p in prior.lm.named_parameters() if "lora_" not in n
+    )
+    obs, instructions = random_obs(8), mixed_instructions(8)
+    optimizer = torch.optim.Adam(prior.trainable_parameters(), lr=1e-2)
+    for _ in range(3):  # with grad and LoRA the full path runs, and LoRA gets gradients
+        loss = prior.nll(obs, instructions, torch.zeros(8, 3))
+        optimizer.zero_grad()
+        loss.backward()
+        assert prior.lm.layers[0].self_attn.q_proj.lora_B.default.weight.grad.abs().sum() > 0
+        optimizer.step()
+        with torch.no_grad():  # the cached path must see the updated LoRA weights
+            cached = prior.features(prior.normalize(obs), instructions, use_cache=True)
+            full = prior.features(prior.normalize(obs), instructions, use_cache=False)
+        torch.testing.assert_close(cached, full, atol=1e-4, rtol=0)
+
+
+def test_mlp_prior_has_the_same_interface(tiny_lm):
+    obs, instructions = random_obs(6), mixed_instructions(6)
+    for action_space, shape in ((DISCRETE, (6, 5)), (BOX, (6, 6))):
+        prior = build_prior(observation_space=observation_space(), action_space=action_space, kind="mlp")
+        assert isinstance(prior, MLPPrior) and prior.config.lm_name is None
+        assert prior(obs, instructions).shape == shape
+        assert type(prior.distribution(obs, instructions)) is (
+            Categorical if action_space is DISCRETE else Independent
+        )
+        actions = torch.zeros(6, dtype=torch.long) if action_space is DISCRETE else torch.zeros(6, 3)
+        prior.nll(obs, instructions, actions).backward()
+        assert all(p.grad is not None for p in prior.trainable_parameters())
+    # Instructions change the output; word order and case do not (bag of words).
+    assert not torch.allclose(prior(obs, "open the drawer"), prior(obs, "reach the goal"))
+    torch.testing.assert_close(prior(obs, "Open the DRAWER"), prior(obs, "drawer the open"))
+    # Deterministic from the seed.
+    again = build_prior(observation_space=observation_space(), action_space=BOX, kind="mlp")
+    torch.testing.assert_close(again(obs, instructions), prior(obs, instructions))
+
+
+def test_random_lm_prior_has_same_shape_fresh_weights(tiny_lm):
+    pretrained = build_prior(observation_space=observation_space(), action_space=DISCRETE, lm=tiny_lm)
+    random_a = build_prior(
+        observation_space=observation_space(), action_space=DISCRETE, lm=tiny_lm, kind="random-lm"
+    )
+    random_b = build_prior(
+        observation_space=observation_space(), action_space=DISCRETE, lm=tiny_lm, kind="random-lm"
+    )
+    random_c = build_prior(
+        observation_space=observation_space(),
+        action_space=DISCRETE,
+        lm=tiny_lm,
+        kind="random-lm",
+        random_lm_seed=1,
+    )
+    assert isinstance(random_a, LMPrior) and random_a.config.lm_random_init_seed == 0
+    shapes = {n: p.shape for n, p in pretrained.lm.named_parameters()}
+    assert {n: p.shape for n, p in random_a.lm.named_parameters()} == shapes
+    embed = "embed_tokens.weight"
+    assert not torch.equal(
+        dict(random_a.lm.named_parameters())[embed], dict(pretrained.lm.named_parameters())[embed]
+    )
+    assert random_a.config.lm_fingerprint == random_b.config.lm_fingerprint
+    assert (
+        len(
+            {pretrained.config.lm_fingerprint, random_a.config.lm_fingerprint, random_c.config.lm_fingerprint}
+        )
+        == 3
+    )
+    obs = random_obs(3)
+    torch.testing.assert_close(random_a(obs, "reach the goal"), random_b(obs, "reach the goal"))
+
+
+def test_build_prior_rejects_bad_arguments(tiny_lm):
+    with pytest.raises(ValueError, match="kind must be one of"):
+        build_prior(observation_space=observation_space(), action_space=DISCRETE, kind="transformer")
+    with pytest.raises(ValueError, match="must contain"):
+        build_prior(
+            observation_space=observation_space(), action_space=DISCRETE, lm=tiny_lm, prompt_format="Go:"
+        )
+    with pytest.raises(TypeError, match="Box and Discrete"):
+        build_prior(observation_space=observation_space(), action_space=gym.spaces.MultiBinary(3), kind="mlp")
+    with pytest.raises(ValueError, match="quantization must be one of"):
+        load_lm(tiny_lm, quantization="fp8")
