@@ -10,6 +10,7 @@ it is evaluated once per collected state, in batches, and its logits are reused 
 import os
 import random
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -24,8 +25,7 @@ from torch.distributions.categorical import Categorical
 from torch.utils.tensorboard import SummaryWriter
 
 import cleanrl_lago.envs  # noqa: F401  (registers CLEVR-Robot-v0)
-
-from priors import DEFAULT_PRIORS, load_prior, push_folder_to_hub
+from priors import DEFAULT_PRIORS, load_prior, push_agent_to_hub
 
 
 @dataclass
@@ -194,7 +194,9 @@ def evaluate(model_path, env_id, eval_episodes, run_name, device, capture_video,
     envs = gym.vector.SyncVectorEnv(
         [make_env(env_id, 0, capture_video, f"{run_name}-eval-{instruction_split}", instruction_split)]
     )
-    if saved["env_id"] != env_id or list(saved["observation_shape"]) != list(envs.single_observation_space.shape):
+    if saved["env_id"] != env_id or list(saved["observation_shape"]) != list(
+        envs.single_observation_space.shape
+    ):
         raise ValueError(
             f"{model_path} holds an agent for {saved['env_id']} with observations {saved['observation_shape']}, "
             f"not for {env_id} with {envs.single_observation_space.shape}"
@@ -226,7 +228,9 @@ if __name__ == "__main__":
     if args.resume:
         checkpoint_path = os.path.join(args.resume, "checkpoint.pt")
         if not os.path.isfile(checkpoint_path):
-            raise FileNotFoundError(f"--resume {args.resume}: no checkpoint.pt there; pass a folder runs/<run_name>")
+            raise FileNotFoundError(
+                f"--resume {args.resume}: no checkpoint.pt there; pass a folder runs/<run_name>"
+            )
         checkpoint = torch.load(checkpoint_path, weights_only=False)
         run_name = checkpoint["run_name"]
     else:
@@ -262,10 +266,15 @@ if __name__ == "__main__":
 
     # env setup
     envs = gym.vector.SyncVectorEnv(
-        [make_env(args.env_id, i, args.capture_video, run_name, args.instruction_split) for i in range(args.num_envs)],
+        [
+            make_env(args.env_id, i, args.capture_video, run_name, args.instruction_split)
+            for i in range(args.num_envs)
+        ],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
-    assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"
+    assert isinstance(envs.single_action_space, gym.spaces.Discrete), (
+        "only discrete action space is supported"
+    )
     obs_dim, n_actions = envs.single_observation_space.shape[0], envs.single_action_space.n
 
     # LaGO: load the frozen prior (checked against the env's spaces before any training)
@@ -402,7 +411,10 @@ if __name__ == "__main__":
                     )
                 prior_time = time.time() - prior_start
                 if args.kl_schedule == "linear":
-                    kl_coef = args.kl_coef + (args.kl_coef_final - args.kl_coef) * (iteration - 1) / args.num_iterations
+                    kl_coef = (
+                        args.kl_coef
+                        + (args.kl_coef_final - args.kl_coef) * (iteration - 1) / args.num_iterations
+                    )
                 elif args.kl_schedule == "auto":
                     kl_coef = log_kl_coef.exp().item()
             # end LaGO
@@ -420,7 +432,9 @@ if __name__ == "__main__":
                         nextnonterminal = 1.0 - dones[t + 1]
                         nextvalues = values[t + 1]
                     delta = rewards[t] + args.gamma * nextvalues * nextnonterminal - values[t]
-                    advantages[t] = lastgaelam = delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam
+                    advantages[t] = lastgaelam = (
+                        delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam
+                    )
                 returns = advantages + values
 
             # flatten the batch
@@ -519,7 +533,9 @@ if __name__ == "__main__":
             if use_prior:
                 writer.add_scalar("losses/prior_kl", prior_kl.item(), global_step)
                 writer.add_scalar("charts/kl_coef", kl_coef, global_step)
-                writer.add_scalar("charts/prior_time_fraction", prior_time / (time.time() - iteration_start), global_step)
+                writer.add_scalar(
+                    "charts/prior_time_fraction", prior_time / (time.time() - iteration_start), global_step
+                )
             # end LaGO
             sps = int((global_step - start_step) / (time.time() - start_time))
             print("SPS:", sps)
@@ -529,7 +545,9 @@ if __name__ == "__main__":
                 write_checkpoint(iteration)
     except KeyboardInterrupt:
         write_checkpoint(iteration)
-        print(f"interrupted: checkpoint of iteration {iteration} in {run_dir}; resume with --resume {run_dir}")
+        print(
+            f"interrupted: checkpoint of iteration {iteration} in {run_dir}; resume with --resume {run_dir}"
+        )
         raise SystemExit(130) from None
     write_checkpoint(args.num_iterations)
 
@@ -540,10 +558,13 @@ if __name__ == "__main__":
             "env_id": args.env_id,
             "observation_shape": list(envs.single_observation_space.shape),
             "n_actions": int(n_actions),
-            "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},
+            "args": {
+                k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))
+            },
         }
         save_atomic(saved, model_path)
         print(f"model saved to {model_path}")
+        eval_metrics = {}
         for split in ("train", "heldout"):
             episodic_returns, successes = evaluate(
                 model_path,
@@ -558,12 +579,27 @@ if __name__ == "__main__":
             for idx, episodic_return in enumerate(episodic_returns):
                 writer.add_scalar(f"eval/episodic_return_{split}", episodic_return, idx)
             writer.add_scalar(f"eval/success_rate_{split}", np.mean(successes), global_step)
-            print(f"eval ({split} phrasings): success rate {np.mean(successes):.3f} over {len(successes)} episodes")
+            eval_metrics[f"eval/success_rate_{split}"] = round(float(np.mean(successes)), 4)
+            print(
+                f"eval ({split} phrasings): success rate {np.mean(successes):.3f} over {len(successes)} episodes"
+            )
 
         if args.upload_model:
             repo_name = f"{args.env_id}-{args.exp_name}-seed{args.seed}"
             repo_id = f"{args.hf_entity}/{repo_name}" if args.hf_entity else repo_name
-            push_folder_to_hub(run_dir, repo_id, video_folder=f"videos/{run_name}-eval-train", prior=args.prior)
+            push_agent_to_hub(
+                repo_id,
+                model_path=model_path,
+                script_path=__file__,
+                run_dir=run_dir,
+                algorithm=args.exp_name,
+                env_id=args.env_id,
+                command="python " + " ".join(sys.argv),
+                prior=args.prior if use_prior else None,
+                kl_coef=args.kl_coef,
+                metrics=eval_metrics,
+                video_folder=f"videos/{run_name}-eval-train",
+            )
 
     envs.close()
     writer.close()

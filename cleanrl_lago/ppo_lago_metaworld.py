@@ -14,6 +14,7 @@ and those statistics are saved with the agent, so a reloaded agent sees what it 
 import os
 import random
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -28,7 +29,7 @@ from torch.distributions.normal import Normal
 from torch.utils.tensorboard import SummaryWriter
 
 from cleanrl_lago.envs.metaworld_tasks import MT10_TASKS, check_task, make_metaworld_env, task_instructions
-from priors import DEFAULT_PRIORS, load_prior, push_folder_to_hub
+from priors import DEFAULT_PRIORS, load_prior, push_agent_to_hub
 
 
 @dataclass
@@ -132,7 +133,9 @@ def env_tasks(env_id, num_envs):
     """The task of each env: one task repeated, or the MT10 tasks in turn."""
     if env_id.lower() == "mt10":
         if num_envs % len(MT10_TASKS):
-            raise ValueError(f"--env-id MT10 needs --num-envs a multiple of {len(MT10_TASKS)}, got {num_envs}")
+            raise ValueError(
+                f"--env-id MT10 needs --num-envs a multiple of {len(MT10_TASKS)}, got {num_envs}"
+            )
         return [MT10_TASKS[i % len(MT10_TASKS)] for i in range(num_envs)]
     return [check_task(env_id)] * num_envs
 
@@ -140,7 +143,9 @@ def env_tasks(env_id, num_envs):
 def make_env(task, seed, idx, capture_video, run_name, gamma, max_episode_steps):
     def thunk():
         render_mode = "rgb_array" if capture_video and idx == 0 else None
-        env = make_metaworld_env(task, seed=seed, render_mode=render_mode, max_episode_steps=max_episode_steps)
+        env = make_metaworld_env(
+            task, seed=seed, render_mode=render_mode, max_episode_steps=max_episode_steps
+        )
         if render_mode:
             env = gym.wrappers.RecordVideo(env, f"videos/{run_name}")
         env = gym.wrappers.RecordEpisodeStatistics(env)
@@ -172,7 +177,9 @@ class RunningMeanStd(nn.Module):
         batch_mean, batch_var, batch_count = x.mean(0), x.var(0, unbiased=False), x.shape[0]
         delta, total = batch_mean - self.mean, self.count + batch_count
         self.mean += delta * batch_count / total
-        self.var = (self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total) / total
+        self.var = (
+            self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
+        ) / total
         self.count = total
 
     def normalize(self, x):
@@ -210,7 +217,14 @@ class Agent(nn.Module):
         probs = Normal(action_mean, action_std)
         if action is None:
             action = probs.sample()
-        return action, probs.log_prob(action).sum(1), probs.entropy().sum(1), self.critic(x), action_mean, action_logstd
+        return (
+            action,
+            probs.log_prob(action).sum(1),
+            probs.entropy().sum(1),
+            self.critic(x),
+            action_mean,
+            action_logstd,
+        )
 
 
 # LaGO
@@ -283,7 +297,9 @@ if __name__ == "__main__":
     if args.resume:
         checkpoint_path = os.path.join(args.resume, "checkpoint.pt")
         if not os.path.isfile(checkpoint_path):
-            raise FileNotFoundError(f"--resume {args.resume}: no checkpoint.pt there; pass a folder runs/<run_name>")
+            raise FileNotFoundError(
+                f"--resume {args.resume}: no checkpoint.pt there; pass a folder runs/<run_name>"
+            )
         checkpoint = torch.load(checkpoint_path, weights_only=False)
         run_name = checkpoint["run_name"]
     else:
@@ -339,12 +355,15 @@ if __name__ == "__main__":
             args.prior,
             expected_observation_space=envs.single_observation_space,
             expected_action_space=envs.single_action_space,
+            tasks=sorted(set(tasks)),
             device=device,
         )
         # Each env keeps one phrasing of its task for the whole run.
         env_instructions = np.array(
             [
-                task_instructions(task, args.instruction_split)[i % len(task_instructions(task, args.instruction_split))]
+                task_instructions(task, args.instruction_split)[
+                    i % len(task_instructions(task, args.instruction_split))
+                ]
                 for i, task in enumerate(tasks)
             ],
             dtype=object,
@@ -469,7 +488,9 @@ if __name__ == "__main__":
             if use_prior:
                 prior_start = time.time()
                 flat_raw_obs = raw_obs.reshape(-1, raw_obs_dim)
-                flat_instructions = np.broadcast_to(env_instructions, (args.num_steps, args.num_envs)).reshape(-1)
+                flat_instructions = np.broadcast_to(
+                    env_instructions, (args.num_steps, args.num_envs)
+                ).reshape(-1)
                 with torch.no_grad():
                     prior_params.view(-1, 2 * act_dim).copy_(
                         torch.cat(
@@ -484,7 +505,10 @@ if __name__ == "__main__":
                     )
                 prior_time = time.time() - prior_start
                 if args.kl_schedule == "linear":
-                    kl_coef = args.kl_coef + (args.kl_coef_final - args.kl_coef) * (iteration - 1) / args.num_iterations
+                    kl_coef = (
+                        args.kl_coef
+                        + (args.kl_coef_final - args.kl_coef) * (iteration - 1) / args.num_iterations
+                    )
                 elif args.kl_schedule == "auto":
                     kl_coef = log_kl_coef.exp().item()
             # end LaGO
@@ -502,7 +526,9 @@ if __name__ == "__main__":
                         nextnonterminal = 1.0 - dones[t + 1]
                         nextvalues = values[t + 1]
                     delta = rewards[t] + args.gamma * nextvalues * nextnonterminal - values[t]
-                    advantages[t] = lastgaelam = delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam
+                    advantages[t] = lastgaelam = (
+                        delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam
+                    )
                 returns = advantages + values
 
             # flatten the batch
@@ -603,7 +629,9 @@ if __name__ == "__main__":
             if use_prior:
                 writer.add_scalar("losses/prior_kl", prior_kl.item(), global_step)
                 writer.add_scalar("charts/kl_coef", kl_coef, global_step)
-                writer.add_scalar("charts/prior_time_fraction", prior_time / (time.time() - iteration_start), global_step)
+                writer.add_scalar(
+                    "charts/prior_time_fraction", prior_time / (time.time() - iteration_start), global_step
+                )
             # end LaGO
             sps = int((global_step - start_step) / (time.time() - start_time))
             print("SPS:", sps)
@@ -613,7 +641,9 @@ if __name__ == "__main__":
                 write_checkpoint(iteration)
     except KeyboardInterrupt:
         write_checkpoint(iteration)
-        print(f"interrupted: checkpoint of iteration {iteration} in {run_dir}; resume with --resume {run_dir}")
+        print(
+            f"interrupted: checkpoint of iteration {iteration} in {run_dir}; resume with --resume {run_dir}"
+        )
         raise SystemExit(130) from None
     write_checkpoint(args.num_iterations)
 
@@ -625,7 +655,9 @@ if __name__ == "__main__":
             "raw_obs_dim": raw_obs_dim,
             "act_dim": act_dim,
             "max_episode_steps": args.max_episode_steps,
-            "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},
+            "args": {
+                k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))
+            },
         }
         save_atomic(saved, model_path)
         print(f"model saved to {model_path}")
@@ -645,7 +677,19 @@ if __name__ == "__main__":
         if args.upload_model:
             repo_name = f"{args.env_id}-{args.exp_name}-seed{args.seed}"
             repo_id = f"{args.hf_entity}/{repo_name}" if args.hf_entity else repo_name
-            push_folder_to_hub(run_dir, repo_id, video_folder=f"videos/{run_name}-eval", prior=args.prior)
+            push_agent_to_hub(
+                repo_id,
+                model_path=model_path,
+                script_path=__file__,
+                run_dir=run_dir,
+                algorithm=args.exp_name,
+                env_id=args.env_id,
+                command="python " + " ".join(sys.argv),
+                prior=args.prior if use_prior else None,
+                kl_coef=args.kl_coef,
+                metrics={"eval/success_rate": round(float(np.mean(successes)), 4)},
+                video_folder=f"videos/{run_name}-eval",
+            )
 
     envs.close()
     writer.close()

@@ -2,10 +2,19 @@
 
 Build with :func:`build_prior`, train with :meth:`Prior.nll` over :meth:`Prior.trainable_parameters`,
 save with :func:`save_prior`, load with :func:`load_prior`, publish with :func:`push_prior_to_hub`.
+Demonstrations: :mod:`priors.demonstrations`; the training command: :mod:`priors.train`.
 See docs/priors.md.
 """
 
-from priors.io import PriorLoadError, load_prior, push_prior_to_hub, save_prior
+from priors.hub import push_agent_to_hub, upload_folder_to_hub
+from priors.io import (
+    DEFAULT_PRIORS,
+    PriorLoadError,
+    load_prior,
+    push_prior_to_hub,
+    save_prior,
+    shipped_priors,
+)
 from priors.lm import DEFAULT_LM, LoadedLM, default_quantization, lm_fingerprint, load_lm
 from priors.model import (
     DEFAULT_PROMPT_FORMAT,
@@ -19,6 +28,7 @@ from priors.model import (
 
 __all__ = [
     "DEFAULT_LM",
+    "DEFAULT_PRIORS",
     "DEFAULT_PROMPT_FORMAT",
     "LMPrior",
     "LoadedLM",
@@ -32,6 +42,9 @@ __all__ = [
     "lm_fingerprint",
     "load_lm",
     "load_prior",
+    "push_agent_to_hub",
     "push_prior_to_hub",
     "save_prior",
+    "shipped_priors",
+    "upload_folder_to_hub",
 ]

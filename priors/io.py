@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from priors.atomic import write_folder_atomically
+from priors.hub import upload_folder_to_hub
 from priors.lm import LoadedLM, load_lm
 from priors.model import (
     FORMAT_VERSION,
@@ -38,6 +39,23 @@ logger = logging.getLogger(__name__)
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+"""Priors shipped with cleanrl-lago (trainable parts only), loadable by their folder name."""
+DEFAULT_PRIORS: dict[str, str] = {
+    "CLEVR-Robot-v0": "clevr-robot-smollm2",
+    "Meta-World/MT10": "metaworld-mt10-smollm2",
+}
+"""The shipped prior each script uses by default."""
+
+
+def shipped_priors() -> list[str]:
+    """Names of the priors that ship with cleanrl-lago."""
+    return (
+        sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / CONFIG_NAME).is_file())
+        if PRETRAINED_DIR.is_dir()
+        else []
+    )
 
 
 class PriorLoadError(ValueError):
@@ -129,14 +147,17 @@ def save_prior(
 
 
 def _resolve_folder(path_or_repo_id: str | Path, revision: str | None) -> Path:
-    """A local folder as is; otherwise a Hub repo id fetched with ``snapshot_download``."""
+    """A local folder as is, a shipped prior by name, else a Hub repo id fetched with ``snapshot_download``."""
     path = Path(path_or_repo_id)
     if path.is_dir():
         return path
     text = str(path_or_repo_id)
+    if (PRETRAINED_DIR / text / CONFIG_NAME).is_file():
+        return PRETRAINED_DIR / text
     if path.exists() or text.count("/") != 1 or text.startswith((".", "/")):
         raise PriorLoadError(
-            f"No prior folder at {text!r}. Pass a folder written by save_prior or a Hub repo id."
+            f"No prior folder at {text!r}. Pass a folder written by save_prior, a Hub repo id, or the name "
+            f"of a shipped prior ({', '.join(shipped_priors()) or 'none installed'})."
         )
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
@@ -210,7 +231,15 @@ def _check_spaces(
     expected_observation_space: gym.spaces.Box | None,
     expected_action_space: gym.spaces.Space | None,
     env_id: str | None,
+    tasks: list[str] | None = None,
 ) -> None:
+    if tasks is not None and config.tasks is not None:
+        unknown = sorted(set(tasks) - set(config.tasks))
+        if unknown:
+            raise PriorLoadError(
+                f"This prior was trained on the tasks {config.tasks}, not on {unknown}. Train a prior on "
+                "demonstrations of those tasks (python -m priors.train) or pick a task it knows."
+            )
     if env_id is not None and config.env_id is not None and env_id != config.env_id:
         raise PriorLoadError(
             f"This prior was trained on env {config.env_id!r}, not {env_id!r}. Load a prior made for "
@@ -253,6 +282,7 @@ def load_prior(
     expected_observation_space: gym.spaces.Box | None = None,
     expected_action_space: gym.spaces.Space | None = None,
     env_id: str | None = None,
+    tasks: list[str] | None = None,
     revision: str | None = None,
 ) -> Prior:
     """Load a prior from a local folder or a Hugging Face Hub repo id.
@@ -266,13 +296,14 @@ def load_prior(
         quantization: override the saved quantisation (same fingerprint, slightly different outputs).
         expected_observation_space, expected_action_space, env_id: if given, refuse a prior made
             for something else.
+        tasks: if given, refuse a prior that was not trained on all of these tasks.
 
     Raises:
         PriorLoadError: with the reason and the fix; nothing is half-loaded.
     """
     folder = _resolve_folder(path_or_repo_id, revision)
     config = _read_config(folder)
-    _check_spaces(config, expected_observation_space, expected_action_space, env_id)
+    _check_spaces(config, expected_observation_space, expected_action_space, env_id, tasks)
     tensors = _read_weights(folder)
 
     prior: Prior
@@ -334,20 +365,15 @@ def push_prior_to_hub(
     commit_message: str = "Upload LaGO prior",
 ) -> str:
     """Upload a saved prior folder to the Hub (the repo is created if needed); return its URL."""
-    from huggingface_hub import HfApi
-
     folder = Path(path)
     _read_config(folder)  # refuse to publish something that is not a prior
     if not (folder / WEIGHTS_NAME).is_file():
         raise PriorLoadError(f"{folder} has no {WEIGHTS_NAME}; save the prior before pushing it.")
-    api = HfApi(token=token)
-    url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    api.upload_folder(
-        folder_path=str(folder),
-        repo_id=repo_id,
-        repo_type="model",
+    return upload_folder_to_hub(
+        folder,
+        repo_id,
+        token=token,
+        private=private,
         commit_message=commit_message,
         allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME],
     )
-    logger.info("Pushed prior %s to %s", folder, url)
-    return str(url)

@@ -111,6 +111,8 @@ class PriorConfig:
     n_buckets: int = 4096
     seed: int = 0
     instruction_split: dict[str, Any] | None = None
+    observation_dims: int | None = None
+    tasks: list[str] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     command: str | None = None
     format_version: int = FORMAT_VERSION
@@ -128,9 +130,14 @@ class PriorConfig:
         return cls(**data)
 
     @property
-    def obs_dim(self) -> int:
-        """Size of the flattened observation."""
+    def full_obs_dim(self) -> int:
+        """Size of the flattened environment observation."""
         return int(np.prod(self.observation_space["shape"]))
+
+    @property
+    def obs_dim(self) -> int:
+        """How many leading entries of the flattened observation the prior reads."""
+        return self.full_obs_dim if self.observation_dims is None else self.observation_dims
 
     @property
     def is_discrete(self) -> bool:
@@ -182,9 +189,9 @@ class Prior(nn.Module):
         self.obs_std.copy_(std_t.clamp_min(1e-6))
 
     def normalize(self, obs: Observations) -> torch.Tensor:
-        """Flatten raw environment observations to ``[B, obs_dim]`` float32 and normalise them."""
+        """Flatten raw environment observations, keep the first ``obs_dim`` entries, normalise them."""
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-        obs_t = obs_t.reshape(-1, self.config.obs_dim)
+        obs_t = obs_t.reshape(-1, self.config.full_obs_dim)[:, : self.config.obs_dim]
         return ((obs_t - self.obs_mean) / self.obs_std).clamp(-10.0, 10.0)
 
     def _instruction_list(self, instructions: Instructions, batch: int) -> list[str]:
@@ -458,6 +465,8 @@ def build_prior(
     hidden_size: int = 256,
     random_lm_seed: int = 0,
     seed: int = 0,
+    observation_dims: int | None = None,
+    tasks: list[str] | None = None,
     device: str | torch.device = "cpu",
 ) -> Prior:
     """Build an untrained prior.
@@ -473,6 +482,9 @@ def build_prior(
         n_obs_tokens: number of soft tokens the observation becomes.
         lora: LoRA settings, or ``None`` (default) for a fully frozen LM.
         seed: seed of the trainable parts' initialisation.
+        observation_dims: read only the first this many observation entries (e.g. CLEVR-Robot's
+            ball positions without its numeric goal, so the goal must come from the instruction).
+        tasks: the tasks the prior was trained on (Meta-World), checked by :func:`load_prior`.
     """
     if kind not in PRIOR_KINDS:
         raise ValueError(f"kind must be one of {PRIOR_KINDS}, got {kind!r}")
@@ -486,7 +498,11 @@ def build_prior(
         lora=lora,
         hidden_size=hidden_size,
         seed=seed,
+        observation_dims=observation_dims,
+        tasks=None if tasks is None else list(tasks),
     )
+    if observation_dims is not None and not 0 < observation_dims <= config.full_obs_dim:
+        raise ValueError(f"observation_dims must be in 1..{config.full_obs_dim}, got {observation_dims}")
     if "{instruction}" not in prompt_format:
         raise ValueError("prompt_format must contain '{instruction}'")
     if kind == "mlp":

@@ -144,7 +144,9 @@ def batch(demos: Demonstrations, idx: np.ndarray, device: torch.device):
     return obs, instructions, actions
 
 
-def _env_factories(demos: Demonstrations, split: str, episodes: int, max_episode_steps: int | None, seed: int):
+def _env_factories(
+    demos: Demonstrations, split: str, episodes: int, max_episode_steps: int | None, seed: int
+):
     """One env per evaluation episode, each with its instruction source."""
     if demos.env_id == "CLEVR-Robot-v0":
         import cleanrl_lago.envs  # noqa: F401  (registers CLEVR-Robot-v0)
@@ -196,9 +198,13 @@ def evaluate_as_policy(
     return float(succeeded.mean())
 
 
-def train(args: Args, command: str | None = None, on_epoch: Callable[[int, dict], None] | None = None) -> Prior:
+def train(
+    args: Args, command: str | None = None, on_epoch: Callable[[int, dict], None] | None = None
+) -> Prior:
     """Train, validate, evaluate and save a prior as ``args`` says; return it."""
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    device = torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     demos = load_demonstrations(args.dataset, successful_only=args.successful_only)
@@ -220,10 +226,14 @@ def train(args: Args, command: str | None = None, on_epoch: Callable[[int, dict]
     dims = prior.config.obs_dim
     train_obs = demos.observations[train_rows][:, :dims]
     prior.set_normalization(train_obs.mean(0), train_obs.std(0))
-    optimizer = torch.optim.AdamW(prior.trainable_parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    optimizer = torch.optim.AdamW(
+        prior.trainable_parameters(), lr=args.learning_rate, weight_decay=args.weight_decay
+    )
     run_name = f"prior__{args.dataset.replace('/', '-')}__{args.kind}__{args.seed}__{int(time.time())}"
     writer = SummaryWriter(f"{args.runs_dir}/{run_name}")
-    batches = grouped_batches(train_rows, demos.instruction_ids, args.batch_size, args.instructions_per_batch, rng)
+    batches = grouped_batches(
+        train_rows, demos.instruction_ids, args.batch_size, args.instructions_per_batch, rng
+    )
     steps_per_epoch = max(1, len(train_rows) // args.batch_size)
     if args.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, args.max_steps_per_epoch)
@@ -274,7 +284,9 @@ def train(args: Args, command: str | None = None, on_epoch: Callable[[int, dict]
     )
     if args.eval_episodes:
         for split in ("train", "heldout"):
-            rate = evaluate_as_policy(prior, demos, split, args.eval_episodes, args.seed + 1, args.eval_max_episode_steps)
+            rate = evaluate_as_policy(
+                prior, demos, split, args.eval_episodes, args.seed + 1, args.eval_max_episode_steps
+            )
             result[f"policy_success_{split}"] = round(rate, 4)
             writer.add_scalar(f"prior/policy_success_{split}", rate, step)
     writer.close()
