@@ -242,7 +242,10 @@ def train(
     metrics: dict[str, float] = {}
     for epoch in range(1, args.epochs + 1):
         prior.train()
-        progress = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{args.epochs}", leave=False)
+        # disable=None: a progress bar on a terminal, nothing in logs and pipes
+        progress = tqdm(
+            range(steps_per_epoch), desc=f"epoch {epoch}/{args.epochs}", leave=False, disable=None
+        )
         for _ in progress:
             obs, instructions, actions = batch(demos, next(batches), device)
             loss = prior.nll(obs, instructions, actions)
