@@ -192,7 +192,8 @@ def evaluate(model_path, env_id, eval_episodes, run_name, device, capture_video,
     """Greedy (argmax) episodes of a saved agent; returns (episodic returns, successes)."""
     saved = torch.load(model_path, map_location=device, weights_only=True)
     envs = gym.vector.SyncVectorEnv(
-        [make_env(env_id, 0, capture_video, f"{run_name}-eval-{instruction_split}", instruction_split)]
+        [make_env(env_id, 0, capture_video, f"{run_name}-eval-{instruction_split}", instruction_split)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     if saved["env_id"] != env_id or list(saved["observation_shape"]) != list(
         envs.single_observation_space.shape

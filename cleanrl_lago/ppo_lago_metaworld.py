@@ -263,6 +263,7 @@ def evaluate(model_path, eval_episodes, run_name, device, capture_video, seed):
             for i, task in enumerate(dict.fromkeys(tasks))
         ],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        observation_mode="different",  # MT10 tasks declare different goal bounds
     )
     agent = Agent(saved["raw_obs_dim"], len(set(tasks)), saved["act_dim"]).to(device)
     agent.load_state_dict(saved["agent"])
@@ -276,7 +277,7 @@ def evaluate(model_path, eval_episodes, run_name, device, capture_video, seed):
         with torch.no_grad():
             actions = agent.actor_mean(x)
         obs, _, _, _, infos = envs.step(actions.cpu().numpy())
-        ever_success |= infos["success"].astype(bool)
+        ever_success |= (infos.get("success", 0) > 0) & infos.get("_success", False)  # envs not just reset
         if "final_info" in infos:
             final = infos["final_info"]
             for i in np.nonzero(final.get("_episode", []))[0]:
@@ -340,6 +341,7 @@ if __name__ == "__main__":
             for i, task in enumerate(tasks)
         ],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        observation_mode="different",  # MT10 tasks declare different goal bounds
     )
     assert isinstance(envs.single_action_space, gym.spaces.Box), "only continuous action space is supported"
     raw_obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
@@ -354,7 +356,7 @@ if __name__ == "__main__":
         prior = load_prior(
             args.prior,
             expected_observation_space=envs.single_observation_space,
-            expected_action_space=envs.single_action_space,
+            expected_action_space=envs.envs[0].unwrapped.action_space,  # before ClipAction widens it
             tasks=sorted(set(tasks)),
             device=device,
         )
@@ -471,7 +473,9 @@ if __name__ == "__main__":
                 next_raw_obs = torch.as_tensor(next_raw_obs, dtype=torch.float64, device=device)
                 next_obs, next_done = observe(next_raw_obs), torch.Tensor(next_done).to(device)
 
-                ever_success |= infos["success"].astype(bool)
+                ever_success |= (infos.get("success", 0) > 0) & infos.get(
+                    "_success", False
+                )  # envs not just reset
                 if "final_info" in infos:
                     final = infos["final_info"]
                     for i in np.nonzero(final.get("_episode", []))[0]:

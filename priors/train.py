@@ -179,7 +179,10 @@ def evaluate_as_policy(
 ) -> float:
     """Success rate of the prior acting greedily (argmax or mean action): one episode per env."""
     factories, fixed_instructions = _env_factories(demos, split, episodes, max_episode_steps, seed)
-    envs = gym.vector.SyncVectorEnv(factories, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    # Meta-World tasks declare different goal bounds: observation_mode="different" lets them share a vector env.
+    envs = gym.vector.SyncVectorEnv(
+        factories, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP, observation_mode="different"
+    )
     obs, infos = envs.reset(seed=seed)
     running = np.ones(envs.num_envs, dtype=bool)
     succeeded = np.zeros(envs.num_envs, dtype=bool)
@@ -190,7 +193,7 @@ def evaluate_as_policy(
             dist = prior.distribution(obs, list(instructions))
             actions = (dist.probs.argmax(-1) if discrete else dist.mean).cpu().numpy()
         obs, _, terminations, truncations, infos = envs.step(actions)
-        succeeded |= running & infos["success"].astype(bool)
+        succeeded |= running & (infos.get("success", 0) > 0) & infos.get("_success", False)
         if "final_info" in infos:
             succeeded |= running & infos["_final_info"] & infos["final_info"]["success"].astype(bool)
         running &= ~(terminations | truncations)
