@@ -320,7 +320,8 @@ if __name__ == "__main__":
             id=run_name,
             resume="allow",
         )
-    writer = SummaryWriter(run_dir, purge_step=checkpoint["global_step"] if checkpoint else None)
+    # A resumed run drops whatever the interrupted one logged after its checkpoint.
+    writer = SummaryWriter(run_dir, purge_step=checkpoint["global_step"] + 1 if checkpoint else None)
     writer.add_text(
         "hyperparameters",
         "|param|value|\n|-|-|\n%s" % ("\n".join([f"|{key}|{value}|" for key, value in vars(args).items()])),
@@ -421,7 +422,7 @@ if __name__ == "__main__":
 
     next_obs = observe(next_raw_obs)
 
-    def write_checkpoint(iteration):
+    def write_checkpoint(iteration, global_step):
         state = {
             "run_name": run_name,
             "args": vars(args),
@@ -442,7 +443,7 @@ if __name__ == "__main__":
 
     # SIGTERM (a scheduler's pre-emption) is handled like Ctrl-C: checkpoint, then stop.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    iteration = start_iteration - 1
+    completed = (start_iteration - 1, global_step)  # the last iteration that ran to its end
     try:
         for iteration in range(start_iteration, args.num_iterations + 1):
             iteration_start = time.time()
@@ -641,15 +642,17 @@ if __name__ == "__main__":
             print("SPS:", sps)
             writer.add_scalar("charts/SPS", sps, global_step)
 
+            completed = (iteration, global_step)
             if args.checkpoint_every and iteration % args.checkpoint_every == 0:
-                write_checkpoint(iteration)
+                write_checkpoint(*completed)
     except KeyboardInterrupt:
-        write_checkpoint(iteration)
+        # The weights as they are now; the unfinished iteration is collected again on resume.
+        write_checkpoint(*completed)
         print(
-            f"interrupted: checkpoint of iteration {iteration} in {run_dir}; resume with --resume {run_dir}"
+            f"interrupted: checkpoint of iteration {completed[0]} in {run_dir}; resume with --resume {run_dir}"
         )
         raise SystemExit(130) from None
-    write_checkpoint(args.num_iterations)
+    write_checkpoint(*completed)
 
     if args.save_model:
         model_path = f"{run_dir}/{args.exp_name}.cleanrl_model"

@@ -1,0 +1,297 @@
+"""The PPO scripts: the KL terms against torch.distributions, end-to-end runs with tiny budgets that
+reach the update, the KL term, saving, evaluation, video and resuming, vanilla equivalence, bad input."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from priors_helpers import make_tiny_lm
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch.distributions import Categorical, Independent, Normal, kl_divergence
+
+from cleanrl_lago.envs.metaworld_tasks import observation_space as metaworld_observation_space
+from cleanrl_lago.ppo_lago_clevr import categorical_kl
+from cleanrl_lago.ppo_lago_metaworld import gaussian_kl
+from priors import build_prior, save_prior
+
+REPO = Path(__file__).resolve().parents[1]
+CLEVR = REPO / "cleanrl_lago" / "ppo_lago_clevr.py"
+METAWORLD = REPO / "cleanrl_lago" / "ppo_lago_metaworld.py"
+CLEVR_TINY = ["--num-envs", "2", "--num-steps", "16", "--num-minibatches", "2", "--update-epochs", "2"]
+METAWORLD_TINY = [
+    "--num-steps",
+    "32",
+    "--num-minibatches",
+    "2",
+    "--update-epochs",
+    "2",
+    "--max-episode-steps",
+    "20",
+]
+PPO_TAGS = {
+    "charts/episodic_return",
+    "charts/episodic_length",
+    "charts/learning_rate",
+    "charts/SPS",
+    "losses/value_loss",
+    "losses/policy_loss",
+    "losses/entropy",
+    "losses/approx_kl",
+    "losses/clipfrac",
+    "losses/explained_variance",
+}
+LAGO_TAGS = {"losses/prior_kl", "charts/kl_coef", "charts/prior_time_fraction"}
+
+
+# ----- the KL terms --------------------------------------------------------------------------------
+def test_categorical_kl_matches_torch_and_its_gradient():
+    torch.manual_seed(0)
+    logits_pi = torch.randn(64, 40, requires_grad=True)
+    logits_prior = torch.randn(64, 40) * 3
+    ours = categorical_kl(logits_pi, logits_prior)
+    ref = kl_divergence(Categorical(logits=logits_pi), Categorical(logits=logits_prior))
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+    (grad_ours,) = torch.autograd.grad(ours.mean(), logits_pi)
+    (grad_ref,) = torch.autograd.grad(ref.mean(), logits_pi)
+    torch.testing.assert_close(grad_ours, grad_ref, rtol=1e-5, atol=1e-7)
+    assert (ours >= 0).all() and categorical_kl(logits_prior, logits_prior).abs().max() < 1e-5
+
+
+def test_gaussian_kl_matches_torch_and_its_gradient():
+    torch.manual_seed(0)
+    mean_pi, log_std_pi = torch.randn(64, 4, requires_grad=True), torch.randn(64, 4, requires_grad=True)
+    mean_prior, log_std_prior = torch.randn(64, 4), torch.randn(64, 4).clamp(-2, 1)
+    ours = gaussian_kl(mean_pi, log_std_pi, mean_prior, log_std_prior)
+    ref = kl_divergence(
+        Independent(Normal(mean_pi, log_std_pi.exp()), 1),
+        Independent(Normal(mean_prior, log_std_prior.exp()), 1),
+    )
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    grads_ours = torch.autograd.grad(ours.sum(), (mean_pi, log_std_pi))
+    grads_ref = torch.autograd.grad(ref.sum(), (mean_pi, log_std_pi))
+    for g_ours, g_ref in zip(grads_ours, grads_ref, strict=True):
+        torch.testing.assert_close(g_ours, g_ref, rtol=1e-5, atol=1e-5)
+
+
+# ----- fixtures ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_priors(tmp_path_factory):
+    """Priors on a tiny random Llama: one for CLEVR-Robot, one for Meta-World reach-v3."""
+    import cleanrl_lago.envs  # noqa: F401
+
+    root = tmp_path_factory.mktemp("tiny-priors")
+    lm = str(make_tiny_lm(root / "tiny-lm"))
+    clevr_env = gym.make("CLEVR-Robot-v0")
+    clevr = build_prior(
+        observation_space=clevr_env.observation_space,
+        action_space=clevr_env.action_space,
+        lm=lm,
+        env_id="CLEVR-Robot-v0",
+        observation_dims=10,
+        n_obs_tokens=2,
+        hidden_size=32,
+    )
+    reach = build_prior(
+        observation_space=metaworld_observation_space(["reach-v3"]),
+        action_space=gym.spaces.Box(-1.0, 1.0, (4,), dtype=np.float32),
+        lm=lm,
+        env_id="Meta-World/reach-v3",
+        tasks=["reach-v3"],
+        n_obs_tokens=2,
+        hidden_size=32,
+    )
+    reach.set_normalization(np.zeros(39), np.ones(39))
+    return {"clevr": save_prior(clevr, root / "clevr"), "reach": save_prior(reach, root / "reach"), "lm": lm}
+
+
+def run_script(script, args, cwd, timeout=300):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def only_run(cwd: Path) -> Path:
+    (run,) = (cwd / "runs").iterdir()
+    return run
+
+
+# ----- end to end ------------------------------------------------------------------------------------
+def test_clevr_end_to_end_with_prior_saves_evaluates_and_records(tiny_priors, tmp_path):
+    args = [*CLEVR_TINY, "--total-timesteps", "128", "--prior", str(tiny_priors["clevr"]), "--kl-coef", "0.5"]
+    args += ["--save-model", "--eval-episodes", "2", "--capture-video", "--checkpoint-every", "2"]
+    result = run_script(CLEVR, args, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = only_run(tmp_path)
+    logged = scalars(run)
+    assert PPO_TAGS | LAGO_TAGS | {"charts/success_rate", "eval/success_rate_train"} <= set(logged)
+    assert all(v > 0 for _, v in logged["losses/prior_kl"])  # a random prior disagrees with the policy
+    assert [v for _, v in logged["charts/kl_coef"]] == pytest.approx([0.5] * 4)
+    assert all(0 < v < 1 for _, v in logged["charts/prior_time_fraction"])
+    saved = torch.load(run / "ppo_lago_clevr.cleanrl_model", weights_only=True)
+    assert (
+        saved["env_id"] == "CLEVR-Robot-v0"
+        and saved["observation_shape"] == [24]
+        and saved["n_actions"] == 40
+    )
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert checkpoint["global_step"] == 128 and checkpoint["iteration"] == 4
+    videos = list((tmp_path / "videos").rglob("*.mp4"))
+    assert any("eval-train" in str(v) for v in videos) and any("eval-heldout" in str(v) for v in videos)
+    assert "eval (heldout phrasings): success rate" in result.stdout
+
+
+def test_metaworld_end_to_end_with_prior_and_auto_coefficient(tiny_priors, tmp_path):
+    args = [
+        *METAWORLD_TINY,
+        "--total-timesteps",
+        "96",
+        "--prior",
+        str(tiny_priors["reach"]),
+        "--kl-coef",
+        "0.1",
+    ]
+    args += ["--kl-schedule", "auto", "--kl-target", "0.01", "--kl-coef-lr", "0.5", "--save-model"]
+    args += ["--eval-episodes", "1"]
+    result = run_script(METAWORLD, args, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = only_run(tmp_path)
+    logged = scalars(run)
+    assert PPO_TAGS | LAGO_TAGS | {"charts/success_rate", "eval/success_rate"} <= set(logged)
+    coefs = [v for _, v in logged["charts/kl_coef"]]
+    # KL far above the target: the coefficient rises every iteration.
+    assert len(coefs) == 3 and coefs[0] == pytest.approx(0.1) and coefs[0] < coefs[1] < coefs[2]
+    saved = torch.load(run / "ppo_lago_metaworld.cleanrl_model", weights_only=True)
+    # The observation statistics travel with the agent (CleanRL issue 425).
+    assert saved["agent"]["obs_rms.count"] > 96 and saved["tasks"] == ["reach-v3"]
+    assert "eval: success rate" in result.stdout
+
+
+def test_linear_schedule_anneals_the_coefficient(tiny_priors, tmp_path):
+    args = [*CLEVR_TINY, "--total-timesteps", "128", "--prior", str(tiny_priors["clevr"])]
+    args += ["--kl-coef", "0.4", "--kl-schedule", "linear", "--kl-coef-final", "0.0"]
+    result = run_script(CLEVR, args, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    coefs = [v for _, v in scalars(only_run(tmp_path))["charts/kl_coef"]]
+    assert coefs == pytest.approx([0.4, 0.3, 0.2, 0.1])
+
+
+def strip_lago(source: str) -> str:
+    """The script with every LaGO line and block (``# LaGO`` ... ``# end LaGO``) removed."""
+    kept, skipping = [], False
+    for line in source.splitlines():
+        marker = line.strip()
+        if marker.startswith("# LaGO"):
+            skipping = True
+        elif marker == "# end LaGO":
+            skipping = False
+        elif not skipping and not line.rstrip().endswith("# LaGO"):
+            kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+@pytest.mark.parametrize("script", [CLEVR, METAWORLD], ids=["clevr", "metaworld"])
+def test_kl_coef_zero_is_exactly_the_script_without_lago(script, tmp_path):
+    vanilla_source = strip_lago(script.read_text())
+    assert (
+        "prior"
+        not in vanilla_source.split("if __name__")[1].replace("DEFAULT_PRIORS", "").split("push_agent")[0]
+    )
+    vanilla = script.parent / f"_vanilla_{script.name}"  # beside the original, so imports behave the same
+    vanilla.write_text(vanilla_source)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    try:
+        tiny = CLEVR_TINY if script == CLEVR else METAWORLD_TINY
+        # --prior points nowhere: with --kl-coef 0 it must not even be loaded.
+        lago = run_script(
+            script,
+            [*tiny, "--total-timesteps", "96", "--kl-coef", "0", "--prior", "/nowhere"],
+            tmp_path / "a",
+        )
+        plain = run_script(vanilla, [*tiny, "--total-timesteps", "96"], tmp_path / "b")
+    finally:
+        vanilla.unlink()
+    assert lago.returncode == 0, lago.stderr[-3000:]
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    a = torch.load(only_run(tmp_path / "a") / "checkpoint.pt", weights_only=False)
+    b = torch.load(only_run(tmp_path / "b") / "checkpoint.pt", weights_only=False)
+    assert a["agent"].keys() == b["agent"].keys()
+    for name in a["agent"]:
+        assert torch.equal(a["agent"][name], b["agent"][name]), name
+    la, lb = scalars(only_run(tmp_path / "a")), scalars(only_run(tmp_path / "b"))
+    assert not LAGO_TAGS & set(la)
+    for tag in ("losses/policy_loss", "losses/value_loss", "losses/entropy"):
+        assert [v for _, v in la[tag]] == [v for _, v in lb[tag]], tag
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(tiny_priors, tmp_path):
+    args = [
+        *CLEVR_TINY,
+        "--total-timesteps",
+        "3200",
+        "--prior",
+        str(tiny_priors["clevr"]),
+        "--checkpoint-every",
+        "1",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, str(CLEVR), *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.time() + 240
+    while not list(tmp_path.glob("runs/*/checkpoint.pt")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out.decode()[-3000:]
+    run = only_run(tmp_path)
+    interrupted = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert 0 < interrupted["global_step"] < 3200 and b"--resume" in out
+
+    result = run_script(CLEVR, [*args, "--resume", str(run.relative_to(tmp_path))], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert only_run(tmp_path) == run  # same run folder, same TensorBoard log
+    final = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert final["global_step"] == 3200 and final["iteration"] == 100
+    steps = [s for s, _ in scalars(run)["losses/policy_loss"]]
+    # One point per iteration: the resumed part continues where the checkpoint stopped, nothing twice.
+    assert steps == sorted(set(steps)) and steps[-1] == 3200 and min(steps) == 32
+
+
+def test_bad_input_fails_before_training_with_clear_errors(tiny_priors, tmp_path):
+    wrong_env = run_script(METAWORLD, [*METAWORLD_TINY, "--prior", str(tiny_priors["clevr"])], tmp_path)
+    assert wrong_env.returncode != 0 and "Observation size mismatch" in wrong_env.stderr
+    unknown_task = run_script(METAWORLD, ["--env-id", "reach", "--kl-coef", "0"], tmp_path)
+    assert unknown_task.returncode != 0 and "Did you mean 'reach-v3'" in unknown_task.stderr
+    other_task = run_script(
+        METAWORLD, ["--env-id", "push-v3", "--prior", str(tiny_priors["reach"])], tmp_path
+    )
+    assert other_task.returncode != 0 and "trained on the tasks ['reach-v3']" in other_task.stderr
+    missing = run_script(CLEVR, ["--prior", str(tmp_path / "missing")], tmp_path)
+    assert missing.returncode != 0 and "No prior folder" in missing.stderr
+    for result in (wrong_env, other_task, missing):
+        assert "SPS" not in result.stdout  # nothing was trained
