@@ -22,7 +22,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = {
-    "metaworld": (REPO / "cleanrl_lago" / "ppo_lago_metaworld.py", ["--num-steps", "512", "--num-minibatches", "8"]),
+    "metaworld": (
+        REPO / "cleanrl_lago" / "ppo_lago_metaworld.py",
+        ["--num-steps", "512", "--num-minibatches", "8"],
+    ),
     "clevr": (REPO / "cleanrl_lago" / "ppo_lago_clevr.py", ["--num-envs", "8", "--num-steps", "128"]),
 }
 
@@ -52,19 +55,33 @@ def run(script: Path, args: list[str]) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--script", choices=sorted(SCRIPTS), default="metaworld")
-    parser.add_argument("--prior", default=None, help="prior for the LaGO run (default: the script's default)")
+    parser.add_argument(
+        "--prior", default=None, help="prior for the LaGO run (default: the script's default)"
+    )
     parser.add_argument("--kl-coef", default="0.05")
     parser.add_argument("--total-timesteps", type=int, default=4096)
     args = parser.parse_args()
     script, budget = SCRIPTS[args.script]
-    common = [*budget, "--total-timesteps", str(args.total_timesteps), "--seed", "1", "--checkpoint-every", "0"]
+    common = [
+        *budget,
+        "--total-timesteps",
+        str(args.total_timesteps),
+        "--seed",
+        "1",
+        "--checkpoint-every",
+        "0",
+    ]
     prior = ["--prior", args.prior] if args.prior else []
     # Vanilla first: RUSAGE_CHILDREN is a running maximum, so the LaGO peak (larger) is read second.
     vanilla_sps, vanilla_mib, vanilla_wall = run(script, [*common, "--kl-coef", "0"])
     lago_sps, lago_mib, lago_wall = run(script, [*common, "--kl-coef", args.kl_coef, *prior])
     print(f"{script.name}, {args.total_timesteps} env steps, seed 1")
-    print(f"vanilla (--kl-coef 0):   {vanilla_sps:8.0f} SPS, peak RSS {vanilla_mib:7.0f} MiB, {vanilla_wall:.0f} s")
-    print(f"LaGO (--kl-coef {args.kl_coef}): {lago_sps:8.0f} SPS, peak RSS {lago_mib:7.0f} MiB, {lago_wall:.0f} s")
+    print(
+        f"vanilla (--kl-coef 0):   {vanilla_sps:8.0f} SPS, peak RSS {vanilla_mib:7.0f} MiB, {vanilla_wall:.0f} s"
+    )
+    print(
+        f"LaGO (--kl-coef {args.kl_coef}): {lago_sps:8.0f} SPS, peak RSS {lago_mib:7.0f} MiB, {lago_wall:.0f} s"
+    )
     print(f"ratio LaGO SPS / vanilla SPS: {lago_sps / vanilla_sps:.2f}")
 
 
