@@ -268,7 +268,10 @@ class LMPrior(Prior):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.projection = _mlp(config.obs_dim, config.hidden_size, config.n_obs_tokens * width)
-            self.action_head = _mlp(width, config.hidden_size, config.n_action_params)
+            # LM hidden states carry a few huge outlier dimensions: normalise before the head.
+            self.action_head = nn.Sequential(
+                nn.LayerNorm(width), _mlp(width, config.hidden_size, config.n_action_params)
+            )
             if config.lora is not None:
                 self._add_lora(config.lora)
         # Soft tokens start at the scale of real token embeddings.

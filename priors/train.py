@@ -62,8 +62,8 @@ class Args:
     """steps per gradient step"""
     instructions_per_batch: int = 16
     """distinct instructions per batch (steps are grouped so the LM runs each prefix once)"""
-    learning_rate: float = 1e-3
-    """AdamW learning rate of the trainable parts"""
+    learning_rate: float = 3e-4
+    """AdamW learning rate of the trainable parts (1e-3 made the LM prior's NLL stall)"""
     weight_decay: float = 1e-4
     """AdamW weight decay"""
     val_fraction: float = 0.1
