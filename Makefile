@@ -10,7 +10,7 @@ setup:
 	bash scripts/setup.sh
 
 run: setup
-	$(PY) -m cleanrl_lago.envs.clevr_expert --episodes 200
+	$(PY) cleanrl_lago/ppo_lago_metaworld.py --kl-coef 0.05
 
 test: setup lint
 	$(PY) -m pytest -q

@@ -148,8 +148,7 @@ def make_env(task, seed, idx, capture_video, run_name, gamma, max_episode_steps)
         )
         if render_mode:
             env = gym.wrappers.RecordVideo(env, f"videos/{run_name}")
-        env = gym.wrappers.RecordEpisodeStatistics(env)
-        env = gym.wrappers.ClipAction(env)
+        env = gym.wrappers.ClipAction(env)  # episode statistics: Meta-World records them itself
         if gamma is not None:  # training: normalised, clipped rewards as CleanRL; evaluation: raw
             env = gym.wrappers.NormalizeReward(env, gamma=gamma)
             env = gym.wrappers.TransformReward(env, lambda reward: np.clip(reward, -10, 10))

@@ -211,6 +211,14 @@ def train(
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     demos = load_demonstrations(args.dataset, successful_only=args.successful_only)
+    bad = ~np.isfinite(demos.observations).all(axis=1) | ~np.isfinite(
+        demos.actions.reshape(len(demos), -1)
+    ).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"{int(bad.sum())} of {len(demos)} steps of {args.dataset!r} hold NaN or inf observations or actions; "
+            "collect the demonstrations again (python -m priors.demonstrations ... --overwrite)"
+        )
     train_rows, val_rows = split_by_episode(demos, args.val_fraction, args.seed)
     prior = build_prior(
         observation_space=demos.observation_space,
@@ -221,7 +229,8 @@ def train(
         n_obs_tokens=args.n_obs_tokens,
         observation_dims=args.observation_dims,
         lora=LoraSettings(r=args.lora_r, alpha=2 * args.lora_r) if args.lora_r else None,
-        env_id=demos.env_id if demos.env_id == "CLEVR-Robot-v0" else "Meta-World/" + "|".join(demos.tasks),
+        env_id=demos.env_id if demos.env_id == "CLEVR-Robot-v0" else "Meta-World/" + ",".join(demos.tasks),
+        tasks=None if demos.env_id == "CLEVR-Robot-v0" else demos.tasks,
         hidden_size=args.hidden_size,
         seed=args.seed,
         device=device,
@@ -255,7 +264,7 @@ def train(
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training NLL became {loss.item()} at step {step}: lower --learning-rate "
-                    "or check the demonstrations for NaN/inf observations"
+                    "(the demonstrations themselves are finite)"
                 )
             optimizer.zero_grad()
             loss.backward()

@@ -5,7 +5,7 @@ Every one of the 50 Meta-World v3 tasks has instructions in two splits that shar
 The MT10 tasks have hand-written phrasings (4 train, 2 held-out); the other 40 tasks render a
 short description of the task with templates (3 train, 2 held-out).
 
-``make_metaworld_env`` builds ``gym.make("Meta-World/MT1", env_name=task, seed=seed)`` and fixes
+``make_metaworld_env`` builds Meta-World's ``Meta-World/MT1`` env for one task and fixes
 two things of Meta-World 3.1.1 (see ``docs/demonstrations.md``):
 
 * ``reset(seed=...)`` is ignored there: each reset draws one of the task's 50 object/goal
@@ -274,10 +274,15 @@ def make_metaworld_env(
         width, height: size of rendered frames.
         max_episode_steps: time limit (default: Meta-World's 500).
         terminate_on_success: end the episode on the first step with ``info["success"]``.
+
+    The env reports episode statistics in ``info["episode"]`` itself (Meta-World always wraps
+    ``RecordEpisodeStatistics``): do not add another.
     """
     check_task(task)
-    env = gym.make(
-        "Meta-World/MT1",
+    # Meta-World's own constructor rather than gym.make: gym.make would keep max_episode_steps for an
+    # outer TimeLimit, so Meta-World's inner RecordEpisodeStatistics (which it always adds) would never
+    # see an episode end; built this way there is one time limit and info["episode"] is right.
+    env = gym.spec("Meta-World/MT1").entry_point(
         env_name=task,
         seed=seed,
         render_mode=render_mode,
@@ -286,7 +291,5 @@ def make_metaworld_env(
         height=height,
         max_episode_steps=max_episode_steps,
         terminate_on_success=terminate_on_success,
-        # Meta-World's declared goal bounds trip the checker; _SeededTaskReset declares the right ones.
-        disable_env_checker=True,
     )
     return _SeededTaskReset(env)

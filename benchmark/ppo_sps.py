@@ -1,0 +1,89 @@
+"""SPS of the PPO scripts with the prior against ``--kl-coef 0``, and peak memory, in one run.
+
+    python benchmark/ppo_sps.py                      # ppo_lago_metaworld.py, the shipped default prior
+    python benchmark/ppo_sps.py --script clevr --prior clevr-robot-smollm2
+
+Both runs use the same budget and seed, one after the other on the same machine; the figure
+printed last is LaGO SPS / vanilla SPS. SPS is the script's own ``charts/SPS`` at the end of
+training (env steps per second of wall time, the prior included); peak memory is the maximum
+resident set size of each run's process.
+"""
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = {
+    "metaworld": (
+        REPO / "cleanrl_lago" / "ppo_lago_metaworld.py",
+        ["--num-steps", "512", "--num-minibatches", "8"],
+    ),
+    "clevr": (REPO / "cleanrl_lago" / "ppo_lago_clevr.py", ["--num-envs", "8", "--num-steps", "128"]),
+}
+
+
+def run(script: Path, args: list[str]) -> tuple[float, float, float]:
+    """Run one training job; return (final SPS, peak RSS in MiB, wall seconds)."""
+    with tempfile.TemporaryDirectory() as cwd:
+        start = time.time()
+        result = subprocess.run(
+            [sys.executable, str(script), *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        wall = time.time() - start
+        if result.returncode != 0:
+            raise SystemExit(f"{script.name} {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+        (run_dir,) = (Path(cwd) / "runs").iterdir()
+        acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+        acc.Reload()
+        sps = acc.Scalars("charts/SPS")[-1].value
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return sps, peak_mib, wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--script", choices=sorted(SCRIPTS), default="metaworld")
+    parser.add_argument(
+        "--prior", default=None, help="prior for the LaGO run (default: the script's default)"
+    )
+    parser.add_argument("--kl-coef", default="0.05")
+    parser.add_argument("--total-timesteps", type=int, default=4096)
+    args = parser.parse_args()
+    script, budget = SCRIPTS[args.script]
+    common = [
+        *budget,
+        "--total-timesteps",
+        str(args.total_timesteps),
+        "--seed",
+        "1",
+        "--checkpoint-every",
+        "0",
+    ]
+    prior = ["--prior", args.prior] if args.prior else []
+    # Vanilla first: RUSAGE_CHILDREN is a running maximum, so the LaGO peak (larger) is read second.
+    vanilla_sps, vanilla_mib, vanilla_wall = run(script, [*common, "--kl-coef", "0"])
+    lago_sps, lago_mib, lago_wall = run(script, [*common, "--kl-coef", args.kl_coef, *prior])
+    print(f"{script.name}, {args.total_timesteps} env steps, seed 1")
+    print(
+        f"vanilla (--kl-coef 0):   {vanilla_sps:8.0f} SPS, peak RSS {vanilla_mib:7.0f} MiB, {vanilla_wall:.0f} s"
+    )
+    print(
+        f"LaGO (--kl-coef {args.kl_coef}): {lago_sps:8.0f} SPS, peak RSS {lago_mib:7.0f} MiB, {lago_wall:.0f} s"
+    )
+    print(f"ratio LaGO SPS / vanilla SPS: {lago_sps / vanilla_sps:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The prior training command on tiny datasets: splits, grouped batches, metrics, early stopping,
+evaluation as a policy, the saved prior, and a clear error on NaN."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from priors_helpers import make_tiny_lm
+
+from priors import demonstrations as demos
+from priors import load_prior
+from priors.train import Args, grouped_batches, split_by_episode, train
+
+pytestmark = pytest.mark.filterwarnings(r"ignore:Constant\(s\) may be too high")
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    path = tmp_path_factory.mktemp("minari")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(path))
+        demos.collect_clevr("t/clevr/expert-v0", episodes=40, seed=0)
+        demos.collect_metaworld(["reach-v3"], "t/reach/expert-v0", episodes_per_task=3, max_episode_steps=60)
+        yield path
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    return str(make_tiny_lm(tmp_path_factory.mktemp("lm") / "tiny"))
+
+
+def test_split_keeps_episodes_whole_and_batches_group_instructions(datasets):
+    data = demos.load_demonstrations("t/clevr/expert-v0")
+    train_rows, val_rows = split_by_episode(data, 0.25, seed=0)
+    assert len(train_rows) + len(val_rows) == len(data) and len(val_rows) > 0
+    assert not set(data.episode_ids[train_rows]) & set(data.episode_ids[val_rows])
+    rows = next(grouped_batches(train_rows, data.instruction_ids, 32, 4, np.random.default_rng(0)))
+    assert len(rows) == 32 and set(rows) <= set(train_rows)
+    assert len(set(data.instruction_ids[rows])) <= 4
+
+
+def test_train_lm_prior_end_to_end(datasets, tiny_lm, tmp_path):
+    out = tmp_path / "prior"
+    args = Args(
+        dataset="t/clevr/expert-v0",
+        output=str(out),
+        lm=tiny_lm,
+        n_obs_tokens=2,
+        observation_dims=10,
+        hidden_size=32,
+        epochs=3,
+        batch_size=32,
+        instructions_per_batch=4,
+        eval_episodes=3,
+        runs_dir=str(tmp_path / "runs"),
+    )
+    seen = []
+    prior = train(args, command="python -m priors.train ...", on_epoch=lambda e, m: seen.append(m["val_nll"]))
+    assert len(seen) >= 1 and all(np.isfinite(seen))
+    config = json.loads((out / "config.json").read_text())
+    metrics = config["metrics"]
+    assert metrics["val_nll"] == pytest.approx(min(seen), abs=1e-3)  # the best epoch is what was saved
+    assert 0 <= metrics["val_accuracy"] <= 1 and metrics["expert_success_rate"] == 1.0
+    assert 0 <= metrics["policy_success_train"] <= 1 and 0 <= metrics["policy_success_heldout"] <= 1
+    assert config["observation_dims"] == 10 and config["command"] == "python -m priors.train ..."
+    assert "val_nll" in (out / "README.md").read_text()
+    assert list((tmp_path / "runs").iterdir())  # TensorBoard
+    loaded = load_prior(out)
+    obs = torch.rand(5, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            loaded(obs, "Move the red ball to the left of the blue ball."),
+            prior(obs, "Move the red ball to the left of the blue ball."),
+        )
+
+
+def test_train_mlp_prior_on_metaworld_and_early_stopping(datasets, tmp_path):
+    out = tmp_path / "prior"
+    args = Args(
+        dataset="t/reach/expert-v0",
+        output=str(out),
+        kind="mlp",
+        epochs=50,
+        patience=1,
+        learning_rate=0.3,  # far too high: the validation NLL stops improving at once
+        batch_size=32,
+        eval_episodes=1,
+        eval_max_episode_steps=30,
+        runs_dir=str(tmp_path / "runs"),
+    )
+    seen = []
+    train(args, on_epoch=lambda e, m: seen.append(m))
+    assert len(seen) < 50  # stopped early
+    config = json.loads((out / "config.json").read_text())
+    assert config["tasks"] == ["reach-v3"] and "val_action_mse" in config["metrics"]
+
+
+def test_nan_observations_stop_training_with_a_clear_error(datasets, tmp_path, monkeypatch):
+    data = demos.load_demonstrations("t/clevr/expert-v0")
+    data.observations[3, 1] = np.nan
+    monkeypatch.setattr("priors.train.load_demonstrations", lambda *a, **k: data)
+    args = Args(
+        dataset="t/clevr/expert-v0", output=str(tmp_path / "p"), kind="mlp", eval_episodes=0, batch_size=16
+    )
+    with pytest.raises(ValueError, match=r"1 of \d+ steps of 't/clevr/expert-v0' hold NaN or inf"):
+        train(args)
+    assert not (tmp_path / "p").exists()
