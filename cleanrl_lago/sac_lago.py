@@ -143,8 +143,7 @@ def make_env(task, seed, idx, capture_video, run_name, max_episode_steps):
         )
         if render_mode:
             env = gym.wrappers.RecordVideo(env, f"videos/{run_name}")
-        env = gym.wrappers.RecordEpisodeStatistics(env)
-        return env
+        return env  # episode statistics: Meta-World records them itself
 
     return thunk
 
