@@ -229,6 +229,7 @@ def test_interrupted_run_resumes_without_losing_transitions(tiny_priors, tmp_pat
         "48",
     ]
     args += ["--kl-coef", "0.3", "--no-autotune", "--checkpoint-every", "0"]
+    args += ["--max-episode-steps", "500"]  # Meta-World's own time limit: episodes end as in real runs
     proc = subprocess.Popen(
         [sys.executable, str(SAC), *args],
         cwd=tmp_path,
@@ -266,6 +267,8 @@ def test_interrupted_run_resumes_without_losing_transitions(tiny_priors, tmp_pat
     # One point per 100 steps: the resumed part continues where the checkpoint stopped, nothing twice.
     assert steps == list(range(100, 1201, 100))
     assert [v for _, v in logged["charts/kl_coef"]] == pytest.approx([0.3] * len(steps))  # fixed coefficient
+    lengths = [v for _, v in logged["charts/episodic_length"]]
+    assert lengths and all(v == 500 for v in lengths)
 
 
 def test_bad_input_fails_before_training_with_clear_errors(tiny_priors, tmp_path):
