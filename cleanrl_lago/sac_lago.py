@@ -14,7 +14,9 @@ vanilla SAC, ``penalty = log pi`` with temperature ``--alpha`` (the prior is not
 pi is a tanh-squashed Gaussian and the prior a Gaussian in action units, so KL(pi || prior) has no
 closed form: ``penalty`` of one reparameterised sample is its unbiased estimate (see
 ``prior_kl_estimate``). The prior runs once per transition, in batches, on the transition's next
-observation before the transition enters the replay buffer; its (mean, log_std) are stored there.
+observation before the transition enters the replay buffer; its (mean, log_std) are stored there,
+so the target (at a' ~ pi(.|s')) and the actor and coefficient updates (run on the sampled next
+states s', valid replay states too) use them without calling the prior. Nothing else changes.
 """
 
 import os
