@@ -16,7 +16,7 @@ closed form: ``penalty`` of one reparameterised sample is its unbiased estimate 
 ``prior_kl_estimate``). The prior runs once per transition, in batches, on the transition's next
 observation before the transition enters the replay buffer; its (mean, log_std) are stored there,
 so the target (at a' ~ pi(.|s')) and the actor and coefficient updates (run on the sampled next
-states s', valid replay states too) use them without calling the prior. Nothing else changes.
+states s', valid replay states too) use them without calling the prior.
 """
 
 import os
