@@ -1,0 +1,86 @@
+"""SPS of sac_lago.py with the prior against ``--kl-coef 0``, and peak memory, in one run.
+
+    python benchmark/sac_sps.py                                  # reach-v3, the shipped default prior
+    python benchmark/sac_sps.py --prior path/to/a/saved/prior    # any folder written by priors.save_prior
+
+Both runs use the same budget and seed, one after the other on the same machine; the figure
+printed last is LaGO SPS / vanilla SPS. SPS is the script's own ``charts/SPS`` at the end of
+training (env steps per second of wall time, gradient updates and the prior included), so the
+budget should reach well past ``--learning-starts``; the prior's share of the LaGO run's wall time
+is its ``charts/prior_time_fraction``; peak memory is the maximum resident set size of each run.
+"""
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from priors import DEFAULT_PRIORS
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "cleanrl_lago" / "sac_lago.py"
+
+
+def run(args: list[str]) -> tuple[dict[str, float], float, float]:
+    """Run one training job; return (last value of each logged scalar, peak RSS in MiB, wall seconds)."""
+    with tempfile.TemporaryDirectory() as cwd:
+        start = time.time()
+        result = subprocess.run(
+            [sys.executable, str(SCRIPT), *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)},
+        )
+        wall = time.time() - start
+        if result.returncode != 0:
+            raise SystemExit(f"{SCRIPT.name} {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+        (run_dir,) = (Path(cwd) / "runs").iterdir()
+        acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+        acc.Reload()
+        last = {tag: acc.Scalars(tag)[-1].value for tag in acc.Tags()["scalars"]}
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return last, peak_mib, wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--prior",
+        default=DEFAULT_PRIORS["Meta-World/MT10"],
+        help="prior for the LaGO run: a shipped prior's name, a folder or a Hub repo id",
+    )
+    parser.add_argument("--kl-coef", default="0.1")
+    parser.add_argument("--env-id", default="reach-v3")
+    parser.add_argument("--total-timesteps", type=int, default=3000)
+    parser.add_argument("--learning-starts", type=int, default=1000)
+    parser.add_argument("--buffer-size", type=int, default=100_000)
+    args = parser.parse_args()
+    common = ["--env-id", args.env_id, "--total-timesteps", str(args.total_timesteps), "--seed", "1"]
+    common += ["--learning-starts", str(args.learning_starts), "--buffer-size", str(args.buffer_size)]
+    common += ["--checkpoint-every", "0"]
+    # Vanilla first: RUSAGE_CHILDREN is a running maximum, so the LaGO peak (larger) is read second.
+    vanilla, vanilla_mib, vanilla_wall = run([*common, "--kl-coef", "0"])
+    lago, lago_mib, lago_wall = run([*common, "--kl-coef", args.kl_coef, "--prior", args.prior])
+    vanilla_sps, lago_sps = vanilla["charts/SPS"], lago["charts/SPS"]
+    print(
+        f"{SCRIPT.name} on {args.env_id}, {args.total_timesteps} env steps (learning from {args.learning_starts}), seed 1"
+    )
+    print(
+        f"vanilla (--kl-coef 0):   {vanilla_sps:8.0f} SPS, peak RSS {vanilla_mib:7.0f} MiB, {vanilla_wall:.0f} s"
+    )
+    print(
+        f"LaGO (--kl-coef {args.kl_coef}): {lago_sps:8.0f} SPS, peak RSS {lago_mib:7.0f} MiB, {lago_wall:.0f} s"
+    )
+    print(f"prior's share of the LaGO run's wall time: {lago['charts/prior_time_fraction']:.1%}")
+    print(f"ratio LaGO SPS / vanilla SPS: {lago_sps / vanilla_sps:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""sac_lago.py: the KL estimator against numerical integration, an end-to-end run that reaches every
+update (target, actor, tuned coefficient), saving, evaluation and video, vanilla equivalence, resuming
+after SIGTERM without losing a transition, bad input."""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from priors_helpers import make_tiny_lm
+from test_ppo_scripts import scalars, strip_lago
+
+from cleanrl_lago.envs.metaworld_tasks import observation_space as metaworld_observation_space
+from cleanrl_lago.sac_lago import prior_kl_estimate, squashed_normal_sample
+from priors import build_prior, save_prior
+
+REPO = Path(__file__).resolve().parents[1]
+SAC = REPO / "cleanrl_lago" / "sac_lago.py"
+TINY = [
+    "--learning-starts",
+    "64",
+    "--batch-size",
+    "32",
+    "--max-episode-steps",
+    "20",
+    "--buffer-size",
+    "10000",
+]
+SAC_TAGS = {
+    "losses/qf1_values",
+    "losses/qf2_values",
+    "losses/qf1_loss",
+    "losses/qf2_loss",
+    "losses/qf_loss",
+    "losses/actor_loss",
+    "losses/alpha",
+    "charts/SPS",
+    "charts/episodic_return",
+    "charts/episodic_length",
+    "charts/success_rate",
+}
+LAGO_TAGS = {"losses/prior_kl", "charts/kl_coef", "charts/prior_time_fraction"}
+
+
+# ----- the KL estimator ----------------------------------------------------------------------------
+def reference_kl_1d(mean, log_std, prior_mean, prior_log_std, scale, bias, n=400_001):
+    """KL(pi || prior) on one action dimension by quadrature over the action interval, in float64.
+
+    pi's density at a = tanh(u) * scale + bias is N(u; mean, std) / (scale * (1 - tanh(u)^2)).
+    """
+    y = np.linspace(-1.0, 1.0, n)[1:-1]
+    a = y * scale + bias
+    u = np.arctanh(y)
+    std, prior_std = math.exp(log_std), math.exp(prior_log_std)
+    log_pi = (
+        -0.5 * ((u - mean) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi) - np.log(scale * (1 - y**2))
+    )
+    log_prior = -0.5 * ((a - prior_mean) / prior_std) ** 2 - prior_log_std - 0.5 * math.log(2 * math.pi)
+    return np.trapezoid(np.exp(log_pi) * (log_pi - log_prior), a)
+
+
+@pytest.mark.parametrize(
+    "pi, prior, scale, bias",
+    [
+        ((0.0, -0.7), (0.0, -0.7), 1.0, 0.0),  # same Gaussian: the squashing alone makes them differ
+        ((0.5, -1.2), (-0.2, -0.2), 1.0, 0.0),
+        ((-0.8, 0.0), (0.3, -1.2), 2.0, 0.5),  # scaled, shifted box
+        ((0.2, -0.9), (3.0, -0.7), 1.0, 0.0),  # prior mean outside the box
+        ((0.0, -0.5), (0.0, 1.5), 1.0, 0.0),  # prior wider than the box: its mass there is < 1
+    ],
+)
+def test_prior_kl_estimate_is_unbiased_against_quadrature(pi, prior, scale, bias):
+    torch.manual_seed(0)
+    n, dims = 200_000, 2  # two independent dimensions: the KL is the sum of the 1-D ones
+    mean = torch.tensor([[pi[0], -pi[0]]]).expand(n, dims)
+    log_std = torch.full((n, dims), pi[1])
+    prior_mean = torch.tensor([[prior[0], -prior[0]]]).expand(n, dims)
+    prior_log_std = torch.full((n, dims), prior[1])
+    action_scale, action_bias = torch.full((dims,), scale), torch.tensor([bias, -bias])
+    action, log_pi = squashed_normal_sample(mean, log_std, action_scale, action_bias)
+    assert ((action - action_bias).abs() <= scale).all()
+    estimate = prior_kl_estimate(log_pi, action, prior_mean, prior_log_std).double()
+    reference = reference_kl_1d(pi[0], pi[1], prior[0], prior[1], scale, bias) + reference_kl_1d(
+        -pi[0], pi[1], -prior[0], prior[1], scale, -bias
+    )
+    standard_error = estimate.std().item() / math.sqrt(n)
+    assert reference >= 0 and estimate.mean().item() >= 0
+    assert estimate.mean().item() == pytest.approx(reference, abs=4 * standard_error + 0.01)
+
+
+# ----- fixtures ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_priors(tmp_path_factory):
+    """Priors on a tiny random Llama: one for Meta-World reach-v3, one for CLEVR-Robot (wrong observations)."""
+    import cleanrl_lago.envs  # noqa: F401
+
+    root = tmp_path_factory.mktemp("tiny-priors")
+    lm = str(make_tiny_lm(root / "tiny-lm"))
+    reach = build_prior(
+        observation_space=metaworld_observation_space(["reach-v3"]),
+        action_space=gym.spaces.Box(-1.0, 1.0, (4,), dtype=np.float32),
+        lm=lm,
+        env_id="Meta-World/reach-v3",
+        tasks=["reach-v3"],
+        n_obs_tokens=2,
+        hidden_size=32,
+    )
+    reach.set_normalization(np.zeros(39), np.ones(39))
+    clevr_env = gym.make("CLEVR-Robot-v0")
+    clevr = build_prior(
+        observation_space=clevr_env.observation_space,
+        action_space=clevr_env.action_space,
+        lm=lm,
+        env_id="CLEVR-Robot-v0",
+        observation_dims=10,
+        n_obs_tokens=2,
+        hidden_size=32,
+    )
+    return {"reach": save_prior(reach, root / "reach"), "clevr": save_prior(clevr, root / "clevr")}
+
+
+def script_env():
+    # One thread: on a shared CPU, torch's thread pool makes small SAC updates 100x slower.
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def run_script(script, args, cwd, timeout=300):
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=cwd,
+        env=script_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def only_run(cwd: Path) -> Path:
+    (run,) = (cwd / "runs").iterdir()
+    return run
+
+
+def stored_transitions(checkpoint) -> int:
+    """Transitions in the replay buffer plus those waiting for the prior."""
+    return checkpoint["replay_buffer"]["size"] + sum(len(t["rewards"]) for t in checkpoint["staging"])
+
+
+# ----- end to end ------------------------------------------------------------------------------------
+def test_end_to_end_with_prior_and_tuned_coefficient(tiny_priors, tmp_path):
+    args = [
+        *TINY,
+        "--total-timesteps",
+        "240",
+        "--prior",
+        str(tiny_priors["reach"]),
+        "--prior-batch-size",
+        "48",
+    ]
+    args += ["--kl-coef", "0.1"]
+    args += ["--kl-target", "-50", "--save-model", "--eval-episodes", "1", "--capture-video"]
+    result = run_script(SAC, args, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = only_run(tmp_path)
+    logged = scalars(run)
+    assert SAC_TAGS | LAGO_TAGS | {"losses/alpha_loss", "eval/success_rate"} <= set(logged)
+    assert all(math.isfinite(v) for _, v in logged["losses/prior_kl"])
+    coefs = [v for _, v in logged["charts/kl_coef"]]
+    # KL far above a target of -50 nats: the coefficient only rises from 0.1; it is the alpha in the losses.
+    assert 0.1 < coefs[0] < coefs[1] and coefs == [v for _, v in logged["losses/alpha"]]
+    assert all(0 < v < 1 for _, v in logged["charts/prior_time_fraction"])
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert checkpoint["global_step"] == 240 and stored_transitions(checkpoint) == 240
+    assert checkpoint["replay_buffer"]["prior_params"].shape == (checkpoint["replay_buffer"]["size"], 8)
+    saved = torch.load(run / "sac_lago.cleanrl_model", weights_only=True)
+    assert {"actor", "qf1", "qf2"} <= set(saved) and saved["tasks"] == ["reach-v3"] and saved["obs_dim"] == 39
+    videos = list((tmp_path / "videos").rglob("*.mp4"))
+    assert any(v.parent.name == run.name for v in videos) and any(
+        v.parent.name.endswith("-eval") for v in videos
+    )
+    assert "eval: success rate" in result.stdout
+
+
+def test_kl_coef_zero_is_exactly_the_script_without_lago(tmp_path):
+    vanilla_source = strip_lago(SAC.read_text())
+    assert (
+        "prior"
+        not in vanilla_source.split("if __name__")[1].replace("DEFAULT_PRIORS", "").split("push_agent")[0]
+    )
+    vanilla = SAC.parent / f"_vanilla_{SAC.name}"  # beside the original, so imports behave the same
+    vanilla.write_text(vanilla_source)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    try:
+        # --prior points nowhere: with --kl-coef 0 it must not even be loaded.
+        args = [*TINY, "--total-timesteps", "220"]
+        lago = run_script(SAC, [*args, "--kl-coef", "0", "--prior", "/nowhere"], tmp_path / "a")
+        plain = run_script(vanilla, args, tmp_path / "b")
+    finally:
+        vanilla.unlink()
+    assert lago.returncode == 0, lago.stderr[-3000:]
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    a = torch.load(only_run(tmp_path / "a") / "checkpoint.pt", weights_only=False)
+    b = torch.load(only_run(tmp_path / "b") / "checkpoint.pt", weights_only=False)
+    for net in ("actor", "qf1", "qf2", "qf1_target", "qf2_target"):
+        assert a[net].keys() == b[net].keys()
+        for name in a[net]:
+            assert torch.equal(a[net][name], b[net][name]), f"{net}.{name}"
+    assert torch.equal(a["log_alpha"], b["log_alpha"]) and a["replay_buffer"]["size"] == 220
+    la, lb = scalars(only_run(tmp_path / "a")), scalars(only_run(tmp_path / "b"))
+    assert not LAGO_TAGS & set(la)
+    for tag in ("losses/qf_loss", "losses/actor_loss", "losses/alpha", "losses/alpha_loss"):
+        assert la[tag] and [v for _, v in la[tag]] == [v for _, v in lb[tag]], tag
+
+
+def test_interrupted_run_resumes_without_losing_transitions(tiny_priors, tmp_path):
+    args = [
+        *TINY,
+        "--total-timesteps",
+        "1200",
+        "--prior",
+        str(tiny_priors["reach"]),
+        "--prior-batch-size",
+        "48",
+    ]
+    args += ["--kl-coef", "0.3", "--no-autotune", "--checkpoint-every", "0"]
+    args += ["--max-episode-steps", "500"]  # Meta-World's own time limit: episodes end as in real runs
+    proc = subprocess.Popen(
+        [sys.executable, str(SAC), *args],
+        cwd=tmp_path,
+        env=script_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    out = []
+    for line in proc.stdout:  # learning has started once the first losses are logged
+        out.append(line)
+        if line.startswith("SPS:"):
+            proc.send_signal(signal.SIGTERM)
+            break
+    out.append(proc.communicate(timeout=120)[0])
+    out = "".join(out)
+    assert proc.returncode == 130, out[-3000:]
+    run = only_run(tmp_path)
+    interrupted = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert 100 <= interrupted["global_step"] < 1200 and "--resume" in out
+    assert stored_transitions(interrupted) == interrupted["global_step"]
+
+    result = run_script(SAC, [*args, "--resume", str(run.relative_to(tmp_path))], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert only_run(tmp_path) == run  # same run folder, same TensorBoard log
+    final = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert final["global_step"] == 1200 and stored_transitions(final) == 1200
+    kept = interrupted["replay_buffer"]["size"]
+    for field in ("observations", "actions", "rewards", "prior_params"):
+        np.testing.assert_array_equal(
+            final["replay_buffer"][field][:kept], interrupted["replay_buffer"][field]
+        )
+    logged = scalars(run)
+    steps = [s for s, _ in logged["losses/qf_loss"]]
+    # One point per 100 steps: the resumed part continues where the checkpoint stopped, nothing twice.
+    assert steps == list(range(100, 1201, 100))
+    assert [v for _, v in logged["charts/kl_coef"]] == pytest.approx([0.3] * len(steps))  # fixed coefficient
+    lengths = [v for _, v in logged["charts/episodic_length"]]
+    assert lengths and all(v == 500 for v in lengths)
+
+
+def test_bad_input_fails_before_training_with_clear_errors(tiny_priors, tmp_path):
+    wrong_env = run_script(SAC, [*TINY, "--prior", str(tiny_priors["clevr"])], tmp_path)
+    assert wrong_env.returncode != 0 and "Observation size mismatch" in wrong_env.stderr
+    unknown_task = run_script(SAC, ["--env-id", "reach", "--kl-coef", "0"], tmp_path)
+    assert unknown_task.returncode != 0 and "Did you mean 'reach-v3'" in unknown_task.stderr
+    other_task = run_script(SAC, ["--env-id", "push-v3", "--prior", str(tiny_priors["reach"])], tmp_path)
+    assert other_task.returncode != 0 and "trained on the tasks ['reach-v3']" in other_task.stderr
+    for result in (wrong_env, unknown_task, other_task):
+        assert "SPS" not in result.stdout  # nothing was trained
