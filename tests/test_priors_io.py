@@ -187,9 +187,9 @@ def test_refuses_corrupt_or_foreign_config(copy_of_saved):
 
 def test_refuses_nan_weights(copy_of_saved):
     tensors = load_file(copy_of_saved / "model.safetensors")
-    tensors["action_head.2.bias"][0] = float("nan")
+    tensors["action_head.1.2.bias"][0] = float("nan")
     save_file(tensors, str(copy_of_saved / "model.safetensors"))
-    with pytest.raises(PriorLoadError, match=r"NaN or infinite values in action_head\.2\.bias"):
+    with pytest.raises(PriorLoadError, match=r"NaN or infinite values in action_head\.1\.2\.bias"):
         load_prior(copy_of_saved)
 
 
