@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
-from torch.nn import functional as F
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 
 from priors.lm import DEFAULT_LM, LoadedLM, load_lm
 
@@ -256,6 +256,38 @@ class Prior(nn.Module):
         }
 
 
+class _PromptLayer(DynamicLayer):
+    """One layer of the cache the prefix-cached pass hands to the LM.
+
+    It holds the distinct prompts' keys and values, left-padded to a common length and followed by
+    ``n_new`` free slots (``bank``: ``[distinct, 2, kv_heads, prompt_length + n_new, head_dim]``),
+    and which prompt each row reads (``rows``). :meth:`update` copies each row's prompt out of the
+    bank, writes the new keys and values into the free slots and returns them; it keeps nothing, so
+    the per-row keys and values of only one layer exist at a time.
+    """
+
+    def __init__(self, bank: torch.Tensor, rows: torch.Tensor, prompt_length: int):
+        super().__init__()
+        self.bank, self.rows, self.prompt_length = bank, rows, prompt_length
+        self.is_initialized = True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        n = self.prompt_length
+        if key_states.shape[-2] != self.bank.shape[-2] - n:
+            raise ValueError("the prompt cache was built for another number of new tokens")
+        keys = self.bank[:, 0].index_select(0, self.rows)
+        values = self.bank[:, 1].index_select(0, self.rows)
+        keys[:, :, n:] = key_states
+        values[:, :, n:] = value_states
+        return keys, values
+
+    def get_seq_length(self) -> int:
+        return self.prompt_length
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        return self.prompt_length + query_length, 0
+
+
 class LMPrior(Prior):
     """A frozen LM between an observation projection (soft tokens) and an action head."""
 
@@ -280,9 +312,7 @@ class LMPrior(Prior):
         forward_args = inspect.signature(type(self.lm).forward).parameters
         self._cache_arg = "cache" if "cache" in forward_args else "past_key_values"
         self.max_cached_prefixes = max_cached_prefixes
-        self._prefix_cache: OrderedDict[tuple[str, int], list[tuple[torch.Tensor, torch.Tensor]]] = (
-            OrderedDict()
-        )
+        self._prefix_cache: OrderedDict[tuple[str, int], torch.Tensor] = OrderedDict()
         self._prefix_ids: dict[str, list[int]] = {}
         self.to(embeddings.device)
 
@@ -361,8 +391,8 @@ class LMPrior(Prior):
         out = self.lm(inputs_embeds=inputs, attention_mask=mask, position_ids=positions)
         return out.last_hidden_state[:, -1].float()
 
-    def _prefix_kv(self, instruction: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per-layer keys and values of the prompt (batch 1), from a small LRU cache."""
+    def _prefix_kv(self, instruction: str) -> torch.Tensor:
+        """Keys and values of the prompt, ``[layers, 2, kv_heads, prompt_length, head_dim]``, from an LRU cache."""
         key = (instruction, self._lora_version() if self.has_lora else 0)
         kv = self._prefix_cache.get(key)
         if kv is not None:
@@ -371,35 +401,37 @@ class LMPrior(Prior):
         ids = torch.tensor([self.token_ids(instruction)], device=self.device)
         with torch.no_grad():
             out = self.lm(input_ids=ids, use_cache=True)
-        kv = [(layer.keys, layer.values) for layer in out[self._cache_arg].layers]
+        layers = out[self._cache_arg].layers
+        kv = torch.stack([torch.stack([layer.keys[0], layer.values[0]]) for layer in layers])
         self._prefix_cache[key] = kv
         if len(self._prefix_cache) > self.max_cached_prefixes:
             self._prefix_cache.popitem(last=False)
         return kv
 
     def _features_cached(self, soft: torch.Tensor, instructions: list[str]) -> torch.Tensor:
-        """Run only the soft tokens, in one pass, on top of each row's cached prompt.
+        """Run only the soft tokens of the whole batch, in one LM call, on top of each row's cached prompt.
 
-        Prompts of different lengths are left-padded in the cache; the attention mask hides the
-        padding and each row's soft tokens get the positions that follow its own prompt.
+        The distinct prompts are left-padded to the longest one in a small bank (one slot per distinct
+        prompt); each layer copies its rows out of the bank only when the LM reaches it (see
+        :class:`_PromptLayer`). The attention mask hides the padding and each row's soft tokens get
+        the positions that follow its own prompt.
         """
         unique = list(dict.fromkeys(instructions))
         prefixes = [self._prefix_kv(instruction) for instruction in unique]
-        lengths = [kv[0][0].shape[-2] for kv in prefixes]
+        lengths = [kv.shape[-2] for kv in prefixes]
         longest = max(lengths)
+        batch, n_soft = soft.shape[:2]
         device = soft.device
-        rows = torch.tensor([unique.index(s) for s in instructions], device=device)
+        n_layers, _, kv_heads, _, head_dim = prefixes[0].shape
+        bank = prefixes[0].new_zeros(len(unique), n_layers, 2, kv_heads, longest + n_soft, head_dim)
+        for slot, (kv, n) in enumerate(zip(prefixes, lengths, strict=True)):
+            bank[slot, :, :, :, longest - n : longest] = kv
+        index = {instruction: slot for slot, instruction in enumerate(unique)}
+        rows = torch.tensor([index[s] for s in instructions], device=device)
         row_lengths = torch.tensor(lengths, device=device).index_select(0, rows)
 
-        def stacked(layer: int, which: int) -> torch.Tensor:
-            padded = [
-                F.pad(kv[layer][which], (0, 0, longest - n, 0))
-                for kv, n in zip(prefixes, lengths, strict=True)
-            ]
-            return torch.cat(padded).index_select(0, rows)
-
-        cache = DynamicCache([(stacked(layer, 0), stacked(layer, 1)) for layer in range(len(prefixes[0]))])
-        batch, n_soft = soft.shape[:2]
+        cache = DynamicCache()
+        cache.layers = [_PromptLayer(bank[:, layer], rows, longest) for layer in range(n_layers)]
         columns = torch.arange(longest + n_soft, device=device)
         mask = (columns >= (longest - row_lengths)[:, None]).long()
         positions = row_lengths[:, None] + torch.arange(n_soft, device=device)

@@ -64,6 +64,60 @@ def test_cached_path_trains_projection_exactly(tiny_lm):
     torch.testing.assert_close(grads[1], grads[0], atol=1e-5, rtol=1e-4)
 
 
+def many_instructions(batch, distinct=13):
+    """``distinct`` instructions of 1 to ``distinct`` words (so of as many token lengths), shuffled."""
+    words = "push the red ball to the left of the blue cube and open drawer".split()
+    texts = [" ".join(words[: n + 1]) for n in range(distinct)]
+    order = np.random.default_rng(3).permutation(batch)
+    return [texts[i % distinct] for i in order]
+
+
+def test_cached_batch_runs_in_one_lm_call(tiny_lm):
+    """Many distinct prompts of different lengths in one batch: one LM call once prompts are cached."""
+    prior = build_prior(observation_space=observation_space(), action_space=DISCRETE, lm=tiny_lm)
+    obs, instructions = random_obs(40), many_instructions(40)
+    assert len({len(prior.token_ids(s)) for s in instructions}) == 13
+    calls = []
+    hook = prior.lm.register_forward_hook(lambda *args: calls.append(1))
+    with torch.no_grad():
+        normalized = prior.normalize(obs)
+        full = prior.features(normalized, instructions, use_cache=False)
+        prior.features(normalized, instructions, use_cache=True)  # fills the prefix cache
+        calls.clear()
+        cached = prior.features(normalized, instructions, use_cache=True)
+    hook.remove()
+    assert len(calls) == 1
+    torch.testing.assert_close(cached, full, atol=1e-4, rtol=0)
+    # Row by row (each prompt alone, no padding) gives the same features.
+    with torch.no_grad():
+        alone = torch.cat([prior.features(normalized[i : i + 1], instructions[i : i + 1]) for i in range(40)])
+    torch.testing.assert_close(alone, full, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("n_obs_tokens", [1, 3])
+def test_cached_gradients_match_full_with_many_prompts(tiny_lm, n_obs_tokens):
+    """Without LoRA, gradients through the cached pass equal the full pass's, for every trainable tensor."""
+    prior = build_prior(
+        observation_space=observation_space(), action_space=BOX, lm=tiny_lm, n_obs_tokens=n_obs_tokens
+    )
+    obs, instructions = random_obs(24, seed=5), many_instructions(24)
+    actions = torch.from_numpy(np.random.default_rng(2).uniform(-1, 1, (24, 3)).astype(np.float32))
+    losses, grads = [], []
+    for use_cache in (False, True, True):  # the second cached pass reads prompts from the cache
+        prior.zero_grad()
+        features = prior.features(prior.normalize(obs), instructions, use_cache=use_cache)
+        params = prior.action_head(features)
+        loss = (params[:, :3] - actions).pow(2).sum(-1).mean() + features.pow(2).mean()
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append({n: p.grad.clone() for n, p in prior.named_parameters() if p.requires_grad})
+    for cached in grads[1:]:
+        assert cached.keys() == grads[0].keys()
+        for name, grad in grads[0].items():
+            torch.testing.assert_close(cached[name], grad, atol=1e-5, rtol=1e-4, msg=name)
+    torch.testing.assert_close(losses[1], losses[0], atol=1e-5, rtol=1e-5)
+
+
 def test_distributions_shapes_and_log_prob(tiny_lm):
     lm = load_lm(tiny_lm)
     discrete = build_prior(observation_space=observation_space(), action_space=DISCRETE, lm=lm)
