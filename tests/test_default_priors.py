@@ -53,7 +53,16 @@ def test_metaworld_prior_covers_mt10():
 
 
 def test_readme_main_command_runs(tmp_path):
-    budget = ["--total-timesteps", "128", "--num-steps", "64", "--num-minibatches", "2", "--update-epochs", "1"]
+    budget = [
+        "--total-timesteps",
+        "128",
+        "--num-steps",
+        "64",
+        "--num-minibatches",
+        "2",
+        "--update-epochs",
+        "1",
+    ]
     result = subprocess.run(
         [sys.executable, str(REPO / "cleanrl_lago" / "ppo_lago_metaworld.py"), "--kl-coef", "0.05", *budget],
         cwd=tmp_path,
