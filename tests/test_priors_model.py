@@ -85,9 +85,16 @@ def test_cached_batch_runs_in_one_lm_call(tiny_lm):
         prior.features(normalized, instructions, use_cache=True)  # fills the prefix cache
         calls.clear()
         cached = prior.features(normalized, instructions, use_cache=True)
-    hook.remove()
     assert len(calls) == 1
     torch.testing.assert_close(cached, full, atol=1e-4, rtol=0)
+    # Large batches run in chunks of at most max_tokens_per_call soft tokens (3 states here).
+    prior.max_tokens_per_call = 3 * prior.config.n_obs_tokens + 1
+    calls.clear()
+    with torch.no_grad():
+        chunked = prior.features(normalized, instructions, use_cache=True)
+    hook.remove()
+    assert len(calls) == 14
+    torch.testing.assert_close(chunked, full, atol=1e-4, rtol=0)
     # Row by row (each prompt alone, no padding) gives the same features.
     with torch.no_grad():
         alone = torch.cat([prior.features(normalized[i : i + 1], instructions[i : i + 1]) for i in range(40)])
@@ -103,7 +110,9 @@ def test_cached_gradients_match_full_with_many_prompts(tiny_lm, n_obs_tokens):
     obs, instructions = random_obs(24, seed=5), many_instructions(24)
     actions = torch.from_numpy(np.random.default_rng(2).uniform(-1, 1, (24, 3)).astype(np.float32))
     losses, grads = [], []
-    for use_cache in (False, True, True):  # the second cached pass reads prompts from the cache
+    # The second cached pass reads prompts from the cache, the third runs in chunks of 5 states.
+    for use_cache, per_call in ((False, 512), (True, 512), (True, 5 * n_obs_tokens)):
+        prior.max_tokens_per_call = per_call
         prior.zero_grad()
         features = prior.features(prior.normalize(obs), instructions, use_cache=use_cache)
         params = prior.action_head(features)
