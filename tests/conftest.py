@@ -3,3 +3,42 @@ import os
 # Headless rendering for the tests: OSMesa works on any CPU machine (scripts/setup.sh installs it).
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_priors(tmp_path_factory):
+    """LM priors on a tiny random Llama for the script tests: CLEVR-Robot and Meta-World reach-v3."""
+    from priors_helpers import make_tiny_lm
+
+    import cleanrl_lago.envs  # noqa: F401
+    from cleanrl_lago.envs.metaworld_tasks import observation_space as metaworld_observation_space
+    from priors import build_prior, save_prior
+
+    root = tmp_path_factory.mktemp("tiny-priors")
+    lm = str(make_tiny_lm(root / "tiny-lm"))
+    clevr_env = gym.make("CLEVR-Robot-v0")
+    clevr = build_prior(
+        observation_space=clevr_env.observation_space,
+        action_space=clevr_env.action_space,
+        lm=lm,
+        env_id="CLEVR-Robot-v0",
+        observation_dims=10,
+        n_obs_tokens=2,
+        hidden_size=32,
+    )
+    reach = build_prior(
+        observation_space=metaworld_observation_space(["reach-v3"]),
+        action_space=gym.spaces.Box(-1.0, 1.0, (4,), dtype=np.float32),
+        lm=lm,
+        env_id="Meta-World/reach-v3",
+        tasks=["reach-v3"],
+        n_obs_tokens=2,
+        hidden_size=32,
+    )
+    reach.set_normalization(np.zeros(39), np.ones(39))
+    return {"clevr": save_prior(clevr, root / "clevr"), "reach": save_prior(reach, root / "reach"), "lm": lm}

@@ -6,22 +6,15 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import gymnasium as gym
-import numpy as np
 import pytest
 import torch
-from priors_helpers import make_tiny_lm
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from script_helpers import REPO, only_run, run_script, scalars, strip_lago
 from torch.distributions import Categorical, Independent, Normal, kl_divergence
 
-from cleanrl_lago.envs.metaworld_tasks import observation_space as metaworld_observation_space
 from cleanrl_lago.ppo_lago_clevr import categorical_kl
 from cleanrl_lago.ppo_lago_metaworld import gaussian_kl
-from priors import build_prior, save_prior
 
-REPO = Path(__file__).resolve().parents[1]
 CLEVR = REPO / "cleanrl_lago" / "ppo_lago_clevr.py"
 METAWORLD = REPO / "cleanrl_lago" / "ppo_lago_metaworld.py"
 CLEVR_TINY = ["--num-envs", "2", "--num-steps", "16", "--num-minibatches", "2", "--update-epochs", "2"]
@@ -78,60 +71,6 @@ def test_gaussian_kl_matches_torch_and_its_gradient():
     grads_ref = torch.autograd.grad(ref.sum(), (mean_pi, log_std_pi))
     for g_ours, g_ref in zip(grads_ours, grads_ref, strict=True):
         torch.testing.assert_close(g_ours, g_ref, rtol=1e-5, atol=1e-5)
-
-
-# ----- fixtures ------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_priors(tmp_path_factory):
-    """Priors on a tiny random Llama: one for CLEVR-Robot, one for Meta-World reach-v3."""
-    import cleanrl_lago.envs  # noqa: F401
-
-    root = tmp_path_factory.mktemp("tiny-priors")
-    lm = str(make_tiny_lm(root / "tiny-lm"))
-    clevr_env = gym.make("CLEVR-Robot-v0")
-    clevr = build_prior(
-        observation_space=clevr_env.observation_space,
-        action_space=clevr_env.action_space,
-        lm=lm,
-        env_id="CLEVR-Robot-v0",
-        observation_dims=10,
-        n_obs_tokens=2,
-        hidden_size=32,
-    )
-    reach = build_prior(
-        observation_space=metaworld_observation_space(["reach-v3"]),
-        action_space=gym.spaces.Box(-1.0, 1.0, (4,), dtype=np.float32),
-        lm=lm,
-        env_id="Meta-World/reach-v3",
-        tasks=["reach-v3"],
-        n_obs_tokens=2,
-        hidden_size=32,
-    )
-    reach.set_normalization(np.zeros(39), np.ones(39))
-    return {"clevr": save_prior(clevr, root / "clevr"), "reach": save_prior(reach, root / "reach"), "lm": lm}
-
-
-def run_script(script, args, cwd, timeout=300):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, str(script), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
-
-
-def only_run(cwd: Path) -> Path:
-    (run,) = (cwd / "runs").iterdir()
-    return run
 
 
 # ----- end to end ------------------------------------------------------------------------------------
@@ -192,20 +131,6 @@ def test_linear_schedule_anneals_the_coefficient(tiny_priors, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     coefs = [v for _, v in scalars(only_run(tmp_path))["charts/kl_coef"]]
     assert coefs == pytest.approx([0.4, 0.3, 0.2, 0.1])
-
-
-def strip_lago(source: str) -> str:
-    """The script with every LaGO line and block (``# LaGO`` ... ``# end LaGO``) removed."""
-    kept, skipping = [], False
-    for line in source.splitlines():
-        marker = line.strip()
-        if marker.startswith("# LaGO"):
-            skipping = True
-        elif marker == "# end LaGO":
-            skipping = False
-        elif not skipping and not line.rstrip().endswith("# LaGO"):
-            kept.append(line)
-    return "\n".join(kept) + "\n"
 
 
 @pytest.mark.parametrize("script", [CLEVR, METAWORLD], ids=["clevr", "metaworld"])

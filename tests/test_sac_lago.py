@@ -3,24 +3,17 @@ update (target, actor, tuned coefficient), saving, evaluation and video, vanilla
 after SIGTERM without losing a transition, bad input."""
 
 import math
-import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from priors_helpers import make_tiny_lm
-from test_ppo_scripts import scalars, strip_lago
+from script_helpers import REPO, only_run, run_script, scalars, script_env, strip_lago
 
-from cleanrl_lago.envs.metaworld_tasks import observation_space as metaworld_observation_space
 from cleanrl_lago.sac_lago import prior_kl_estimate, squashed_normal_sample
-from priors import build_prior, save_prior
 
-REPO = Path(__file__).resolve().parents[1]
 SAC = REPO / "cleanrl_lago" / "sac_lago.py"
 TINY = [
     "--learning-starts",
@@ -92,58 +85,6 @@ def test_prior_kl_estimate_is_unbiased_against_quadrature(pi, prior, scale, bias
     standard_error = estimate.std().item() / math.sqrt(n)
     assert reference >= 0 and estimate.mean().item() >= 0
     assert estimate.mean().item() == pytest.approx(reference, abs=4 * standard_error + 0.01)
-
-
-# ----- fixtures ------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_priors(tmp_path_factory):
-    """Priors on a tiny random Llama: one for Meta-World reach-v3, one for CLEVR-Robot (wrong observations)."""
-    import cleanrl_lago.envs  # noqa: F401
-
-    root = tmp_path_factory.mktemp("tiny-priors")
-    lm = str(make_tiny_lm(root / "tiny-lm"))
-    reach = build_prior(
-        observation_space=metaworld_observation_space(["reach-v3"]),
-        action_space=gym.spaces.Box(-1.0, 1.0, (4,), dtype=np.float32),
-        lm=lm,
-        env_id="Meta-World/reach-v3",
-        tasks=["reach-v3"],
-        n_obs_tokens=2,
-        hidden_size=32,
-    )
-    reach.set_normalization(np.zeros(39), np.ones(39))
-    clevr_env = gym.make("CLEVR-Robot-v0")
-    clevr = build_prior(
-        observation_space=clevr_env.observation_space,
-        action_space=clevr_env.action_space,
-        lm=lm,
-        env_id="CLEVR-Robot-v0",
-        observation_dims=10,
-        n_obs_tokens=2,
-        hidden_size=32,
-    )
-    return {"reach": save_prior(reach, root / "reach"), "clevr": save_prior(clevr, root / "clevr")}
-
-
-def script_env():
-    # One thread: on a shared CPU, torch's thread pool makes small SAC updates 100x slower.
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-
-
-def run_script(script, args, cwd, timeout=300):
-    return subprocess.run(
-        [sys.executable, str(script), *args],
-        cwd=cwd,
-        env=script_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def only_run(cwd: Path) -> Path:
-    (run,) = (cwd / "runs").iterdir()
-    return run
 
 
 def stored_transitions(checkpoint) -> int:
