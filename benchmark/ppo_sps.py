@@ -10,17 +10,9 @@ resident set size of each run's process.
 """
 
 import argparse
-import os
-import resource
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from script_runs import REPO, run_training
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = {
     "metaworld": (
         REPO / "cleanrl_lago" / "ppo_lago_metaworld.py",
@@ -28,28 +20,6 @@ SCRIPTS = {
     ),
     "clevr": (REPO / "cleanrl_lago" / "ppo_lago_clevr.py", ["--num-envs", "8", "--num-steps", "128"]),
 }
-
-
-def run(script: Path, args: list[str]) -> tuple[float, float, float]:
-    """Run one training job; return (final SPS, peak RSS in MiB, wall seconds)."""
-    with tempfile.TemporaryDirectory() as cwd:
-        start = time.time()
-        result = subprocess.run(
-            [sys.executable, str(script), *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        wall = time.time() - start
-        if result.returncode != 0:
-            raise SystemExit(f"{script.name} {' '.join(args)} failed:\n{result.stderr[-3000:]}")
-        (run_dir,) = (Path(cwd) / "runs").iterdir()
-        acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-        acc.Reload()
-        sps = acc.Scalars("charts/SPS")[-1].value
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return sps, peak_mib, wall
 
 
 def main() -> None:
@@ -73,8 +43,9 @@ def main() -> None:
     ]
     prior = ["--prior", args.prior] if args.prior else []
     # Vanilla first: RUSAGE_CHILDREN is a running maximum, so the LaGO peak (larger) is read second.
-    vanilla_sps, vanilla_mib, vanilla_wall = run(script, [*common, "--kl-coef", "0"])
-    lago_sps, lago_mib, lago_wall = run(script, [*common, "--kl-coef", args.kl_coef, *prior])
+    vanilla, vanilla_mib, vanilla_wall = run_training(script, [*common, "--kl-coef", "0"])
+    lago, lago_mib, lago_wall = run_training(script, [*common, "--kl-coef", args.kl_coef, *prior])
+    vanilla_sps, lago_sps = vanilla["charts/SPS"], lago["charts/SPS"]
     print(f"{script.name}, {args.total_timesteps} env steps, seed 1")
     print(
         f"vanilla (--kl-coef 0):   {vanilla_sps:8.0f} SPS, peak RSS {vanilla_mib:7.0f} MiB, {vanilla_wall:.0f} s"

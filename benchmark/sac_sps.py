@@ -11,42 +11,12 @@ is its ``charts/prior_time_fraction``; peak memory is the maximum resident set s
 """
 
 import argparse
-import os
-import resource
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from script_runs import REPO, run_training
 
 from priors import DEFAULT_PRIORS
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "cleanrl_lago" / "sac_lago.py"
-
-
-def run(args: list[str]) -> tuple[dict[str, float], float, float]:
-    """Run one training job; return (last value of each logged scalar, peak RSS in MiB, wall seconds)."""
-    with tempfile.TemporaryDirectory() as cwd:
-        start = time.time()
-        result = subprocess.run(
-            [sys.executable, str(SCRIPT), *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)},
-        )
-        wall = time.time() - start
-        if result.returncode != 0:
-            raise SystemExit(f"{SCRIPT.name} {' '.join(args)} failed:\n{result.stderr[-3000:]}")
-        (run_dir,) = (Path(cwd) / "runs").iterdir()
-        acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-        acc.Reload()
-        last = {tag: acc.Scalars(tag)[-1].value for tag in acc.Tags()["scalars"]}
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return last, peak_mib, wall
 
 
 def main() -> None:
@@ -66,8 +36,10 @@ def main() -> None:
     common += ["--learning-starts", str(args.learning_starts), "--buffer-size", str(args.buffer_size)]
     common += ["--checkpoint-every", "0"]
     # Vanilla first: RUSAGE_CHILDREN is a running maximum, so the LaGO peak (larger) is read second.
-    vanilla, vanilla_mib, vanilla_wall = run([*common, "--kl-coef", "0"])
-    lago, lago_mib, lago_wall = run([*common, "--kl-coef", args.kl_coef, "--prior", args.prior])
+    vanilla, vanilla_mib, vanilla_wall = run_training(SCRIPT, [*common, "--kl-coef", "0"])
+    lago, lago_mib, lago_wall = run_training(
+        SCRIPT, [*common, "--kl-coef", args.kl_coef, "--prior", args.prior]
+    )
     vanilla_sps, lago_sps = vanilla["charts/SPS"], lago["charts/SPS"]
     print(
         f"{SCRIPT.name} on {args.env_id}, {args.total_timesteps} env steps (learning from {args.learning_starts}), seed 1"

@@ -1,0 +1,39 @@
+"""Running one training script for a benchmark: wall time, peak memory and its logged scalars."""
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_training(script: Path, args: list[str]) -> tuple[dict[str, float], float, float]:
+    """Run ``script`` with ``args`` in a temporary folder.
+
+    Returns (the last value of each logged scalar, peak RSS in MiB, wall seconds). The peak is
+    ``RUSAGE_CHILDREN``'s running maximum over every child so far: run the smaller job first.
+    """
+    with tempfile.TemporaryDirectory() as cwd:
+        start = time.time()
+        result = subprocess.run(
+            [sys.executable, str(script), *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)},
+        )
+        wall = time.time() - start
+        if result.returncode != 0:
+            raise SystemExit(f"{script.name} {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+        (run_dir,) = (Path(cwd) / "runs").iterdir()
+        acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+        acc.Reload()
+        last = {tag: acc.Scalars(tag)[-1].value for tag in acc.Tags()["scalars"]}
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return last, peak_mib, wall
