@@ -92,6 +92,8 @@ class Args:
     """the target KL divergence threshold"""
     eval_episodes: int = 50
     """episodes per instruction split when evaluating the saved agent"""
+    eval_greedy: bool = True
+    """evaluate with argmax actions (`--no-eval-greedy`: sample from the policy, as CleanRL's ppo_eval does)"""
     checkpoint_every: int = 10
     """write a resumable checkpoint every this many iterations (0: only on interruption)"""
     resume: str | None = None
@@ -188,8 +190,10 @@ def save_atomic(obj, path):
     os.replace(tmp, path)
 
 
-def evaluate(model_path, env_id, eval_episodes, run_name, device, capture_video, instruction_split, seed):
-    """Greedy (argmax) episodes of a saved agent; returns (episodic returns, successes)."""
+def evaluate(
+    model_path, env_id, eval_episodes, run_name, device, capture_video, instruction_split, seed, greedy=True
+):
+    """Greedy (argmax) or sampled episodes of a saved agent; returns (episodic returns, successes)."""
     saved = torch.load(model_path, map_location=device, weights_only=True)
     envs = gym.vector.SyncVectorEnv(
         [make_env(env_id, 0, capture_video, f"{run_name}-eval-{instruction_split}", instruction_split)],
@@ -206,10 +210,12 @@ def evaluate(model_path, env_id, eval_episodes, run_name, device, capture_video,
     agent.load_state_dict(saved["agent"])
     agent.eval()
     obs, _ = envs.reset(seed=seed)
+    torch.manual_seed(seed)
     episodic_returns, successes = [], []
     while len(episodic_returns) < eval_episodes:
         with torch.no_grad():
-            actions = agent.actor(torch.Tensor(obs).to(device)).argmax(dim=-1)
+            logits = agent.actor(torch.Tensor(obs).to(device))
+            actions = logits.argmax(dim=-1) if greedy else Categorical(logits=logits).sample()
         obs, _, _, _, infos = envs.step(actions.cpu().numpy())
         if "final_info" in infos:
             final = infos["final_info"]
@@ -579,6 +585,7 @@ if __name__ == "__main__":
                 capture_video=args.capture_video,
                 instruction_split=split,
                 seed=args.seed + 10_000,
+                greedy=args.eval_greedy,
             )
             for idx, episodic_return in enumerate(episodic_returns):
                 writer.add_scalar(f"eval/episodic_return_{split}", episodic_return, idx)
