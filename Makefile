@@ -4,7 +4,7 @@ export MUJOCO_GL ?= osmesa
 export PYOPENGL_PLATFORM ?= $(MUJOCO_GL)
 PY := .venv/bin/python
 
-.PHONY: setup run test lint format
+.PHONY: setup run test lint docs format
 
 setup:
 	bash scripts/setup.sh
@@ -12,12 +12,16 @@ setup:
 run: setup
 	$(PY) cleanrl_lago/ppo_lago_metaworld.py --kl-coef 0.05
 
-test: setup lint
+test: setup lint docs
 	$(PY) -m pytest -q
 
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+
+# The docs site (mkdocs' built-in theme, no network); --strict fails on a broken link.
+docs: setup
+	.venv/bin/mkdocs build --strict --quiet
 
 format: setup
 	.venv/bin/ruff check --fix .

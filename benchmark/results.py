@@ -92,7 +92,8 @@ class Run:
         """The configuration's name in tables and plots (everything but env and seed)."""
         if self.prior == "none":
             return f"{self.algo.upper()}"
-        name = f"{self.algo.upper()} + {self.prior.upper() if self.prior == 'lm' else self.prior} prior"
+        label = {"lm": "LM", "mlp": "MLP", "random-lm": "random-LM"}[self.prior]
+        name = f"{self.algo.upper()} + {label} prior"
         return name if self.kl_coef == MAIN_KL else f"{name}, kl_coef {self.kl_coef:g}"
 
     @property

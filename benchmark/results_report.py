@@ -1,0 +1,292 @@
+"""Aggregates of the results grid with rliable, as tables and PNG plots: ``python benchmark/results.py report``.
+
+Scores are final evaluation success rates (0..1), one per run. A "task" is a CLEVR-Robot phrasing
+split (train, held-out) or a Meta-World task; the aggregates pool every task and seed of a domain:
+IQM and mean with 95% stratified bootstrap confidence intervals (rliable), and performance profiles
+(the share of runs with a score above each threshold). Learning curves are the ``charts/success_rate``
+of training (sampled actions), against env steps and against wall-clock seconds, with 95% bootstrap
+intervals over seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from rliable import library as rly  # noqa: E402
+from rliable import metrics  # noqa: E402
+
+REPS = 20_000
+COLORS = {
+    "PPO": "tab:gray",
+    "PPO + MLP prior": "tab:blue",
+    "PPO + LM prior": "tab:red",
+    "PPO + random-LM prior": "tab:orange",
+    "SAC": "tab:gray",
+    "SAC + LM prior": "tab:red",
+}
+MAIN_CONFIGS = ("PPO", "PPO + MLP prior", "PPO + LM prior", "PPO + random-LM prior")
+DOMAINS = {
+    # domain: (algorithm, task names from a record, configurations)
+    "CLEVR-Robot (PPO)": ("ppo", MAIN_CONFIGS),
+    "Meta-World (PPO)": ("ppo", MAIN_CONFIGS),
+    "Meta-World (SAC)": ("sac", ("SAC", "SAC + LM prior")),
+}
+# The paper's figures (mean success rate, vanilla PPO -> LaGO).
+PAPER = {"CLEVR-Robot (PPO)": (0.151, 0.272), "Meta-World (PPO)": (0.027, 0.152)}
+
+
+def load(data: Path) -> list[dict]:
+    """The result records, each with its configuration's name (re-derived from the run's fields)."""
+    from results import Run
+
+    records = [json.loads(p.read_text()) for p in sorted(data.glob("*.json"))]
+    for r in records:
+        r["config"] = Run(**{**r["run"], "extra": tuple(r["run"]["extra"])}).config
+    return records
+
+
+def domain_of(record: dict) -> str:
+    run = record["run"]
+    if run["env"] == "clevr":
+        return "CLEVR-Robot (PPO)"
+    return "Meta-World (PPO)" if run["algo"] == "ppo" else "Meta-World (SAC)"
+
+
+def task_scores(record: dict) -> dict[str, float]:
+    """Final evaluation success rate per task of one run."""
+    if record["run"]["env"] == "clevr":
+        return {
+            "CLEVR train phrasings": record["eval"]["success_rate_train"],
+            "CLEVR held-out phrasings": record["eval"]["success_rate_heldout"],
+        }
+    return {record["run"]["env"]: record["eval"]["success_rate"]}
+
+
+def score_matrices(records: list[dict], domain: str, configs) -> tuple[dict[str, np.ndarray], list[str]]:
+    """{config: [seeds x tasks]} over the seeds every task of the config has finished."""
+    by = defaultdict(dict)  # (config, task) -> {seed: score}
+    for r in records:
+        if domain_of(r) == domain and r["config"] in configs:
+            for task, score in task_scores(r).items():
+                by[r["config"], task][r["run"]["seed"]] = score
+    tasks = sorted({task for _, task in by})
+    out = {}
+    for config in configs:
+        seeds = sorted(set.intersection(*(set(by[config, t]) for t in tasks))) if tasks else []
+        if seeds and all((config, t) in by for t in tasks):
+            out[config] = np.array([[by[config, t][s] for t in tasks] for s in seeds])
+    return out, tasks
+
+
+def interval_estimates(scores: dict[str, np.ndarray], reps: int):
+    def aggregates(x):
+        return np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x)])
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)  # inside rliable
+        return rly.get_interval_estimates(
+            scores, aggregates, reps=reps, random_state=np.random.RandomState(0)
+        )
+
+
+def bootstrap_ci(values: np.ndarray, rng: np.random.Generator, reps: int = 2000) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean of ``values`` (1-d)."""
+    if len(values) < 2:
+        return float(values.mean()), float(values.mean())
+    means = values[rng.integers(0, len(values), (reps, len(values)))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def curves(records, domain, configs, x_key: str, n_points: int = 40):
+    """{config: (x, mean, low, high)}: success rate averaged over the domain's tasks per seed, then
+    over seeds with a bootstrap interval; each run's curve is interpolated onto a shared x grid."""
+    rng = np.random.default_rng(0)
+    by = defaultdict(lambda: defaultdict(list))  # config -> seed -> [(x, y)]
+    for r in records:
+        if domain_of(r) == domain and r["config"] in configs and r["curve"]["step"]:
+            by[r["config"]][r["run"]["seed"]].append(
+                (np.array(r["curve"][x_key]), np.array(r["curve"]["success_rate"]))
+            )
+    out = {}
+    for config, seeds in by.items():
+        x_max = min(x[-1] for runs in seeds.values() for x, _ in runs)
+        x_min = max(x[0] for runs in seeds.values() for x, _ in runs)
+        grid = np.linspace(x_min, x_max, n_points)
+        per_seed = np.array(
+            [np.mean([np.interp(grid, x, y) for x, y in runs], axis=0) for runs in seeds.values()]
+        )
+        ci = np.array([bootstrap_ci(per_seed[:, i], rng) for i in range(n_points)])
+        out[config] = (grid, per_seed.mean(axis=0), ci[:, 0], ci[:, 1])
+    return out
+
+
+def plot_aggregates(all_estimates, path: Path) -> None:
+    fig, axes = plt.subplots(
+        len(all_estimates), 2, figsize=(10, 2.2 * len(all_estimates) + 0.6), squeeze=False
+    )
+    for row, (domain, (points, intervals)) in enumerate(all_estimates.items()):
+        configs = list(points)
+        for col, name in enumerate(("IQM", "Mean")):
+            ax = axes[row, col]
+            for i, config in enumerate(configs):
+                lo, hi = intervals[config][:, col]
+                ax.barh(i, hi - lo, left=lo, height=0.6, color=COLORS.get(config, "tab:green"), alpha=0.75)
+                ax.vlines(points[config][col], i - 0.3, i + 0.3, color="black")
+            ax.set_yticks(range(len(configs)), configs if col == 0 else [""] * len(configs))
+            ax.set_xlim(-0.02, 1.02)
+            ax.set_title(f"{domain}: {name}", fontsize=10)
+            ax.grid(axis="x", alpha=0.3)
+        axes[row, 0].invert_yaxis()
+        axes[row, 1].invert_yaxis()
+    for ax in axes[-1]:
+        ax.set_xlabel("final success rate (95% stratified bootstrap CI)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_profiles(all_scores, path: Path, reps: int) -> None:
+    taus = np.linspace(0.0, 1.0, 41)
+    fig, axes = plt.subplots(1, len(all_scores), figsize=(4.2 * len(all_scores), 3.4), squeeze=False)
+    for ax, (domain, scores) in zip(axes[0], all_scores.items(), strict=True):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+            profiles, cis = rly.create_performance_profile(scores, taus, reps=reps)
+        for config in scores:
+            ax.plot(taus, profiles[config], color=COLORS.get(config), label=config)
+            ax.fill_between(taus, cis[config][0], cis[config][1], color=COLORS.get(config), alpha=0.2)
+        ax.set_title(domain, fontsize=10)
+        ax.set_xlabel(r"success rate $\tau$")
+        ax.set_ylabel(r"fraction of runs with score > $\tau$")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_curves(records, path: Path, x_key: str, x_label: str) -> None:
+    fig, axes = plt.subplots(1, len(DOMAINS), figsize=(4.2 * len(DOMAINS), 3.4), squeeze=False)
+    for ax, (domain, (_, configs)) in zip(axes[0], DOMAINS.items(), strict=True):
+        for config, (x, mean, lo, hi) in curves(records, domain, configs, x_key).items():
+            ax.plot(x, mean, color=COLORS.get(config), label=config)
+            ax.fill_between(x, lo, hi, color=COLORS.get(config), alpha=0.2)
+        ax.set_title(domain, fontsize=10)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel("training success rate")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def kl_sweep(records) -> dict[str, dict[float, tuple[float, float, float, int]]]:
+    """{env: {kl_coef: (mean, ci_low, ci_high, n)}} of PPO with the LM prior (kl 0: vanilla PPO)."""
+    rng = np.random.default_rng(0)
+    by = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        run = r["run"]
+        if run["algo"] == "ppo" and run["prior"] in ("lm", "none") and run["env"] in ("clevr", "reach-v3"):
+            by[run["env"]][run["kl_coef"]].append(float(np.mean(list(task_scores(r).values()))))
+    return {
+        env: {kl: (float(np.mean(v)), *bootstrap_ci(np.array(v), rng), len(v)) for kl, v in sorted(d.items())}
+        for env, d in by.items()
+    }
+
+
+def plot_kl_sweep(sweep, path: Path) -> None:
+    fig, axes = plt.subplots(1, len(sweep), figsize=(4.2 * len(sweep), 3.2), squeeze=False)
+    for ax, (env, points) in zip(axes[0], sweep.items(), strict=True):
+        kls = list(points)
+        x = np.arange(len(kls))
+        mean = np.array([points[k][0] for k in kls])
+        err = np.array([[points[k][0] - points[k][1], points[k][2] - points[k][0]] for k in kls]).T
+        ax.errorbar(x, mean, yerr=err, fmt="o-", color="tab:red", capsize=4)
+        ax.set_xticks(x, [f"{k:g}" for k in kls])
+        ax.set_xlabel("kl_coef (0: vanilla PPO)")
+        ax.set_ylabel("final success rate (mean, 95% CI)")
+        ax.set_title("CLEVR-Robot" if env == "clevr" else env, fontsize=10)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def report(data: Path, out: Path, reps: int = REPS) -> None:
+    records = load(data)
+    if not records:
+        raise SystemExit(f"no results in {data}: run `python benchmark/results.py run` first")
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"<!-- written by `python benchmark/results.py report` from {len(records)} runs -->", ""]
+    all_scores, all_estimates = {}, {}
+    lines += [
+        "| domain | configuration | seeds x tasks | IQM [95% CI] | mean [95% CI] | per task (mean over seeds) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for domain, (_, configs) in DOMAINS.items():
+        scores, tasks = score_matrices(records, domain, configs)
+        if not scores:
+            continue
+        points, intervals = interval_estimates(scores, reps)
+        all_scores[domain], all_estimates[domain] = scores, (points, intervals)
+        for config, matrix in scores.items():
+            (iqm, mean), ci = points[config], intervals[config]
+            per_task = ", ".join(f"{t}: {v:.2f}" for t, v in zip(tasks, matrix.mean(axis=0), strict=True))
+            lines.append(
+                f"| {domain} | {config} | {matrix.shape[0]} x {matrix.shape[1]} | {iqm:.3f} [{ci[0, 0]:.3f}, {ci[1, 0]:.3f}] "
+                f"| {mean:.3f} [{ci[0, 1]:.3f}, {ci[1, 1]:.3f}] | {per_task} |"
+            )
+    lines += [
+        "",
+        "| kl_coef sweep (PPO + LM prior) | kl_coef | runs | mean final success [95% CI] |",
+        "| --- | --- | --- | --- |",
+    ]
+    sweep = kl_sweep(records)
+    for env, points in sweep.items():
+        for kl, (mean, lo, hi, n) in points.items():
+            lines.append(
+                f"| {'CLEVR-Robot (both splits)' if env == 'clevr' else env} | {kl:g} | {n} | {mean:.3f} [{lo:.3f}, {hi:.3f}] |"
+            )
+    speed = defaultdict(list)
+    for r in records:
+        speed[domain_of(r), r["config"]].append((r["sps"], r["wall_seconds"]))
+    lines += [
+        "",
+        "| domain | configuration | runs | SPS (median) | wall seconds per run (median) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for (domain, config), values in sorted(speed.items()):
+        sps, wall = np.median(np.array(values), axis=0)
+        lines.append(f"| {domain} | {config} | {len(values)} | {sps:.0f} | {wall:.0f} |")
+    (out / "tables.md").write_text("\n".join(lines) + "\n")
+    summary = {
+        domain: {
+            config: {
+                "iqm": float(points[config][0]),
+                "mean": float(points[config][1]),
+                "iqm_ci": intervals[config][:, 0].tolist(),
+                "mean_ci": intervals[config][:, 1].tolist(),
+            }
+            for config in points
+        }
+        for domain, (points, intervals) in all_estimates.items()
+    }
+    (out / "summary.json").write_text(json.dumps({"aggregates": summary, "kl_sweep": sweep}, indent=1))
+    plot_aggregates(all_estimates, out / "aggregates.png")
+    plot_profiles(all_scores, out / "performance_profiles.png", reps // 10)
+    plot_curves(records, out / "curves_steps.png", "step", "env steps")
+    plot_curves(records, out / "curves_wall.png", "seconds", "wall-clock seconds (2 runs share 2 cores)")
+    if sweep:
+        plot_kl_sweep(sweep, out / "kl_sweep.png")
+    print("\n".join(lines))
+    print(f"plots and tables in {out}")

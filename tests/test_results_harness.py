@@ -1,0 +1,92 @@
+"""The results grid (benchmark/results.py): its configurations, its commands against the scripts'
+own arguments, and the rliable report on synthetic records."""
+
+import importlib
+import json
+import sys
+
+import numpy as np
+import pytest
+import tyro
+from script_helpers import REPO
+
+sys.path.insert(0, str(REPO / "benchmark"))
+results = importlib.import_module("results")
+results_report = importlib.import_module("results_report")
+
+
+def test_grid_covers_the_issue():
+    runs = results.grid()
+    assert len({r.run_id for r in runs}) == len(runs)
+    seeds_per_config = {}
+    for r in runs:
+        seeds_per_config.setdefault((r.algo, r.env, r.prior, r.kl_coef), set()).add(r.seed)
+    assert min(len(s) for s in seeds_per_config.values()) >= 5
+    metaworld = {r.env for r in runs if r.env != "clevr"}
+    assert len(metaworld) >= 5
+    for env in ("clevr", *metaworld):
+        assert {r.prior for r in runs if r.algo == "ppo" and r.env == env} == {
+            "none",
+            "mlp",
+            "lm",
+            "random-lm",
+        }
+    assert len({r.kl_coef for r in runs if r.env == "clevr" and r.prior == "lm"}) >= 3
+    assert {r.env for r in runs if r.algo == "sac" and r.prior == "lm"} == metaworld
+
+
+@pytest.mark.parametrize("algo,env", [("ppo", "clevr"), ("ppo", "push-v3"), ("sac", "reach-v3")])
+def test_commands_parse_with_the_scripts_arguments(algo, env):
+    run = results.Run(algo, env, "random-lm", 0.05, 3)
+    script, *argv = run.command()
+    module = importlib.import_module(f"cleanrl_lago.{script.rsplit('/', 1)[1][:-3]}")
+    args = tyro.cli(module.Args, args=argv)
+    assert args.seed == 3 and args.kl_coef == 0.05 and args.save_model
+    assert args.prior.endswith("-random-lm") and "benchmark/priors" in args.prior
+    if env != "clevr":
+        assert args.env_id == env
+
+
+def _record(run, rng):
+    scores = rng.uniform(0, 1, 2)
+    steps = [1024 * (i + 1) for i in range(10)]
+    return {
+        "run": {**run.__dict__, "extra": []},
+        "config": "stale name",
+        "eval": (
+            {"success_rate_train": scores[0], "success_rate_heldout": scores[1]}
+            if run.env == "clevr"
+            else {"success_rate": scores[0]}
+        ),
+        "curve": {
+            "step": steps,
+            "seconds": [s / 500 for s in steps],
+            "success_rate": list(rng.uniform(0, 1, 10)),
+        },
+        "sps": 500.0,
+        "wall_seconds": 30.0,
+        "prior_time_fraction": None,
+    }
+
+
+def test_report_aggregates_and_plots(tmp_path):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    data.mkdir()
+    runs = results.grid(seeds=(1, 2, 3))
+    for run in runs:
+        (data / f"{run.run_id}.json").write_text(json.dumps(_record(run, rng)))
+    out = tmp_path / "docs"
+    results_report.report(data, out, reps=500)
+    for name in ("aggregates", "performance_profiles", "curves_steps", "curves_wall", "kl_sweep"):
+        assert (out / f"{name}.png").stat().st_size > 10_000
+    summary = json.loads((out / "summary.json").read_text())
+    clevr = summary["aggregates"]["CLEVR-Robot (PPO)"]
+    assert set(clevr) == set(results_report.MAIN_CONFIGS)
+    # The mean aggregate is the plain mean of the scores, inside its own interval.
+    records = [json.loads(p.read_text()) for p in data.glob("ppo__clevr__none__*.json")]
+    expected = np.mean([list(r["eval"].values()) for r in records])
+    assert clevr["PPO"]["mean"] == pytest.approx(expected)
+    low, high = clevr["PPO"]["mean_ci"]
+    assert low <= expected <= high and low < high
+    assert "| CLEVR-Robot (PPO) | PPO + random-LM prior | 3 x 2 |" in (out / "tables.md").read_text()
