@@ -24,6 +24,7 @@ import random
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor  # LaGO
 from dataclasses import dataclass
 from typing import Literal
 
@@ -119,6 +120,9 @@ class Args:
     prior_batch_size: int = 256
     """transitions per forward pass of the prior: they wait in a staging list until this many have
     arrived (or learning starts), then enter the replay buffer with the prior's parameters"""
+    prior_async: bool = True
+    """run the prior in a background thread while the agent keeps stepping and learning (a staged batch
+    enters the replay buffer when the next one is handed over); `--no-prior-async`: run it inline"""
     # end LaGO
 
     # to be filled in runtime
@@ -435,8 +439,10 @@ if __name__ == "__main__":
             **({"prior_params": (2 * act_dim,)} if use_prior else {}),  # LaGO
         },
     )
-    # LaGO: transitions waiting for the prior, and the prior's share of wall time
+    # LaGO: transitions waiting for the prior, the batch it is working on, and the wall time it cost
     staging = []
+    pending = []  # at most one future: the staged batch the prior is evaluating in its thread
+    prior_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prior")
     prior_time = 0.0
 
     def with_prior_params(staged):
@@ -490,6 +496,10 @@ if __name__ == "__main__":
     ever_success = np.zeros(args.num_envs, dtype=bool)
 
     def write_checkpoint(iteration, global_step):
+        # LaGO: the batch in the prior's hands enters the buffer first, so that the checkpoint holds it
+        if pending:
+            rb.add(**pending.pop().result())
+        # end LaGO
         state = {
             "run_name": run_name,
             "args": vars(args),
@@ -558,19 +568,22 @@ if __name__ == "__main__":
                 "dones": terminations,
             }
         ]
-        # LaGO: transitions wait in `staging` until the prior has a batch of next observations to evaluate;
-        # the staging list is also flushed right before the first update, so learning starts on every step
+        # LaGO: transitions wait in `staging` until the prior has a batch of next observations to evaluate.
+        # The batch goes to the prior's thread; the one it finished before enters the buffer. Right before
+        # the first update everything is flushed and awaited, so learning starts on every step.
         if use_prior:
             staging += new_transitions
             new_transitions = []
-            if (
-                len(staging) * args.num_envs >= args.prior_batch_size
-                or global_step - args.num_envs <= args.learning_starts < global_step
-            ):
-                prior_start = time.time()
-                new_transitions = [with_prior_params(staging)]
+            starts_learning = global_step - args.num_envs <= args.learning_starts < global_step
+            if len(staging) * args.num_envs >= args.prior_batch_size or starts_learning:
+                wait_start = time.time()
+                if pending:
+                    new_transitions.append(pending.pop().result())
+                pending.append(prior_thread.submit(with_prior_params, staging))
                 staging = []
-                prior_time += time.time() - prior_start
+                if starts_learning or not args.prior_async:
+                    new_transitions.append(pending.pop().result())
+                prior_time += time.time() - wait_start
         # end LaGO
         for batch in new_transitions:
             rb.add(**batch)
@@ -732,5 +745,6 @@ if __name__ == "__main__":
                 video_folder=f"videos/{run_name}-eval",
             )
 
+    prior_thread.shutdown()  # LaGO
     envs.close()
     writer.close()

@@ -12,7 +12,9 @@ import pytest
 import torch
 from script_helpers import REPO, only_run, run_script, scalars, script_env, strip_lago
 
+from cleanrl_lago.envs.metaworld_tasks import task_instructions
 from cleanrl_lago.sac_lago import prior_kl_estimate, squashed_normal_sample
+from priors import load_prior
 
 SAC = REPO / "cleanrl_lago" / "sac_lago.py"
 TINY = [
@@ -125,6 +127,31 @@ def test_end_to_end_with_prior_and_tuned_coefficient(tiny_priors, tmp_path):
         v.parent.name.endswith("-eval") for v in videos
     )
     assert "eval: success rate" in result.stdout
+
+
+@pytest.mark.parametrize("mode", ["--prior-async", "--no-prior-async"])
+def test_stored_prior_parameters_belong_to_their_transitions(tiny_priors, tmp_path, mode):
+    """Whether the prior runs in its thread or inline, each transition in the buffer carries the prior's
+    parameters at its own next observation (a batch never pairs with another batch's outputs)."""
+    args = [
+        *TINY,
+        "--total-timesteps",
+        "200",
+        "--prior",
+        str(tiny_priors["reach"]),
+        "--prior-batch-size",
+        "24",
+    ]
+    result = run_script(SAC, [*args, "--kl-coef", "0.1", mode], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = torch.load(only_run(tmp_path) / "checkpoint.pt", weights_only=False)
+    buffer, size = checkpoint["replay_buffer"], checkpoint["replay_buffer"]["size"]
+    assert stored_transitions(checkpoint) == 200 and size > 200 - 24  # the rest waits in `staging`
+    prior = load_prior(str(tiny_priors["reach"]))
+    (instruction,) = task_instructions("reach-v3", "train")[:1]
+    with torch.no_grad():
+        expected = prior(torch.as_tensor(buffer["next_observations"][:size, :39]), [instruction] * size)
+    torch.testing.assert_close(torch.as_tensor(buffer["prior_params"][:size]), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_kl_coef_zero_is_exactly_the_script_without_lago(tmp_path):
