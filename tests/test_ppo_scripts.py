@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 from script_helpers import REPO, only_run, run_script, scalars, strip_lago
@@ -220,3 +221,28 @@ def test_bad_input_fails_before_training_with_clear_errors(tiny_priors, tmp_path
     assert missing.returncode != 0 and "No prior folder" in missing.stderr
     for result in (wrong_env, other_task, missing):
         assert "SPS" not in result.stdout  # nothing was trained
+
+
+def test_clevr_evaluation_greedy_or_sampled(tmp_path):
+    """A uniform policy: its argmax repeats push 0 (rarely a success), sampling plays at random (~32%)."""
+    from cleanrl_lago.ppo_lago_clevr import Agent, evaluate
+
+    agent = Agent(24, 40)
+    torch.nn.init.zeros_(agent.actor[-1].weight)
+    torch.nn.init.zeros_(agent.actor[-1].bias)
+    path = tmp_path / "agent.cleanrl_model"
+    saved = {
+        "agent": agent.state_dict(),
+        "env_id": "CLEVR-Robot-v0",
+        "observation_shape": [24],
+        "n_actions": 40,
+    }
+    torch.save(saved, path)
+    common = dict(
+        eval_episodes=60, run_name="t", device="cpu", capture_video=False, instruction_split="train"
+    )
+    _, greedy = evaluate(path, "CLEVR-Robot-v0", seed=7, greedy=True, **common)
+    _, sampled = evaluate(path, "CLEVR-Robot-v0", seed=7, greedy=False, **common)
+    _, sampled_again = evaluate(path, "CLEVR-Robot-v0", seed=7, greedy=False, **common)
+    assert len(greedy) == len(sampled) == 60 and sampled == sampled_again  # seeded
+    assert np.mean(greedy) < 0.15 and 0.2 < np.mean(sampled) < 0.45
