@@ -62,11 +62,18 @@ def domain_of(record: dict) -> str:
 
 def task_scores(record: dict) -> dict[str, float]:
     """Final evaluation success rate per task of one run."""
-    if record["run"]["env"] == "clevr":
-        return {
-            "CLEVR train phrasings": record["eval"]["success_rate_train"],
-            "CLEVR held-out phrasings": record["eval"]["success_rate_heldout"],
-        }
+    run = record["run"]
+    if run["env"] == "clevr":
+        # The agent never reads the instruction; the split is the one the prior was given in training.
+        # Vanilla PPO (no prior) is the same run for both.
+        split = run.get("split", "train")
+        if run["prior"] == "none":
+            return {
+                "CLEVR train phrasings": record["eval"]["success_rate_train"],
+                "CLEVR held-out phrasings": record["eval"]["success_rate_heldout"],
+            }
+        name = "CLEVR train phrasings" if split == "train" else "CLEVR held-out phrasings"
+        return {name: record["eval"][f"success_rate_{split}"]}
     return {record["run"]["env"]: record["eval"]["success_rate"]}
 
 
@@ -191,12 +198,14 @@ def plot_curves(records, path: Path, x_key: str, x_label: str) -> None:
 
 
 def kl_sweep(records) -> dict[str, dict[float, tuple[float, float, float, int]]]:
-    """{env: {kl_coef: (mean, ci_low, ci_high, n)}} of PPO with the LM prior (kl 0: vanilla PPO)."""
+    """{env: {kl_coef: (mean, ci_low, ci_high, n)}} of PPO with the LM prior on CLEVR-Robot, train
+    phrasings (kl 0: vanilla PPO)."""
     rng = np.random.default_rng(0)
     by = defaultdict(lambda: defaultdict(list))
     for r in records:
         run = r["run"]
-        if run["algo"] == "ppo" and run["prior"] in ("lm", "none") and run["env"] in ("clevr", "reach-v3"):
+        sweep_run = run["env"] == "clevr" and run.get("split", "train") == "train"
+        if sweep_run and run["algo"] == "ppo" and run["prior"] in ("lm", "none"):
             by[run["env"]][run["kl_coef"]].append(float(np.mean(list(task_scores(r).values()))))
     return {
         env: {kl: (float(np.mean(v)), *bootstrap_ci(np.array(v), rng), len(v)) for kl, v in sorted(d.items())}

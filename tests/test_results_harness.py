@@ -20,24 +20,22 @@ def test_grid_covers_the_issue():
     assert len({r.run_id for r in runs}) == len(runs)
     seeds_per_config = {}
     for r in runs:
-        seeds_per_config.setdefault((r.algo, r.env, r.prior, r.kl_coef), set()).add(r.seed)
+        seeds_per_config.setdefault((r.algo, r.env, r.split, r.prior, r.kl_coef), set()).add(r.seed)
     assert min(len(s) for s in seeds_per_config.values()) >= 5
     metaworld = {r.env for r in runs if r.env != "clevr"}
     assert len(metaworld) >= 5
-    for env in ("clevr", *metaworld):
-        assert {r.prior for r in runs if r.algo == "ppo" and r.env == env} == {
-            "none",
-            "mlp",
-            "lm",
-            "random-lm",
-        }
+    for env in metaworld:
+        assert {r.prior for r in runs if r.algo == "ppo" and r.env == env} == {"none", "mlp", "lm"}
+    assert {r.prior for r in runs if r.env == "clevr"} == {"none", "mlp", "lm", "random-lm"}
+    heldout = {(r.prior, r.seed) for r in runs if r.split == "heldout"}
+    assert heldout == {(p, s) for p in ("mlp", "lm", "random-lm") for s in results.SEEDS}
     assert len({r.kl_coef for r in runs if r.env == "clevr" and r.prior == "lm"}) >= 3
     assert {r.env for r in runs if r.algo == "sac" and r.prior == "lm"} == metaworld
 
 
 @pytest.mark.parametrize("algo,env", [("ppo", "clevr"), ("ppo", "push-v3"), ("sac", "reach-v3")])
 def test_commands_parse_with_the_scripts_arguments(algo, env):
-    run = results.Run(algo, env, "random-lm", 0.05, 3)
+    run = results.Run(algo, env, "random-lm", 0.05, 3, split="heldout" if env == "clevr" else "train")
     script, *argv = run.command()
     module = importlib.import_module(f"cleanrl_lago.{script.rsplit('/', 1)[1][:-3]}")
     args = tyro.cli(module.Args, args=argv)
@@ -45,6 +43,8 @@ def test_commands_parse_with_the_scripts_arguments(algo, env):
     assert args.prior.endswith("-random-lm") and "benchmark/priors" in args.prior
     if env != "clevr":
         assert args.env_id == env
+    else:
+        assert args.instruction_split == "heldout" and "heldout" in run.run_id
 
 
 def _record(run, rng):
@@ -90,3 +90,4 @@ def test_report_aggregates_and_plots(tmp_path):
     low, high = clevr["PPO"]["mean_ci"]
     assert low <= expected <= high and low < high
     assert "| CLEVR-Robot (PPO) | PPO + random-LM prior | 3 x 2 |" in (out / "tables.md").read_text()
+    assert set(summary["kl_sweep"]) == {"clevr"} and len(summary["kl_sweep"]["clevr"]) == 4
