@@ -714,6 +714,7 @@ if __name__ == "__main__":
         if args.upload_model:
             repo_name = f"{args.env_id}-{args.exp_name}-seed{args.seed}"
             repo_id = f"{args.hf_entity}/{repo_name}" if args.hf_entity else repo_name
+            launcher = f"torchrun --nproc_per_node {args.world_size}" if distributed else "python"  # DDP
             push_agent_to_hub(
                 repo_id,
                 model_path=model_path,
@@ -721,7 +722,7 @@ if __name__ == "__main__":
                 run_dir=run_dir,
                 algorithm=args.exp_name,
                 env_id=args.env_id,
-                command="python " + " ".join(sys.argv),
+                command=f"{launcher} " + " ".join(sys.argv),  # DDP: launcher
                 prior=args.prior if use_prior else None,
                 kl_coef=args.kl_coef,
                 metrics=eval_metrics,
