@@ -13,16 +13,19 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_training(script: Path, args: list[str]) -> tuple[dict[str, float], float, float]:
-    """Run ``script`` with ``args`` in a temporary folder.
+def run_training(
+    script: Path, args: list[str], launcher: tuple[str, ...] = ()
+) -> tuple[dict[str, float], float, float]:
+    """Run ``script`` with ``args`` in a temporary folder, as ``python [*launcher] script *args``.
 
     Returns (the last value of each logged scalar, peak RSS in MiB, wall seconds). The peak is
     ``RUSAGE_CHILDREN``'s running maximum over every child so far: run the smaller job first.
+    ``launcher`` starts the script some other way, e.g. ``("-m", "torch.distributed.run", ...)``.
     """
     with tempfile.TemporaryDirectory() as cwd:
         start = time.time()
         result = subprocess.run(
-            [sys.executable, str(script), *args],
+            [sys.executable, *launcher, str(script), *args],
             cwd=cwd,
             capture_output=True,
             text=True,

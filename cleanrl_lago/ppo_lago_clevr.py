@@ -5,6 +5,10 @@ CleanRL's ppo.py with one change, fenced by ``# LaGO`` comments: the policy loss
 ``kl_coef * KL(pi(.|s) || prior(.|s, instruction))``, exact for categoricals. The prior is frozen;
 it is evaluated once per collected state, in batches, and its logits are reused across epochs.
 ``--kl-coef 0`` is vanilla PPO: the prior is not even loaded.
+
+Launched by ``torchrun --nproc_per_node N``, it trains one policy data-parallel (lines marked ``# DDP``;
+in one process they do nothing): each rank steps its own ``--num-envs`` envs and evaluates the prior
+on its own states, gradients are averaged, and only rank 0 logs and saves. See docs/distributed.md.
 """
 
 import os
@@ -18,6 +22,7 @@ from typing import Literal
 import gymnasium as gym
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.optim as optim
 import tyro
@@ -63,7 +68,7 @@ class Args:
     learning_rate: float = 2.5e-4
     """the learning rate of the optimizer"""
     num_envs: int = 8
-    """the number of parallel game environments"""
+    """the number of parallel game environments of each process"""
     num_steps: int = 128
     """the number of steps to run in each environment per policy rollout"""
     anneal_lr: bool = True
@@ -118,9 +123,15 @@ class Args:
 
     # to be filled in runtime
     batch_size: int = 0
-    """the batch size (computed in runtime)"""
+    """the batch size of one process (computed in runtime)"""
+    # DDP
+    world_size: int = 1
+    """the number of data-parallel processes, torchrun's WORLD_SIZE (computed in runtime)"""
+    global_batch_size: int = 0
+    """the batch size of all processes together (computed in runtime)"""
+    # end DDP
     minibatch_size: int = 0
-    """the mini-batch size (computed in runtime)"""
+    """the mini-batch size of one process (computed in runtime)"""
     num_iterations: int = 0
     """the number of iterations (computed in runtime)"""
 
@@ -165,11 +176,11 @@ class Agent(nn.Module):
     def get_value(self, x):
         return self.critic(x)
 
-    def get_action_and_value(self, x, action=None):
+    def get_action_and_value(self, x, action=None, noise=None):
         logits = self.actor(x)
         probs = Categorical(logits=logits)
-        if action is None:
-            action = probs.sample()
+        if action is None:  # Gumbel-max: a sample of probs from the caller's Gumbel noise (see the rollout)
+            action = (logits + noise).argmax(dim=-1)
         return action, probs.log_prob(action), probs.entropy(), self.critic(x), logits
 
 
@@ -188,6 +199,71 @@ def save_atomic(obj, path):
     tmp = f"{path}.tmp{os.getpid()}"
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+# DDP: collectives over all ranks; in one process (no process group) each returns its input unchanged
+def all_envs(x):
+    """The rows (one per env) of every rank, in rank order: those of all envs, in their global order."""
+    if not dist.is_initialized():
+        return x
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)
+
+
+def all_items(items):
+    """The lists of every rank, concatenated in rank order."""
+    if not dist.is_initialized():
+        return items
+    parts = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, items)
+    return [item for part in parts for item in part]
+
+
+def rank_mean(x):
+    """The mean of a tensor over the ranks."""
+    if not dist.is_initialized():
+        return x
+    x = x.clone()
+    dist.all_reduce(x)
+    return x / dist.get_world_size()
+
+
+def mean_std(x):
+    """Mean and standard deviation (unbiased, as torch.std) of x, of the x of all ranks together (same sizes)."""
+    if not dist.is_initialized():
+        return x.mean(), x.std()
+    count = x.numel() * dist.get_world_size()
+    mean = x.sum()
+    dist.all_reduce(mean)
+    mean = mean / count
+    squares = ((x - mean) ** 2).sum()
+    dist.all_reduce(squares)
+    return mean, torch.sqrt(squares / (count - 1))
+
+
+def average_gradients(model):
+    """Replace each rank's gradients by their mean over the ranks, in one all-reduce."""
+    if not dist.is_initialized():
+        return
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    flat = torch.cat([g.flatten() for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    for g, mean in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+        g.copy_(mean.view_as(g))
+
+
+class NullWriter:
+    """What ranks other than 0 log to: nothing."""
+
+    def add_scalar(self, *args, **kwargs):
+        pass
+
+    add_text = close = add_scalar
+
+
+# end DDP
 
 
 def evaluate(
@@ -228,9 +304,18 @@ def evaluate(
 
 if __name__ == "__main__":
     args = tyro.cli(Args)
+    # DDP: torchrun starts WORLD_SIZE copies of this script (ranks); each steps its own --num-envs envs
+    args.world_size = int(os.getenv("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.getenv("RANK", "0")), int(os.getenv("LOCAL_RANK", "0"))
+    distributed = args.world_size > 1
+    rank_envs = slice(rank * args.num_envs, (rank + 1) * args.num_envs)  # among the envs of all ranks
+    if rank > 0:
+        sys.stdout = open(os.devnull, "w")  # only rank 0 prints
+    # end DDP
     args.batch_size = int(args.num_envs * args.num_steps)
+    args.global_batch_size = args.batch_size * args.world_size  # DDP
     args.minibatch_size = int(args.batch_size // args.num_minibatches)
-    args.num_iterations = args.total_timesteps // args.batch_size
+    args.num_iterations = args.total_timesteps // args.global_batch_size  # DDP
     checkpoint = None
     if args.resume:
         checkpoint_path = os.path.join(args.resume, "checkpoint.pt")
@@ -238,12 +323,12 @@ if __name__ == "__main__":
             raise FileNotFoundError(
                 f"--resume {args.resume}: no checkpoint.pt there; pass a folder runs/<run_name>"
             )
-        checkpoint = torch.load(checkpoint_path, weights_only=False)
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)  # DDP: not on GPU 0
         run_name = checkpoint["run_name"]
     else:
         run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = f"runs/{run_name}"
-    if args.track:
+    if args.track and rank == 0:  # DDP
         import wandb
 
         wandb.init(
@@ -258,7 +343,10 @@ if __name__ == "__main__":
             resume="allow",
         )
     # A resumed run drops whatever the interrupted one logged after its checkpoint.
-    writer = SummaryWriter(run_dir, purge_step=checkpoint["global_step"] + 1 if checkpoint else None)
+    if rank == 0:  # DDP: only rank 0 logs
+        writer = SummaryWriter(run_dir, purge_step=checkpoint["global_step"] + 1 if checkpoint else None)
+    else:  # DDP
+        writer = NullWriter()  # DDP
     writer.add_text(
         "hyperparameters",
         "|param|value|\n|-|-|\n%s" % ("\n".join([f"|{key}|{value}|" for key, value in vars(args).items()])),
@@ -270,13 +358,19 @@ if __name__ == "__main__":
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
 
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() and args.cuda else "cpu")  # DDP
+    # DDP: NCCL between GPUs, gloo between CPU processes
+    if distributed:
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    # end DDP
 
     # env setup
     envs = gym.vector.SyncVectorEnv(
         [
             make_env(args.env_id, i, args.capture_video, run_name, args.instruction_split)
-            for i in range(args.num_envs)
+            for i in range(rank_envs.start, rank_envs.stop)  # DDP: i counts the envs of all ranks
         ],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
@@ -333,12 +427,15 @@ if __name__ == "__main__":
     start_time = time.time()
     start_step = global_step
     # A resumed run starts fresh episodes: its envs are seeded apart from the ones it replaces.
-    next_obs, infos = envs.reset(seed=args.seed + (start_iteration - 1) * args.num_envs)
+    first_seed = args.seed + (start_iteration - 1) * args.num_envs * args.world_size  # DDP: * args.world_size
+    next_obs, infos = envs.reset(seed=first_seed + rank_envs.start)  # DDP: + rank_envs.start
     next_obs = torch.Tensor(next_obs).to(device)
     next_done = torch.zeros(args.num_envs).to(device)
     next_instructions = infos["instruction"]  # LaGO
 
     def write_checkpoint(iteration, global_step):
+        if rank > 0:  # DDP: every rank holds the same state (RNG streams included); rank 0 writes it
+            return
         state = {
             "run_name": run_name,
             "args": vars(args),
@@ -359,6 +456,12 @@ if __name__ == "__main__":
 
     # SIGTERM (a scheduler's pre-emption) is handled like Ctrl-C: checkpoint, then stop.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # DDP: a signal only sets a flag; the ranks compare flags before each env step and stop at the same one
+    if distributed:
+        signalled = torch.zeros(1, device=device)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: signalled.fill_(1))
+    # end DDP
     completed = (start_iteration - 1, global_step)  # the last iteration that ran to its end
     try:
         for iteration in range(start_iteration, args.num_iterations + 1):
@@ -371,14 +474,20 @@ if __name__ == "__main__":
 
             episode_successes = []
             for step in range(0, args.num_steps):
-                global_step += args.num_envs
+                if distributed and rank_mean(signalled) > 0:  # DDP
+                    raise KeyboardInterrupt
+                global_step += args.num_envs * args.world_size  # DDP: * args.world_size
                 obs[step] = next_obs
                 dones[step] = next_done
                 instructions[step] = next_instructions  # LaGO
 
                 # ALGO LOGIC: action logic
                 with torch.no_grad():
-                    action, logprob, _, value, _ = agent.get_action_and_value(next_obs)
+                    # Every rank draws the noise of all envs from one stream (same seed) and keeps its own
+                    # envs' rows: N ranks sample the very actions of one process with all the envs (DDP).
+                    uniform = torch.rand(args.num_envs * args.world_size, n_actions)[rank_envs].to(device)
+                    gumbel = -torch.log(-torch.log(uniform))
+                    action, logprob, _, value, _ = agent.get_action_and_value(next_obs, noise=gumbel)
                     values[step] = value.flatten()
                 actions[step] = action
                 logprobs[step] = logprob
@@ -397,6 +506,7 @@ if __name__ == "__main__":
                         writer.add_scalar("charts/episodic_return", final["episode"]["r"][i], global_step)
                         writer.add_scalar("charts/episodic_length", final["episode"]["l"][i], global_step)
                         episode_successes.append(float(final["success"][i]))
+            episode_successes = all_items(episode_successes)  # DDP: the episodes of every rank
             if episode_successes:
                 writer.add_scalar("charts/success_rate", np.mean(episode_successes), global_step)
 
@@ -477,7 +587,8 @@ if __name__ == "__main__":
 
                     mb_advantages = b_advantages[mb_inds]
                     if args.norm_adv:
-                        mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
+                        mean, std = mean_std(mb_advantages)  # DDP: over the minibatches of all ranks
+                        mb_advantages = (mb_advantages - mean) / (std + 1e-8)
 
                     # Policy loss
                     pg_loss1 = -mb_advantages * ratio
@@ -510,15 +621,16 @@ if __name__ == "__main__":
 
                     optimizer.zero_grad()
                     loss.backward()
+                    average_gradients(agent)  # DDP: the mean gradient of all ranks, clipped below
                     nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
                     optimizer.step()
 
-                if args.target_kl is not None and approx_kl > args.target_kl:
+                if args.target_kl is not None and rank_mean(approx_kl) > args.target_kl:  # DDP: rank_mean
                     break
 
             # LaGO: auto-tuned coefficient, as SAC tunes its temperature: up when KL > target
             if use_prior and args.kl_schedule == "auto":
-                kl_coef_loss = -log_kl_coef * (prior_kl.detach() - args.kl_target)
+                kl_coef_loss = -log_kl_coef * (rank_mean(prior_kl.detach()) - args.kl_target)  # DDP
                 kl_coef_optimizer.zero_grad()
                 kl_coef_loss.backward()
                 kl_coef_optimizer.step()
@@ -558,10 +670,14 @@ if __name__ == "__main__":
         print(
             f"interrupted: checkpoint of iteration {completed[0]} in {run_dir}; resume with --resume {run_dir}"
         )
+        if distributed:  # DDP
+            dist.destroy_process_group()  # DDP
         raise SystemExit(130) from None
     write_checkpoint(*completed)
+    if distributed:  # DDP: rank 0 saves, evaluates and uploads alone
+        dist.destroy_process_group()  # DDP
 
-    if args.save_model:
+    if args.save_model and rank == 0:  # DDP: rank == 0
         model_path = f"{run_dir}/{args.exp_name}.cleanrl_model"
         saved = {
             "agent": agent.state_dict(),
@@ -598,6 +714,7 @@ if __name__ == "__main__":
         if args.upload_model:
             repo_name = f"{args.env_id}-{args.exp_name}-seed{args.seed}"
             repo_id = f"{args.hf_entity}/{repo_name}" if args.hf_entity else repo_name
+            launcher = f"torchrun --nproc_per_node {args.world_size}" if distributed else "python"  # DDP
             push_agent_to_hub(
                 repo_id,
                 model_path=model_path,
@@ -605,7 +722,7 @@ if __name__ == "__main__":
                 run_dir=run_dir,
                 algorithm=args.exp_name,
                 env_id=args.env_id,
-                command="python " + " ".join(sys.argv),
+                command=f"{launcher} " + " ".join(sys.argv),  # DDP: launcher
                 prior=args.prior if use_prior else None,
                 kl_coef=args.kl_coef,
                 metrics=eval_metrics,

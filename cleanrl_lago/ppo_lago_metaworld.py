@@ -9,6 +9,10 @@ The prior is frozen; it is evaluated once per collected state, in batches, on th
 
 Unlike CleanRL, observations are normalised inline with one running mean/std shared by all envs,
 and those statistics are saved with the agent, so a reloaded agent sees what it was trained on.
+
+Launched by ``torchrun --nproc_per_node N``, it trains one policy data-parallel (lines marked ``# DDP``;
+in one process they do nothing): each rank steps its own ``--num-envs`` envs and evaluates the prior
+on its own states, gradients are averaged, and only rank 0 logs and saves. See docs/distributed.md.
 """
 
 import os
@@ -22,6 +26,7 @@ from typing import Literal
 import gymnasium as gym
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.optim as optim
 import tyro
@@ -69,7 +74,7 @@ class Args:
     learning_rate: float = 3e-4
     """the learning rate of the optimizer"""
     num_envs: int = 1
-    """the number of parallel game environments (a multiple of 10 for MT10)"""
+    """the number of parallel game environments of each process (MT10: all processes' a multiple of 10)"""
     num_steps: int = 2048
     """the number of steps to run in each environment per policy rollout"""
     anneal_lr: bool = True
@@ -122,9 +127,15 @@ class Args:
 
     # to be filled in runtime
     batch_size: int = 0
-    """the batch size (computed in runtime)"""
+    """the batch size of one process (computed in runtime)"""
+    # DDP
+    world_size: int = 1
+    """the number of data-parallel processes, torchrun's WORLD_SIZE (computed in runtime)"""
+    global_batch_size: int = 0
+    """the batch size of all processes together (computed in runtime)"""
+    # end DDP
     minibatch_size: int = 0
-    """the mini-batch size (computed in runtime)"""
+    """the mini-batch size of one process (computed in runtime)"""
     num_iterations: int = 0
     """the number of iterations (computed in runtime)"""
 
@@ -209,13 +220,13 @@ class Agent(nn.Module):
     def get_value(self, x):
         return self.critic(x)
 
-    def get_action_and_value(self, x, action=None):
+    def get_action_and_value(self, x, action=None, noise=None):
         action_mean = self.actor_mean(x)
         action_logstd = self.actor_logstd.expand_as(action_mean)
         action_std = torch.exp(action_logstd)
         probs = Normal(action_mean, action_std)
-        if action is None:
-            action = probs.sample()
+        if action is None:  # a sample of probs from the caller's standard normal noise (see the rollout)
+            action = action_mean + action_std * noise
         return (
             action,
             probs.log_prob(action).sum(1),
@@ -250,6 +261,71 @@ def save_atomic(obj, path):
     tmp = f"{path}.tmp{os.getpid()}"
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+# DDP: collectives over all ranks; in one process (no process group) each returns its input unchanged
+def all_envs(x):
+    """The rows (one per env) of every rank, in rank order: those of all envs, in their global order."""
+    if not dist.is_initialized():
+        return x
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)
+
+
+def all_items(items):
+    """The lists of every rank, concatenated in rank order."""
+    if not dist.is_initialized():
+        return items
+    parts = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, items)
+    return [item for part in parts for item in part]
+
+
+def rank_mean(x):
+    """The mean of a tensor over the ranks."""
+    if not dist.is_initialized():
+        return x
+    x = x.clone()
+    dist.all_reduce(x)
+    return x / dist.get_world_size()
+
+
+def mean_std(x):
+    """Mean and standard deviation (unbiased, as torch.std) of x, of the x of all ranks together (same sizes)."""
+    if not dist.is_initialized():
+        return x.mean(), x.std()
+    count = x.numel() * dist.get_world_size()
+    mean = x.sum()
+    dist.all_reduce(mean)
+    mean = mean / count
+    squares = ((x - mean) ** 2).sum()
+    dist.all_reduce(squares)
+    return mean, torch.sqrt(squares / (count - 1))
+
+
+def average_gradients(model):
+    """Replace each rank's gradients by their mean over the ranks, in one all-reduce."""
+    if not dist.is_initialized():
+        return
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    flat = torch.cat([g.flatten() for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    for g, mean in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+        g.copy_(mean.view_as(g))
+
+
+class NullWriter:
+    """What ranks other than 0 log to: nothing."""
+
+    def add_scalar(self, *args, **kwargs):
+        pass
+
+    add_text = close = add_scalar
+
+
+# end DDP
 
 
 def evaluate(model_path, eval_episodes, run_name, device, capture_video, seed):
@@ -289,10 +365,21 @@ def evaluate(model_path, eval_episodes, run_name, device, capture_video, seed):
 
 if __name__ == "__main__":
     args = tyro.cli(Args)
+    # DDP: torchrun starts WORLD_SIZE copies of this script (ranks); each steps its own --num-envs envs
+    args.world_size = int(os.getenv("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.getenv("RANK", "0")), int(os.getenv("LOCAL_RANK", "0"))
+    distributed = args.world_size > 1
+    rank_envs = slice(rank * args.num_envs, (rank + 1) * args.num_envs)  # among the envs of all ranks
+    if rank > 0:
+        sys.stdout = open(os.devnull, "w")  # only rank 0 prints
+    # end DDP
     args.batch_size = int(args.num_envs * args.num_steps)
+    args.global_batch_size = args.batch_size * args.world_size  # DDP
     args.minibatch_size = int(args.batch_size // args.num_minibatches)
-    args.num_iterations = args.total_timesteps // args.batch_size
-    tasks = env_tasks(args.env_id, args.num_envs)  # fails on an unknown task before anything starts
+    args.num_iterations = args.total_timesteps // args.global_batch_size  # DDP
+    # The task of every env of every rank; fails on an unknown task before anything starts.
+    all_tasks = env_tasks(args.env_id, args.num_envs * args.world_size)  # DDP
+    tasks = all_tasks[rank_envs]  # DDP: this rank's envs
     checkpoint = None
     if args.resume:
         checkpoint_path = os.path.join(args.resume, "checkpoint.pt")
@@ -300,12 +387,12 @@ if __name__ == "__main__":
             raise FileNotFoundError(
                 f"--resume {args.resume}: no checkpoint.pt there; pass a folder runs/<run_name>"
             )
-        checkpoint = torch.load(checkpoint_path, weights_only=False)
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)  # DDP: not on GPU 0
         run_name = checkpoint["run_name"]
     else:
         run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = f"runs/{run_name}"
-    if args.track:
+    if args.track and rank == 0:  # DDP
         import wandb
 
         wandb.init(
@@ -320,7 +407,10 @@ if __name__ == "__main__":
             resume="allow",
         )
     # A resumed run drops whatever the interrupted one logged after its checkpoint.
-    writer = SummaryWriter(run_dir, purge_step=checkpoint["global_step"] + 1 if checkpoint else None)
+    if rank == 0:  # DDP: only rank 0 logs
+        writer = SummaryWriter(run_dir, purge_step=checkpoint["global_step"] + 1 if checkpoint else None)
+    else:  # DDP
+        writer = NullWriter()  # DDP
     writer.add_text(
         "hyperparameters",
         "|param|value|\n|-|-|\n%s" % ("\n".join([f"|{key}|{value}|" for key, value in vars(args).items()])),
@@ -332,23 +422,29 @@ if __name__ == "__main__":
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
 
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() and args.cuda else "cpu")  # DDP
+    # DDP: NCCL between GPUs, gloo between CPU processes
+    if distributed:
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    # end DDP
 
     # env setup
     envs = gym.vector.SyncVectorEnv(
         [
             make_env(task, args.seed + i, i, args.capture_video, run_name, args.gamma, args.max_episode_steps)
-            for i, task in enumerate(tasks)
+            for i, task in enumerate(tasks, start=rank_envs.start)  # DDP: i counts the envs of all ranks
         ],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
         observation_mode="different",  # MT10 tasks declare different goal bounds
     )
     assert isinstance(envs.single_action_space, gym.spaces.Box), "only continuous action space is supported"
     raw_obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
-    one_hot = task_one_hot(tasks)
+    one_hot = task_one_hot(all_tasks)  # DDP: all_tasks
     obs_dim = raw_obs_dim + (0 if one_hot is None else one_hot.shape[1])
     if one_hot is not None:
-        one_hot = one_hot.to(device)
+        one_hot = one_hot[rank_envs].to(device)  # DDP: rank_envs
 
     # LaGO: load the frozen prior (checked against the env's spaces before any training)
     use_prior = args.kl_coef > 0 or args.kl_schedule != "constant"
@@ -357,7 +453,7 @@ if __name__ == "__main__":
             args.prior,
             expected_observation_space=envs.single_observation_space,
             expected_action_space=envs.envs[0].unwrapped.action_space,  # before ClipAction widens it
-            tasks=sorted(set(tasks)),
+            tasks=sorted(set(all_tasks)),  # DDP: all_tasks
             device=device,
         )
         # Each env keeps one phrasing of its task for the whole run.
@@ -366,7 +462,7 @@ if __name__ == "__main__":
                 task_instructions(task, args.instruction_split)[
                     i % len(task_instructions(task, args.instruction_split))
                 ]
-                for i, task in enumerate(tasks)
+                for i, task in enumerate(tasks, start=rank_envs.start)  # DDP: i counts all ranks' envs
             ],
             dtype=object,
         )
@@ -375,7 +471,7 @@ if __name__ == "__main__":
         kl_coef = args.kl_coef
     # end LaGO
 
-    agent = Agent(raw_obs_dim, len(set(tasks)), act_dim).to(device)
+    agent = Agent(raw_obs_dim, len(set(all_tasks)), act_dim).to(device)  # DDP: all_tasks
     optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
 
     # ALGO Logic: Storage setup
@@ -408,20 +504,23 @@ if __name__ == "__main__":
     start_time = time.time()
     start_step = global_step
     # A resumed run starts fresh episodes: its envs are seeded apart from the ones it replaces.
-    next_raw_obs, _ = envs.reset(seed=args.seed + (start_iteration - 1) * args.num_envs)
+    first_seed = args.seed + (start_iteration - 1) * args.num_envs * args.world_size  # DDP: * args.world_size
+    next_raw_obs, _ = envs.reset(seed=first_seed + rank_envs.start)  # DDP: + rank_envs.start
     next_raw_obs = torch.as_tensor(next_raw_obs, dtype=torch.float64, device=device)
     next_done = torch.zeros(args.num_envs).to(device)
     ever_success = np.zeros(args.num_envs, dtype=bool)
 
     def observe(raw):
         """Update the running statistics with new raw observations and return the policy's input."""
-        agent.obs_rms.update(raw)
+        agent.obs_rms.update(all_envs(raw))  # DDP: with every rank's observations, in the global env order
         x = agent.obs_rms.normalize(raw)
         return x if one_hot is None else torch.cat([x, one_hot], dim=1)
 
     next_obs = observe(next_raw_obs)
 
     def write_checkpoint(iteration, global_step):
+        if rank > 0:  # DDP: every rank holds the same state (RNG streams included); rank 0 writes it
+            return
         state = {
             "run_name": run_name,
             "args": vars(args),
@@ -442,6 +541,12 @@ if __name__ == "__main__":
 
     # SIGTERM (a scheduler's pre-emption) is handled like Ctrl-C: checkpoint, then stop.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # DDP: a signal only sets a flag; the ranks compare flags before each env step and stop at the same one
+    if distributed:
+        signalled = torch.zeros(1, device=device)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: signalled.fill_(1))
+    # end DDP
     completed = (start_iteration - 1, global_step)  # the last iteration that ran to its end
     try:
         for iteration in range(start_iteration, args.num_iterations + 1):
@@ -454,14 +559,19 @@ if __name__ == "__main__":
 
             episode_successes = []
             for step in range(0, args.num_steps):
-                global_step += args.num_envs
+                if distributed and rank_mean(signalled) > 0:  # DDP
+                    raise KeyboardInterrupt
+                global_step += args.num_envs * args.world_size  # DDP: * args.world_size
                 obs[step] = next_obs
                 dones[step] = next_done
                 raw_obs[step] = next_raw_obs  # LaGO
 
                 # ALGO LOGIC: action logic
                 with torch.no_grad():
-                    action, logprob, _, value, _, _ = agent.get_action_and_value(next_obs)
+                    # Every rank draws the noise of all envs from one stream (same seed) and keeps its own
+                    # envs' rows: N ranks sample the very actions of one process with all the envs (DDP).
+                    noise = torch.randn(args.num_envs * args.world_size, act_dim)[rank_envs].to(device)
+                    action, logprob, _, value, _, _ = agent.get_action_and_value(next_obs, noise=noise)
                     values[step] = value.flatten()
                 actions[step] = action
                 logprobs[step] = logprob
@@ -484,6 +594,7 @@ if __name__ == "__main__":
                         writer.add_scalar("charts/episodic_length", final["episode"]["l"][i], global_step)
                         episode_successes.append(float(ever_success[i] or final["success"][i]))
                         ever_success[i] = False
+            episode_successes = all_items(episode_successes)  # DDP: the episodes of every rank
             if episode_successes:
                 writer.add_scalar("charts/success_rate", np.mean(episode_successes), global_step)
 
@@ -567,7 +678,8 @@ if __name__ == "__main__":
 
                     mb_advantages = b_advantages[mb_inds]
                     if args.norm_adv:
-                        mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
+                        mean, std = mean_std(mb_advantages)  # DDP: over the minibatches of all ranks
+                        mb_advantages = (mb_advantages - mean) / (std + 1e-8)
 
                     # Policy loss
                     pg_loss1 = -mb_advantages * ratio
@@ -602,15 +714,16 @@ if __name__ == "__main__":
 
                     optimizer.zero_grad()
                     loss.backward()
+                    average_gradients(agent)  # DDP: the mean gradient of all ranks, clipped below
                     nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
                     optimizer.step()
 
-                if args.target_kl is not None and approx_kl > args.target_kl:
+                if args.target_kl is not None and rank_mean(approx_kl) > args.target_kl:  # DDP: rank_mean
                     break
 
             # LaGO: auto-tuned coefficient, as SAC tunes its temperature: up when KL > target
             if use_prior and args.kl_schedule == "auto":
-                kl_coef_loss = -log_kl_coef * (prior_kl.detach() - args.kl_target)
+                kl_coef_loss = -log_kl_coef * (rank_mean(prior_kl.detach()) - args.kl_target)  # DDP
                 kl_coef_optimizer.zero_grad()
                 kl_coef_loss.backward()
                 kl_coef_optimizer.step()
@@ -650,14 +763,18 @@ if __name__ == "__main__":
         print(
             f"interrupted: checkpoint of iteration {completed[0]} in {run_dir}; resume with --resume {run_dir}"
         )
+        if distributed:  # DDP
+            dist.destroy_process_group()  # DDP
         raise SystemExit(130) from None
     write_checkpoint(*completed)
+    if distributed:  # DDP: rank 0 saves, evaluates and uploads alone
+        dist.destroy_process_group()  # DDP
 
-    if args.save_model:
+    if args.save_model and rank == 0:  # DDP: rank == 0
         model_path = f"{run_dir}/{args.exp_name}.cleanrl_model"
         saved = {
             "agent": agent.state_dict(),
-            "tasks": tasks,
+            "tasks": all_tasks,  # DDP: all_tasks
             "raw_obs_dim": raw_obs_dim,
             "act_dim": act_dim,
             "max_episode_steps": args.max_episode_steps,
@@ -683,6 +800,7 @@ if __name__ == "__main__":
         if args.upload_model:
             repo_name = f"{args.env_id}-{args.exp_name}-seed{args.seed}"
             repo_id = f"{args.hf_entity}/{repo_name}" if args.hf_entity else repo_name
+            launcher = f"torchrun --nproc_per_node {args.world_size}" if distributed else "python"  # DDP
             push_agent_to_hub(
                 repo_id,
                 model_path=model_path,
@@ -690,7 +808,7 @@ if __name__ == "__main__":
                 run_dir=run_dir,
                 algorithm=args.exp_name,
                 env_id=args.env_id,
-                command="python " + " ".join(sys.argv),
+                command=f"{launcher} " + " ".join(sys.argv),  # DDP: launcher
                 prior=args.prior if use_prior else None,
                 kl_coef=args.kl_coef,
                 metrics={"eval/success_rate": round(float(np.mean(successes)), 4)},

@@ -1,5 +1,5 @@
-"""Running the single-file scripts in tests: a subprocess per run, its TensorBoard scalars, and the
-script with its LaGO lines removed."""
+"""Running the single-file scripts in tests: a subprocess per run (or a torchrun launch), its
+TensorBoard scalars, and the script with its LaGO lines removed."""
 
 import os
 import subprocess
@@ -19,6 +19,19 @@ def script_env() -> dict[str, str]:
 def run_script(script, args, cwd, timeout=300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(script), *args],
+        cwd=cwd,
+        env=script_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_torchrun(script, args, cwd, nproc=2, timeout=300) -> subprocess.CompletedProcess:
+    """``script`` data-parallel on ``nproc`` CPU processes (gloo), on one machine."""
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    return subprocess.run(
+        [*launcher, str(script), *args],
         cwd=cwd,
         env=script_env(),
         capture_output=True,
