@@ -24,6 +24,7 @@ from rliable import library as rly  # noqa: E402
 from rliable import metrics  # noqa: E402
 
 REPS = 20_000
+SMOOTHING = 3  # logged points per moving average in the learning curves
 COLORS = {
     "PPO": "tab:gray",
     "PPO + MLP prior": "tab:blue",
@@ -40,7 +41,10 @@ DOMAINS = {
     "Meta-World (SAC)": ("sac", ("SAC", "SAC + LM prior")),
 }
 # The paper's figures (mean success rate, vanilla PPO -> LaGO).
-PAPER = {"CLEVR-Robot (PPO)": (0.151, 0.272), "Meta-World (PPO)": (0.027, 0.152)}
+PAPER = {
+    "CLEVR-Robot (PPO)": {"PPO": 0.151, "PPO + LM prior": 0.272},
+    "Meta-World (PPO)": {"PPO": 0.027, "PPO + LM prior": 0.152},
+}
 
 
 def load(data: Path) -> list[dict]:
@@ -112,15 +116,23 @@ def bootstrap_ci(values: np.ndarray, rng: np.random.Generator, reps: int = 2000)
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def smooth(y: np.ndarray, window: int = SMOOTHING) -> np.ndarray:
+    """Trailing moving average (the first points average what there is)."""
+    cumsum = np.cumsum(np.insert(y, 0, 0.0))
+    counts = np.minimum(np.arange(1, len(y) + 1), window)
+    return (cumsum[1:] - cumsum[np.arange(1, len(y) + 1) - counts]) / counts
+
+
 def curves(records, domain, configs, x_key: str, n_points: int = 40):
-    """{config: (x, mean, low, high)}: success rate averaged over the domain's tasks per seed, then
-    over seeds with a bootstrap interval; each run's curve is interpolated onto a shared x grid."""
+    """{config: (x, mean, low, high)}: success rate (smoothed over SMOOTHING logged points) averaged
+    over the domain's tasks per seed, then over seeds with a bootstrap interval; each run's curve is
+    interpolated onto a shared x grid."""
     rng = np.random.default_rng(0)
     by = defaultdict(lambda: defaultdict(list))  # config -> seed -> [(x, y)]
     for r in records:
         if domain_of(r) == domain and r["config"] in configs and r["curve"]["step"]:
             by[r["config"]][r["run"]["seed"]].append(
-                (np.array(r["curve"][x_key]), np.array(r["curve"]["success_rate"]))
+                (np.array(r["curve"][x_key]), smooth(np.array(r["curve"]["success_rate"])))
             )
     out = {}
     for config, seeds in by.items():
@@ -147,12 +159,18 @@ def plot_aggregates(all_estimates, path: Path) -> None:
                 lo, hi = intervals[config][:, col]
                 ax.barh(i, hi - lo, left=lo, height=0.6, color=COLORS.get(config, "tab:green"), alpha=0.75)
                 ax.vlines(points[config][col], i - 0.3, i + 0.3, color="black")
+                paper = PAPER.get(domain, {}).get(config)
+                if col == 1 and paper is not None:
+                    ax.plot(paper, i, marker="x", color="black", markersize=8, label="paper (mean)")
             ax.set_yticks(range(len(configs)), configs if col == 0 else [""] * len(configs))
             ax.set_xlim(-0.02, 1.02)
             ax.set_title(f"{domain}: {name}", fontsize=10)
             ax.grid(axis="x", alpha=0.3)
         axes[row, 0].invert_yaxis()
         axes[row, 1].invert_yaxis()
+        handles, labels = axes[row, 1].get_legend_handles_labels()
+        if handles:
+            axes[row, 1].legend(handles[:1], labels[:1], fontsize=7, loc="lower right")
     for ax in axes[-1]:
         ax.set_xlabel("final success rate (95% stratified bootstrap CI)")
     fig.tight_layout()
@@ -264,7 +282,7 @@ def report(data: Path, out: Path, reps: int = REPS) -> None:
     for env, points in sweep.items():
         for kl, (mean, lo, hi, n) in points.items():
             lines.append(
-                f"| {'CLEVR-Robot (both splits)' if env == 'clevr' else env} | {kl:g} | {n} | {mean:.3f} [{lo:.3f}, {hi:.3f}] |"
+                f"| {'CLEVR-Robot, train phrasings' if env == 'clevr' else env} | {kl:g} | {n} | {mean:.3f} [{lo:.3f}, {hi:.3f}] |"
             )
     speed = defaultdict(list)
     for r in records:
