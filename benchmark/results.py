@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +38,7 @@ SEEDS = (1, 2, 3, 4, 5)
 # The first five MT10 tasks in Meta-World's own order (a fixed rule, not picked by outcome).
 METAWORLD_TASKS = ("reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3")
 KL_SWEEP = (0.2, 1.0)  # with the main 0.05, three values of kl_coef
-MAIN_KL = 0.05
+MAIN_KL = {"ppo": 0.05, "sac": 0.1}  # SAC: the coefficient's start, tuned toward --kl-target
 
 # Budgets, chosen so the whole grid fits a 2-core CPU in about 1.5 hours (see docs/results.md).
 # CLEVR-Robot is scored with sampled actions: at these budgets the policy is still close to uniform,
@@ -85,7 +85,6 @@ class Run:
     prior: str  # "none", "lm", "mlp" or "random-lm"
     kl_coef: float
     seed: int
-    extra: tuple[str, ...] = field(default=())
     split: str = "train"  # the instruction phrasings the prior is given while PPO trains (CLEVR-Robot)
 
     @property
@@ -95,30 +94,37 @@ class Run:
             return f"{self.algo.upper()}"
         label = {"lm": "LM", "mlp": "MLP", "random-lm": "random-LM"}[self.prior]
         name = f"{self.algo.upper()} + {label} prior"
-        return name if self.kl_coef == MAIN_KL else f"{name}, kl_coef {self.kl_coef:g}"
+        return name if self.kl_coef == MAIN_KL[self.algo] else f"{name}, kl_coef {self.kl_coef:g}"
 
     @property
     def run_id(self) -> str:
         split = "" if self.split == "train" else f"__{self.split}"
         return f"{self.algo}__{self.env}{split}__{self.prior}__kl{self.kl_coef:g}__seed{self.seed}"
 
+    @property
+    def prior_path(self) -> Path | None:
+        """The comparison prior's folder (None: no prior, or the script's default LM prior)."""
+        if self.prior not in ("mlp", "random-lm"):
+            return None
+        return PRIORS / f"{'clevr-robot' if self.env == 'clevr' else 'metaworld-mt10'}-{self.prior}"
+
     def command(self) -> list[str]:
         if self.algo == "ppo" and self.env == "clevr":
-            script, budget, prior_env = "ppo_lago_clevr.py", CLEVR_BUDGET, "clevr-robot"
+            script, budget = "ppo_lago_clevr.py", CLEVR_BUDGET
             env_args: list[str] = []
         elif self.algo == "ppo":
-            script, budget, prior_env = "ppo_lago_metaworld.py", PPO_METAWORLD_BUDGET, "metaworld-mt10"
+            script, budget = "ppo_lago_metaworld.py", PPO_METAWORLD_BUDGET
             env_args = ["--env-id", self.env]
         else:
-            script, budget, prior_env = "sac_lago.py", SAC_BUDGET, "metaworld-mt10"
+            script, budget = "sac_lago.py", SAC_BUDGET
             env_args = ["--env-id", self.env]
         args = [str(REPO / "cleanrl_lago" / script), *env_args, *budget, "--seed", str(self.seed)]
         args += ["--kl-coef", f"{self.kl_coef:g}", "--save-model", "--checkpoint-every", "0"]
         if self.split != "train":
             args += ["--instruction-split", self.split]
-        if self.prior in ("mlp", "random-lm"):
-            args += ["--prior", str(PRIORS / f"{prior_env}-{self.prior}")]
-        return [*args, *self.extra]
+        if self.prior_path is not None:
+            args += ["--prior", str(self.prior_path)]
+        return args
 
 
 def grid(seeds=SEEDS) -> list[Run]:
@@ -135,21 +141,23 @@ def grid(seeds=SEEDS) -> list[Run]:
     for seed in seeds:
         for env in ("clevr", *METAWORLD_TASKS):
             runs.append(Run("ppo", env, "none", 0.0, seed))
-            runs.append(Run("ppo", env, "mlp", MAIN_KL, seed))
-            runs.append(Run("ppo", env, "lm", MAIN_KL, seed))
+            runs.append(Run("ppo", env, "mlp", MAIN_KL["ppo"], seed))
+            runs.append(Run("ppo", env, "lm", MAIN_KL["ppo"], seed))
             if env == "clevr":
-                runs.append(Run("ppo", env, "random-lm", MAIN_KL, seed))
+                runs.append(Run("ppo", env, "random-lm", MAIN_KL["ppo"], seed))
                 for prior in ("mlp", "lm", "random-lm"):
-                    runs.append(Run("ppo", env, prior, MAIN_KL, seed, split="heldout"))
+                    runs.append(Run("ppo", env, prior, MAIN_KL["ppo"], seed, split="heldout"))
     for seed in seeds:
         for env in METAWORLD_TASKS:
-            # SAC's KL coefficient is tuned toward --kl-target (1 nat); kl_coef is where it starts.
             runs.append(Run("sac", env, "none", 0.0, seed))
-            runs.append(Run("sac", env, "lm", 0.1, seed))
+            runs.append(Run("sac", env, "lm", MAIN_KL["sac"], seed))
     for seed in seeds:
         for kl in KL_SWEEP:
             runs.append(Run("ppo", "clevr", "lm", kl, seed))
     return runs
+
+
+EVAL_TAGS = ("eval/success_rate", "eval/success_rate_train", "eval/success_rate_heldout")
 
 
 def _scalars(run_dir: Path) -> dict[str, list[tuple[float, int, float]]]:
@@ -184,11 +192,11 @@ def execute(run: Run, log_dir: Path) -> dict:
             )
         (run_dir,) = (Path(cwd) / "runs").iterdir()
         scalars = _scalars(run_dir)
+    # Seconds from the first logged event: the process start-up (imports, loading the prior) is left out
+    # of the curves; it is in wall_seconds.
     t0 = min(events[0][0] for events in scalars.values())
     curve = scalars.get("charts/success_rate", [])
-    evals = {
-        tag.split("/", 1)[1]: events[-1][2] for tag, events in scalars.items() if tag.startswith("eval/s")
-    }
+    evals = {tag.split("/", 1)[1]: events[-1][2] for tag, events in scalars.items() if tag in EVAL_TAGS}
     return {
         "run": asdict(run),
         "config": run.config,
@@ -202,11 +210,14 @@ def execute(run: Run, log_dir: Path) -> dict:
         },
         "sps": scalars["charts/SPS"][-1][2],
         "wall_seconds": wall,
+        # PPO logs the share per iteration (averaged here); SAC's is since the start (its last value).
         "prior_time_fraction": (
-            sum(v for *_, v in scalars["charts/prior_time_fraction"])
+            None
+            if "charts/prior_time_fraction" not in scalars
+            else scalars["charts/prior_time_fraction"][-1][2]
+            if run.algo == "sac"
+            else sum(v for *_, v in scalars["charts/prior_time_fraction"])
             / len(scalars["charts/prior_time_fraction"])
-            if "charts/prior_time_fraction" in scalars
-            else None
         ),
     }
 
@@ -218,10 +229,8 @@ def write_atomic(path: Path, record: dict) -> None:
 
 
 def _missing_prior(run: Run) -> Path | None:
-    if run.prior not in ("mlp", "random-lm"):
-        return None
-    folder = PRIORS / f"{'clevr-robot' if run.env == 'clevr' else 'metaworld-mt10'}-{run.prior}"
-    return None if (folder / "config.json").exists() else folder
+    path = run.prior_path
+    return None if path is None or (path / "config.json").exists() else path
 
 
 def cmd_run(args) -> None:

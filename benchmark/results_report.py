@@ -34,15 +34,24 @@ COLORS = {
     "SAC + LM prior": "tab:red",
 }
 MAIN_CONFIGS = ("PPO", "PPO + MLP prior", "PPO + LM prior", "PPO + random-LM prior")
-DOMAINS = {
-    # domain: (algorithm, task names from a record, configurations)
-    "CLEVR-Robot (PPO)": ("ppo", MAIN_CONFIGS),
-    "Meta-World (PPO)": ("ppo", MAIN_CONFIGS),
-    "Meta-World (SAC)": ("sac", ("SAC", "SAC + LM prior")),
+CLEVR_TRAIN, CLEVR_HELDOUT = "CLEVR-Robot, train phrasings (PPO)", "CLEVR-Robot, held-out phrasings (PPO)"
+DOMAINS = {  # domain: the configurations compared in it
+    CLEVR_TRAIN: MAIN_CONFIGS,
+    CLEVR_HELDOUT: MAIN_CONFIGS,
+    "Meta-World (PPO)": MAIN_CONFIGS[:3],
+    "Meta-World (SAC)": ("SAC", "SAC + LM prior"),
 }
+# Does X beat Y? Probability of improvement P(X > Y) for these pairs, where both were run.
+PAIRS = (
+    ("PPO + LM prior", "PPO"),
+    ("PPO + MLP prior", "PPO"),
+    ("PPO + LM prior", "PPO + MLP prior"),
+    ("PPO + LM prior", "PPO + random-LM prior"),
+    ("SAC + LM prior", "SAC"),
+)
 # The paper's figures (mean success rate, vanilla PPO -> LaGO).
 PAPER = {
-    "CLEVR-Robot (PPO)": {"PPO": 0.151, "PPO + LM prior": 0.272},
+    CLEVR_TRAIN: {"PPO": 0.151, "PPO + LM prior": 0.272},
     "Meta-World (PPO)": {"PPO": 0.027, "PPO + LM prior": 0.152},
 }
 
@@ -53,48 +62,47 @@ def load(data: Path) -> list[dict]:
 
     records = [json.loads(p.read_text()) for p in sorted(data.glob("*.json"))]
     for r in records:
-        r["config"] = Run(**{**r["run"], "extra": tuple(r["run"]["extra"])}).config
+        fields = {k: v for k, v in r["run"].items() if k in Run.__dataclass_fields__}
+        r["config"] = Run(**fields).config
     return records
 
 
-def domain_of(record: dict) -> str:
+def task_scores(record: dict) -> dict[tuple[str, str], float]:
+    """{(domain, task): final evaluation success rate} of one run.
+
+    On CLEVR-Robot the split is the one the prior was given while PPO trained: each prior has one run
+    per split. The agent never reads the instruction, so a vanilla PPO run (no prior) is the baseline
+    of both splits (its two evaluations differ only in the phrasings, which it ignores).
+    """
     run = record["run"]
     if run["env"] == "clevr":
-        return "CLEVR-Robot (PPO)"
-    return "Meta-World (PPO)" if run["algo"] == "ppo" else "Meta-World (SAC)"
+        by_split = {"train": CLEVR_TRAIN, "heldout": CLEVR_HELDOUT}
+        splits = ("train", "heldout") if run["prior"] == "none" else (run.get("split", "train"),)
+        return {(by_split[s], "CLEVR-Robot"): record["eval"][f"success_rate_{s}"] for s in splits}
+    domain = "Meta-World (PPO)" if run["algo"] == "ppo" else "Meta-World (SAC)"
+    return {(domain, run["env"]): record["eval"]["success_rate"]}
 
 
-def task_scores(record: dict) -> dict[str, float]:
-    """Final evaluation success rate per task of one run."""
-    run = record["run"]
-    if run["env"] == "clevr":
-        # The agent never reads the instruction; the split is the one the prior was given in training.
-        # Vanilla PPO (no prior) is the same run for both.
-        split = run.get("split", "train")
-        if run["prior"] == "none":
-            return {
-                "CLEVR train phrasings": record["eval"]["success_rate_train"],
-                "CLEVR held-out phrasings": record["eval"]["success_rate_heldout"],
-            }
-        name = "CLEVR train phrasings" if split == "train" else "CLEVR held-out phrasings"
-        return {name: record["eval"][f"success_rate_{split}"]}
-    return {record["run"]["env"]: record["eval"]["success_rate"]}
+def domains_of(record: dict) -> list[str]:
+    return [domain for domain, _ in task_scores(record)]
 
 
-def score_matrices(records: list[dict], domain: str, configs) -> tuple[dict[str, np.ndarray], list[str]]:
-    """{config: [seeds x tasks]} over the seeds every task of the config has finished."""
+def score_matrices(records: list[dict], domain: str) -> tuple[dict[str, np.ndarray], list[str]]:
+    """{config: [seeds x tasks]} of the domain, over the seeds that every configuration has finished
+    on every task (so that comparisons are paired by seed)."""
+    configs = DOMAINS[domain]
     by = defaultdict(dict)  # (config, task) -> {seed: score}
     for r in records:
-        if domain_of(r) == domain and r["config"] in configs:
-            for task, score in task_scores(r).items():
-                by[r["config"], task][r["run"]["seed"]] = score
+        if r["config"] in configs:
+            for (d, task), score in task_scores(r).items():
+                if d == domain:
+                    by[r["config"], task][r["run"]["seed"]] = score
     tasks = sorted({task for _, task in by})
-    out = {}
-    for config in configs:
-        seeds = sorted(set.intersection(*(set(by[config, t]) for t in tasks))) if tasks else []
-        if seeds and all((config, t) in by for t in tasks):
-            out[config] = np.array([[by[config, t][s] for t in tasks] for s in seeds])
-    return out, tasks
+    present = [c for c in configs if all(by.get((c, t)) for t in tasks)]
+    if not tasks or not present:
+        return {}, tasks
+    seeds = sorted(set.intersection(*(set(by[c, t]) for c in present for t in tasks)))
+    return {c: np.array([[by[c, t][s] for t in tasks] for s in seeds]) for c in present}, tasks
 
 
 def interval_estimates(scores: dict[str, np.ndarray], reps: int):
@@ -130,7 +138,7 @@ def curves(records, domain, configs, x_key: str, n_points: int = 40):
     rng = np.random.default_rng(0)
     by = defaultdict(lambda: defaultdict(list))  # config -> seed -> [(x, y)]
     for r in records:
-        if domain_of(r) == domain and r["config"] in configs and r["curve"]["step"]:
+        if domain in domains_of(r) and r["config"] in configs and r["curve"]["step"]:
             by[r["config"]][r["run"]["seed"]].append(
                 (np.array(r["curve"][x_key]), smooth(np.array(r["curve"]["success_rate"])))
             )
@@ -200,7 +208,7 @@ def plot_profiles(all_scores, path: Path, reps: int) -> None:
 
 def plot_curves(records, path: Path, x_key: str, x_label: str) -> None:
     fig, axes = plt.subplots(1, len(DOMAINS), figsize=(4.2 * len(DOMAINS), 3.4), squeeze=False)
-    for ax, (domain, (_, configs)) in zip(axes[0], DOMAINS.items(), strict=True):
+    for ax, (domain, configs) in zip(axes[0], DOMAINS.items(), strict=True):
         for config, (x, mean, lo, hi) in curves(records, domain, configs, x_key).items():
             ax.plot(x, mean, color=COLORS.get(config), label=config)
             ax.fill_between(x, lo, hi, color=COLORS.get(config), alpha=0.2)
@@ -224,7 +232,7 @@ def kl_sweep(records) -> dict[str, dict[float, tuple[float, float, float, int]]]
         run = r["run"]
         sweep_run = run["env"] == "clevr" and run.get("split", "train") == "train"
         if sweep_run and run["algo"] == "ppo" and run["prior"] in ("lm", "none"):
-            by[run["env"]][run["kl_coef"]].append(float(np.mean(list(task_scores(r).values()))))
+            by[run["env"]][run["kl_coef"]].append(r["eval"]["success_rate_train"])
     return {
         env: {kl: (float(np.mean(v)), *bootstrap_ci(np.array(v), rng), len(v)) for kl, v in sorted(d.items())}
         for env, d in by.items()
@@ -260,8 +268,8 @@ def report(data: Path, out: Path, reps: int = REPS) -> None:
         "| domain | configuration | seeds x tasks | IQM [95% CI] | mean [95% CI] | per task (mean over seeds) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for domain, (_, configs) in DOMAINS.items():
-        scores, tasks = score_matrices(records, domain, configs)
+    for domain in DOMAINS:
+        scores, tasks = score_matrices(records, domain)
         if not scores:
             continue
         points, intervals = interval_estimates(scores, reps)
@@ -284,9 +292,33 @@ def report(data: Path, out: Path, reps: int = REPS) -> None:
             lines.append(
                 f"| {'CLEVR-Robot, train phrasings' if env == 'clevr' else env} | {kl:g} | {n} | {mean:.3f} [{lo:.3f}, {hi:.3f}] |"
             )
+    lines += [
+        "",
+        "| domain | X | Y | seeds x tasks | P(X > Y) [95% CI] |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for domain, scores in all_scores.items():
+        pairs = {f"{x},{y}": (scores[x], scores[y]) for x, y in PAIRS if x in scores and y in scores}
+        if not pairs:
+            continue
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+            poi, poi_ci = rly.get_interval_estimates(
+                pairs,
+                metrics.probability_of_improvement,
+                reps=max(reps // 10, 100),
+                random_state=np.random.RandomState(0),
+            )
+        for pair, (x, y) in zip(pairs, (p.split(",") for p in pairs), strict=True):
+            shape = scores[x].shape
+            lines.append(
+                f"| {domain} | {x} | {y} | {shape[0]} x {shape[1]} | {float(poi[pair]):.2f} "
+                f"[{float(poi_ci[pair][0, 0]):.2f}, {float(poi_ci[pair][1, 0]):.2f}] |"
+            )
     speed = defaultdict(list)
     for r in records:
-        speed[domain_of(r), r["config"]].append((r["sps"], r["wall_seconds"]))
+        domain = "CLEVR-Robot (PPO)" if r["run"]["env"] == "clevr" else domains_of(r)[0]
+        speed[domain, r["config"]].append((r["sps"], r["wall_seconds"]))
     lines += [
         "",
         "| domain | configuration | runs | SPS (median) | wall seconds per run (median) |",

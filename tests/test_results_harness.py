@@ -51,7 +51,7 @@ def _record(run, rng):
     scores = rng.uniform(0, 1, 2)
     steps = [1024 * (i + 1) for i in range(10)]
     return {
-        "run": {**run.__dict__, "extra": []},
+        "run": dict(run.__dict__),
         "config": "stale name",
         "eval": (
             {"success_rate_train": scores[0], "success_rate_heldout": scores[1]}
@@ -81,13 +81,17 @@ def test_report_aggregates_and_plots(tmp_path):
     for name in ("aggregates", "performance_profiles", "curves_steps", "curves_wall", "kl_sweep"):
         assert (out / f"{name}.png").stat().st_size > 10_000
     summary = json.loads((out / "summary.json").read_text())
-    clevr = summary["aggregates"]["CLEVR-Robot (PPO)"]
+    clevr = summary["aggregates"][results_report.CLEVR_HELDOUT]
     assert set(clevr) == set(results_report.MAIN_CONFIGS)
-    # The mean aggregate is the plain mean of the scores, inside its own interval.
+    assert set(summary["aggregates"]["Meta-World (SAC)"]) == {"SAC", "SAC + LM prior"}
+    # The mean aggregate is the plain mean of the scores, inside its own interval; vanilla PPO's
+    # held-out score is its evaluation with held-out phrasings.
     records = [json.loads(p.read_text()) for p in data.glob("ppo__clevr__none__*.json")]
-    expected = np.mean([list(r["eval"].values()) for r in records])
+    expected = np.mean([r["eval"]["success_rate_heldout"] for r in records])
     assert clevr["PPO"]["mean"] == pytest.approx(expected)
     low, high = clevr["PPO"]["mean_ci"]
     assert low <= expected <= high and low < high
-    assert "| CLEVR-Robot (PPO) | PPO + random-LM prior | 3 x 2 |" in (out / "tables.md").read_text()
+    tables = (out / "tables.md").read_text()
+    assert "| CLEVR-Robot, held-out phrasings (PPO) | PPO + random-LM prior | 3 x 1 |" in tables
+    assert "| Meta-World (SAC) | SAC + LM prior | SAC | 3 x 5 |" in tables  # probability of improvement
     assert set(summary["kl_sweep"]) == {"clevr"} and len(summary["kl_sweep"]["clevr"]) == 4
