@@ -389,6 +389,14 @@ if __name__ == "__main__":
             )
         checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)  # DDP: not on GPU 0
         run_name = checkpoint["run_name"]
+        # DDP: iterations and seeds count batches of all processes, which must not change on resume
+        saved_batch = checkpoint["args"].get("global_batch_size", checkpoint["args"]["batch_size"])
+        if saved_batch != args.global_batch_size:
+            raise ValueError(
+                f"--resume {args.resume}: the run collected {saved_batch} steps per iteration (processes x "
+                f"--num-envs x --num-steps), this launch {args.global_batch_size}; resume it with the same numbers"
+            )
+        # end DDP
     else:
         run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = f"runs/{run_name}"
@@ -764,10 +772,12 @@ if __name__ == "__main__":
             f"interrupted: checkpoint of iteration {completed[0]} in {run_dir}; resume with --resume {run_dir}"
         )
         if distributed:  # DDP
+            dist.barrier()  # DDP: every rank waits until rank 0 has written the checkpoint
             dist.destroy_process_group()  # DDP
         raise SystemExit(130) from None
     write_checkpoint(*completed)
     if distributed:  # DDP: rank 0 saves, evaluates and uploads alone
+        dist.barrier()  # DDP: every rank waits until rank 0 has written the checkpoint
         dist.destroy_process_group()  # DDP
 
     if args.save_model and rank == 0:  # DDP: rank == 0

@@ -24,7 +24,7 @@ import random
 import signal
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor  # LaGO
+from concurrent.futures import Future, ThreadPoolExecutor  # LaGO
 from dataclasses import dataclass
 from typing import Literal
 
@@ -485,7 +485,12 @@ if __name__ == "__main__":
         np.random.set_state(checkpoint["numpy_rng"])
         torch.set_rng_state(checkpoint["torch_rng"])
         envs.action_space.np_random.bit_generator.state = checkpoint["action_space_rng"]
-        staging = checkpoint["staging"]  # LaGO
+        # LaGO: the staged transitions, and the batch the prior had finished, handed back as it was
+        staging = checkpoint["staging"]
+        if checkpoint["prior_pending"] is not None:
+            pending.append(Future())
+            pending[0].set_result(checkpoint["prior_pending"])
+        # end LaGO
     else:
         envs.action_space.seed(args.seed)
     start_time = time.time()
@@ -496,10 +501,6 @@ if __name__ == "__main__":
     ever_success = np.zeros(args.num_envs, dtype=bool)
 
     def write_checkpoint(iteration, global_step):
-        # LaGO: the batch in the prior's hands enters the buffer first, so that the checkpoint holds it
-        if pending:
-            rb.add(**pending.pop().result())
-        # end LaGO
         state = {
             "run_name": run_name,
             "args": vars(args),
@@ -521,7 +522,10 @@ if __name__ == "__main__":
         if args.autotune:
             state["log_alpha"] = log_alpha.detach().cpu()
             state["a_optimizer"] = a_optimizer.state_dict()
-        state["staging"] = staging  # LaGO
+        # LaGO: the staged transitions and the batch in the prior's hands (awaited, not yet in the buffer)
+        state["staging"] = staging
+        state["prior_pending"] = pending[0].result() if pending else None
+        # end LaGO
         save_atomic(state, os.path.join(run_dir, "checkpoint.pt"))
 
     # SIGTERM (a scheduler's pre-emption) is handled like Ctrl-C, and both stop the run at the end of the

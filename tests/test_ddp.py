@@ -2,6 +2,7 @@
 policy of one process with all the envs, only rank 0 writes, a DDP run resumes a checkpoint as one
 process does, and SIGTERM stops every rank after rank 0's checkpoint."""
 
+import os
 import shutil
 import signal
 import subprocess
@@ -92,14 +93,22 @@ def test_sigterm_checkpoints_on_rank_0_and_stops_every_rank(tiny_priors, tmp_pat
         cwd=tmp_path,
         env=script_env(),
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # so that a failure below can stop torchrun and both ranks at once
     )
-    deadline = time.time() + 120
-    while not list(tmp_path.glob("runs/*/checkpoint.pt")) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGTERM)  # as a scheduler does: torchrun passes it on to every rank
-    out, _ = proc.communicate(timeout=25)  # torchrun would SIGKILL the ranks after 30 s
-    assert b"interrupted: checkpoint of iteration" in out, out.decode()[-3000:]
+    try:
+        deadline = time.time() + 120
+        while (
+            not list(tmp_path.glob("runs/*/checkpoint.pt")) and time.time() < deadline and proc.poll() is None
+        ):
+            time.sleep(0.2)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)  # as a scheduler does: torchrun passes it on to every rank
+        out, err = proc.communicate(timeout=25)  # torchrun would SIGKILL the ranks after 30 s
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert b"interrupted: checkpoint of iteration" in out, (out + err).decode()[-3000:]
     checkpoint = torch.load(only_run(tmp_path) / "checkpoint.pt", weights_only=False)
     assert 0 < checkpoint["global_step"] < 32000 and checkpoint["global_step"] % 32 == 0

@@ -90,8 +90,10 @@ def test_prior_kl_estimate_is_unbiased_against_quadrature(pi, prior, scale, bias
 
 
 def stored_transitions(checkpoint) -> int:
-    """Transitions in the replay buffer plus those waiting for the prior."""
-    return checkpoint["replay_buffer"]["size"] + sum(len(t["rewards"]) for t in checkpoint["staging"])
+    """Transitions in the replay buffer plus those waiting for the prior or in its hands."""
+    pending = checkpoint["prior_pending"]
+    staged = sum(len(t["rewards"]) for t in checkpoint["staging"])
+    return checkpoint["replay_buffer"]["size"] + staged + (0 if pending is None else len(pending["rewards"]))
 
 
 # ----- end to end ------------------------------------------------------------------------------------
@@ -145,13 +147,24 @@ def test_stored_prior_parameters_belong_to_their_transitions(tiny_priors, tmp_pa
     result = run_script(SAC, [*args, "--kl-coef", "0.1", mode], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     checkpoint = torch.load(only_run(tmp_path) / "checkpoint.pt", weights_only=False)
-    buffer, size = checkpoint["replay_buffer"], checkpoint["replay_buffer"]["size"]
-    assert stored_transitions(checkpoint) == 200 and size > 200 - 24  # the rest waits in `staging`
+    assert stored_transitions(checkpoint) == 200
+    # Everything is flushed when learning starts (step 65), then a batch goes every 24 steps: at the end
+    # the prior's thread still holds the batch of steps 162-185 (it would enter the buffer at the next
+    # handover), and steps 186-200 wait in `staging`. Inline, nothing is held.
+    pending = checkpoint["prior_pending"]
+    assert (pending is not None and len(pending["rewards"]) == 24) == (mode == "--prior-async")
+    parts = [checkpoint["replay_buffer"], *([pending] if pending is not None else [])]
+    size = checkpoint["replay_buffer"]["size"]
+    next_obs = np.concatenate(
+        [parts[0]["next_observations"][:size], *(p["next_observations"] for p in parts[1:])]
+    )
+    stored = np.concatenate([parts[0]["prior_params"][:size], *(p["prior_params"] for p in parts[1:])])
+    assert len(next_obs) == 185
     prior = load_prior(str(tiny_priors["reach"]))
     (instruction,) = task_instructions("reach-v3", "train")[:1]
     with torch.no_grad():
-        expected = prior(torch.as_tensor(buffer["next_observations"][:size, :39]), [instruction] * size)
-    torch.testing.assert_close(torch.as_tensor(buffer["prior_params"][:size]), expected, rtol=1e-4, atol=1e-5)
+        expected = prior(torch.as_tensor(next_obs[:, :39]), [instruction] * len(next_obs))
+    torch.testing.assert_close(torch.as_tensor(stored), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_kl_coef_zero_is_exactly_the_script_without_lago(tmp_path):
