@@ -11,7 +11,7 @@ the run's configuration, its final evaluation success rates, its ``charts/succes
 curve (against env steps and against wall seconds) and its SPS. ``report`` reads only those files.
 
 Priors: ``lm`` is the shipped default prior of the env, ``mlp`` and ``random-lm`` are the
-comparison priors in ``benchmark/priors/``, trained by the same command with only ``--kind``
+comparison priors in ``benchmark/comparison_priors/`` (not ``benchmark/priors``: that name would shadow the ``priors`` package for scripts run from ``benchmark/``), trained by the same command with only ``--kind``
 changed (their ``config.json`` holds the exact command).
 """
 
@@ -31,7 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "benchmark" / "results" / "data"
-PRIORS = REPO / "benchmark" / "priors"
+PRIORS = REPO / "benchmark" / "comparison_priors"
 DOCS = REPO / "docs" / "results"
 
 SEEDS = (1, 2, 3, 4, 5)

@@ -55,11 +55,9 @@ def main() -> None:
         ),
         (f"LaGO (--kl-coef {args.kl_coef}), prior in its thread (default)", lago, lago_mib, lago_wall),
     ):
-        waited = f", waiting for the prior {scalars['charts/prior_time_fraction']:.1%} of wall time"
-        print(
-            f"{name:58s} {scalars['charts/SPS']:6.0f} SPS, peak RSS {mib:6.0f} MiB, {wall:.0f} s"
-            + (waited if "charts/prior_time_fraction" in scalars else "")
-        )
+        fraction = scalars.get("charts/prior_time_fraction")
+        waited = "" if fraction is None else f", waiting for the prior {fraction:.1%} of wall time"
+        print(f"{name:58s} {scalars['charts/SPS']:6.0f} SPS, peak RSS {mib:6.0f} MiB, {wall:.0f} s" + waited)
     print(f"ratio LaGO SPS / vanilla SPS, prior inline: {inline['charts/SPS'] / vanilla['charts/SPS']:.2f}")
     print(f"ratio LaGO SPS / vanilla SPS (default):     {lago['charts/SPS'] / vanilla['charts/SPS']:.2f}")
 

@@ -40,7 +40,7 @@ def test_commands_parse_with_the_scripts_arguments(algo, env):
     module = importlib.import_module(f"cleanrl_lago.{script.rsplit('/', 1)[1][:-3]}")
     args = tyro.cli(module.Args, args=argv)
     assert args.seed == 3 and args.kl_coef == 0.05 and args.save_model
-    assert args.prior.endswith("-random-lm") and "benchmark/priors" in args.prior
+    assert args.prior.endswith("-random-lm") and "benchmark/comparison_priors" in args.prior
     if env != "clevr":
         assert args.env_id == env
     else:
