@@ -11,8 +11,9 @@ the run's configuration, its final evaluation success rates, its ``charts/succes
 curve (against env steps and against wall seconds) and its SPS. ``report`` reads only those files.
 
 Priors: ``lm`` is the shipped default prior of the env, ``mlp`` and ``random-lm`` are the
-comparison priors in ``benchmark/comparison_priors/`` (not ``benchmark/priors``: that name would shadow the ``priors`` package for scripts run from ``benchmark/``), trained by the same command with only ``--kind``
-changed (their ``config.json`` holds the exact command).
+comparison priors in ``benchmark/comparison_priors/``, trained by the same command with only
+``--kind`` changed (their ``config.json`` holds the exact command). The folder is not called
+``benchmark/priors``: that name would shadow the ``priors`` package for scripts run from here.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from script_runs import scalar_events
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "benchmark" / "results" / "data"
@@ -160,14 +163,6 @@ def grid(seeds=SEEDS) -> list[Run]:
 EVAL_TAGS = ("eval/success_rate", "eval/success_rate_train", "eval/success_rate_heldout")
 
 
-def _scalars(run_dir: Path) -> dict[str, list[tuple[float, int, float]]]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    return {tag: [(e.wall_time, e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
-
-
 def execute(run: Run, log_dir: Path) -> dict:
     """Run one configuration in a temporary folder and return its result record."""
     with tempfile.TemporaryDirectory() as cwd:
@@ -191,7 +186,7 @@ def execute(run: Run, log_dir: Path) -> dict:
                 f"{run.run_id} failed (exit {proc.returncode}); see {log_dir / run.run_id}.log"
             )
         (run_dir,) = (Path(cwd) / "runs").iterdir()
-        scalars = _scalars(run_dir)
+        scalars = scalar_events(run_dir)
     # Seconds from the first logged event: the process start-up (imports, loading the prior) is left out
     # of the curves; it is in wall_seconds.
     t0 = min(events[0][0] for events in scalars.values())

@@ -13,6 +13,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 REPO = Path(__file__).resolve().parents[1]
 
 
+def scalar_events(run_dir: Path) -> dict[str, list[tuple[float, int, float]]]:
+    """Every scalar a run logged to TensorBoard: {tag: [(wall_time, step, value), ...]}."""
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.wall_time, e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
 def run_training(
     script: Path, args: list[str], launcher: tuple[str, ...] = ()
 ) -> tuple[dict[str, float], float, float]:
@@ -35,8 +42,6 @@ def run_training(
         if result.returncode != 0:
             raise SystemExit(f"{script.name} {' '.join(args)} failed:\n{result.stderr[-3000:]}")
         (run_dir,) = (Path(cwd) / "runs").iterdir()
-        acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-        acc.Reload()
-        last = {tag: acc.Scalars(tag)[-1].value for tag in acc.Tags()["scalars"]}
+        last = {tag: events[-1][2] for tag, events in scalar_events(run_dir).items()}
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return last, peak_mib, wall
