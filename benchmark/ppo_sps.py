@@ -2,6 +2,7 @@
 
     python benchmark/ppo_sps.py                      # ppo_lago_metaworld.py, the shipped default prior
     python benchmark/ppo_sps.py --script clevr --prior clevr-robot-smollm2
+    python benchmark/ppo_sps.py --prior-quantization bf16   # other options go to the LaGO run
 
 Both runs use the same budget and seed, one after the other on the same machine; the figure
 printed last is LaGO SPS / vanilla SPS. SPS is the script's own ``charts/SPS`` at the end of
@@ -30,7 +31,7 @@ def main() -> None:
     )
     parser.add_argument("--kl-coef", default="0.05")
     parser.add_argument("--total-timesteps", type=int, default=4096)
-    args = parser.parse_args()
+    args, lago_extra = parser.parse_known_args()
     script, budget = SCRIPTS[args.script]
     common = [
         *budget,
@@ -44,14 +45,16 @@ def main() -> None:
     prior = ["--prior", args.prior] if args.prior else []
     # Vanilla first: RUSAGE_CHILDREN is a running maximum, so the LaGO peak (larger) is read second.
     vanilla, vanilla_mib, vanilla_wall = run_training(script, [*common, "--kl-coef", "0"])
-    lago, lago_mib, lago_wall = run_training(script, [*common, "--kl-coef", args.kl_coef, *prior])
+    lago, lago_mib, lago_wall = run_training(
+        script, [*common, "--kl-coef", args.kl_coef, *prior, *lago_extra]
+    )
     vanilla_sps, lago_sps = vanilla["charts/SPS"], lago["charts/SPS"]
     print(f"{script.name}, {args.total_timesteps} env steps, seed 1")
     print(
         f"vanilla (--kl-coef 0):   {vanilla_sps:8.0f} SPS, peak RSS {vanilla_mib:7.0f} MiB, {vanilla_wall:.0f} s"
     )
     print(
-        f"LaGO (--kl-coef {args.kl_coef}): {lago_sps:8.0f} SPS, peak RSS {lago_mib:7.0f} MiB, {lago_wall:.0f} s"
+        f"LaGO (--kl-coef {args.kl_coef}{''.join(' ' + a for a in lago_extra)}): {lago_sps:8.0f} SPS, peak RSS {lago_mib:7.0f} MiB, {lago_wall:.0f} s"
     )
     print(f"ratio LaGO SPS / vanilla SPS: {lago_sps / vanilla_sps:.2f}")
 

@@ -117,6 +117,9 @@ class Args:
     """the KL(pi || prior) in nats that `--kl-schedule auto` steers toward"""
     kl_coef_lr: float = 1e-2
     """the learning rate of log(kl_coef), for `--kl-schedule auto`"""
+    prior_quantization: Literal["none", "bf16", "nf4", "int8"] | None = None
+    """the precision of the prior's frozen LM (default: the one it was trained with); another one runs
+    the same trained weights with slightly different outputs"""
     prior_batch_size: int = 1024
     """states per forward pass of the prior"""
     # end LaGO
@@ -396,6 +399,10 @@ if __name__ == "__main__":
             expected_observation_space=envs.single_observation_space,
             expected_action_space=envs.single_action_space,
             device=device,
+            quantization=args.prior_quantization,
+        )
+        print(
+            f"prior: {args.prior} ({prior.config.kind}, LM {prior.config.lm_name}, {prior.config.quantization})"
         )
         log_kl_coef = torch.tensor(np.log(max(args.kl_coef, 1e-8)), device=device, requires_grad=True)
         kl_coef_optimizer = optim.Adam([log_kl_coef], lr=args.kl_coef_lr)

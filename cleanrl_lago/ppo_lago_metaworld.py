@@ -121,6 +121,9 @@ class Args:
     """the KL(pi || prior) in nats that `--kl-schedule auto` steers toward"""
     kl_coef_lr: float = 1e-2
     """the learning rate of log(kl_coef), for `--kl-schedule auto`"""
+    prior_quantization: Literal["none", "bf16", "nf4", "int8"] | None = None
+    """the precision of the prior's frozen LM (default: the one it was trained with); another one runs
+    the same trained weights with slightly different outputs"""
     prior_batch_size: int = 1024
     """states per forward pass of the prior"""
     # end LaGO
@@ -463,6 +466,10 @@ if __name__ == "__main__":
             expected_action_space=envs.envs[0].unwrapped.action_space,  # before ClipAction widens it
             tasks=sorted(set(all_tasks)),  # DDP: all_tasks
             device=device,
+            quantization=args.prior_quantization,
+        )
+        print(
+            f"prior: {args.prior} ({prior.config.kind}, LM {prior.config.lm_name}, {prior.config.quantization})"
         )
         # Each env keeps one phrasing of its task for the whole run.
         env_instructions = np.array(

@@ -117,6 +117,9 @@ class Args:
     SAC's entropy bonus); its initial value with `--autotune`; 0 is vanilla SAC (the prior is not loaded)"""
     kl_target: float = 1.0
     """the KL(pi || prior) in nats that `--autotune` steers the coefficient toward"""
+    prior_quantization: Literal["none", "bf16", "nf4", "int8"] | None = None
+    """the precision of the prior's frozen LM (default: the one it was trained with); another one runs
+    the same trained weights with slightly different outputs"""
     prior_batch_size: int = 256
     """transitions per forward pass of the prior: they wait in a staging list until this many have
     arrived (or learning starts), then enter the replay buffer with the prior's parameters"""
@@ -390,6 +393,10 @@ if __name__ == "__main__":
             expected_action_space=envs.envs[0].unwrapped.action_space,
             tasks=sorted(set(tasks)),
             device=device,
+            quantization=args.prior_quantization,
+        )
+        print(
+            f"prior: {args.prior} ({prior.config.kind}, LM {prior.config.lm_name}, {prior.config.quantization})"
         )
         # Each env keeps one phrasing of its task for the whole run.
         env_instructions = np.array(

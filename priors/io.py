@@ -335,7 +335,8 @@ def load_prior(
                 f"model given is {loaded.name!r} (fingerprint {loaded.fingerprint}, random_init_seed="
                 f"{loaded.random_init_seed}). Pass lm=<the model the prior was trained with>."
             )
-        prior = LMPrior(config, loaded)
+        # The config names the precision the LM runs at now (a quantization override included).
+        prior = LMPrior(dataclasses.replace(config, quantization=loaded.quantization), loaded)
 
     expected = set(prior.trainable_state_dict())
     missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)

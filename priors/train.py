@@ -45,8 +45,8 @@ class Args:
     """lm: pretrained LM; random-lm: same architecture, random weights; mlp: no LM"""
     lm: str = DEFAULT_LM
     """the language model: a Hub id, a local folder, a .gguf file, or the built-in default"""
-    quantization: Literal["none", "nf4", "int8"] | None = None
-    """quantisation of the frozen LM (default: nf4 on CUDA, none on CPU)"""
+    quantization: Literal["none", "bf16", "nf4", "int8"] | None = None
+    """precision of the frozen LM: none (fp32), bf16, nf4, int8 (default: nf4 on CUDA, none on CPU)"""
     n_obs_tokens: int = 4
     """soft tokens the observation is projected to"""
     observation_dims: int | None = None

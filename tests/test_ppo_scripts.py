@@ -110,9 +110,10 @@ def test_metaworld_end_to_end_with_prior_and_auto_coefficient(tiny_priors, tmp_p
         "0.1",
     ]
     args += ["--kl-schedule", "auto", "--kl-target", "0.01", "--kl-coef-lr", "0.5", "--save-model"]
-    args += ["--eval-episodes", "1"]
+    args += ["--eval-episodes", "1", "--prior-quantization", "bf16"]
     result = run_script(METAWORLD, args, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert f"prior: {tiny_priors['reach']} (lm, LM {tiny_priors['lm']}, bf16)" in result.stdout
     run = only_run(tmp_path)
     logged = scalars(run)
     assert PPO_TAGS | LAGO_TAGS | {"charts/success_rate", "eval/success_rate"} <= set(logged)

@@ -1,4 +1,4 @@
-"""Quantised LMs on CPU: NF4 gradients must equal those of the dequantised model; int8 works too."""
+"""Quantised LMs on CPU: NF4 gradients must equal those of the dequantised model; int8 and bf16 work too."""
 
 import bitsandbytes as bnb
 import gymnasium as gym
@@ -7,7 +7,7 @@ import torch
 from bitsandbytes.functional import dequantize_4bit, has_avx512bf16
 from priors_helpers import INSTRUCTIONS, make_tiny_lm, observation_space, random_obs
 
-from priors import build_prior, load_lm
+from priors import build_prior, load_lm, load_prior, save_prior
 
 DISCRETE = gym.spaces.Discrete(5)
 
@@ -109,3 +109,40 @@ def test_int8_prior_is_close_to_fp32_and_trains(tiny_lm):
     torch.testing.assert_close(cached, full, atol=1e-4, rtol=0)
     int8.nll(obs, instructions, torch.zeros(8, dtype=torch.long)).backward()
     assert int8.projection[0].weight.grad.abs().sum() > 0
+
+
+def test_bf16_prior_is_close_to_fp32_trains_and_reloads(tiny_lm, tmp_path):
+    bf16_lm = load_lm(tiny_lm, quantization="bf16")
+    assert {p.dtype for p in bf16_lm.model.parameters()} == {torch.bfloat16}
+    bf16 = build_prior(observation_space=observation_space(), action_space=DISCRETE, lm=bf16_lm)
+    reference = build_prior(observation_space=observation_space(), action_space=DISCRETE, lm=tiny_lm)
+    assert bf16.config.lm_fingerprint == reference.config.lm_fingerprint
+    assert bf16.config.quantization == "bf16"
+    assert {p.dtype for p in bf16.trainable_parameters()} == {torch.float32}  # only the LM is bf16
+    obs, instructions = random_obs(8), [INSTRUCTIONS[i % 4] for i in range(8)]
+    actions = torch.arange(8) % 5
+    with torch.no_grad():
+        expected = reference(obs, instructions)
+        got = bf16(obs, instructions)
+        assert got.dtype == torch.float32
+        assert (got - expected).abs().max() < 0.05 * expected.abs().max()
+        cached = bf16.features(bf16.normalize(obs), instructions, use_cache=True)
+        full = bf16.features(bf16.normalize(obs), instructions, use_cache=False)
+    torch.testing.assert_close(cached, full, atol=0.05 * full.abs().max().item(), rtol=0)
+    # Gradients through the bf16 LM reach the projection and point where the fp32 ones do.
+    grads, expected_grads = (projection_grads(p, obs, instructions, actions) for p in (bf16, reference))
+    assert torch.nn.functional.cosine_similarity(grads, expected_grads, dim=0) > 0.99
+
+    save_prior(bf16, tmp_path / "prior")
+    reloaded = load_prior(tmp_path / "prior")
+    assert reloaded.config.quantization == "bf16"
+    assert next(reloaded.lm.parameters()).dtype == torch.bfloat16
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(obs, instructions), got)
+    # An fp32 prior can be run in bf16 (and back): same trained weights, slightly different outputs.
+    save_prior(reference, tmp_path / "fp32")
+    as_bf16 = load_prior(tmp_path / "fp32", quantization="bf16")
+    assert next(as_bf16.lm.parameters()).dtype == torch.bfloat16
+    assert as_bf16.config.quantization == "bf16"  # the precision it runs at
+    with torch.no_grad():
+        assert (as_bf16(obs, instructions) - expected).abs().max() < 0.05 * expected.abs().max()
