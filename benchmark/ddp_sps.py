@@ -40,7 +40,6 @@ def main() -> None:
     common = [*budget, "--total-timesteps", str(args.total_timesteps), "--seed", "1"]
     common += ["--checkpoint-every", "0", "--kl-coef", args.kl_coef]
     common += ["--prior", args.prior] if args.prior else []
-    # 2 processes first: RUSAGE_CHILDREN is a running maximum, and one process (more envs) is the larger.
     two, two_mib, two_wall = run_training(script, [*common, "--num-envs", str(args.envs // 2)], TORCHRUN)
     one, one_mib, one_wall = run_training(script, [*common, "--num-envs", str(args.envs)])
     print(

@@ -1,16 +1,18 @@
 """SPS of the PPO scripts with the prior against ``--kl-coef 0``, and peak memory, in one run.
 
     python benchmark/ppo_sps.py                      # ppo_lago_metaworld.py, the shipped default prior
-    python benchmark/ppo_sps.py --script clevr --prior clevr-robot-smollm2
-    python benchmark/ppo_sps.py --prior-quantization bf16   # other options go to the LaGO run
+    python benchmark/ppo_sps.py --script clevr
+    python benchmark/ppo_sps.py --prior-quantization none   # other options go to the LaGO runs
 
-Both runs use the same budget and seed, one after the other on the same machine; the figure
-printed last is LaGO SPS / vanilla SPS. SPS is the script's own ``charts/SPS`` at the end of
-training (env steps per second of wall time, the prior included); peak memory is the maximum
-resident set size of each run's process.
+Vanilla and LaGO runs alternate (``--repeats`` pairs, same budget and seed) on the same machine, so
+a slow spell of a shared CPU hits both; the figure printed last is the median LaGO SPS divided by
+the median vanilla SPS. SPS is the script's own ``charts/SPS`` at the end of training (env steps per
+second of wall time, the prior included, the start-up before the first step not); peak memory is
+each run's own maximum resident set size.
 """
 
 import argparse
+import statistics
 
 from script_runs import REPO, run_training
 
@@ -31,6 +33,7 @@ def main() -> None:
     )
     parser.add_argument("--kl-coef", default="0.05")
     parser.add_argument("--total-timesteps", type=int, default=4096)
+    parser.add_argument("--repeats", type=int, default=3, help="pairs of runs (vanilla, LaGO)")
     args, lago_extra = parser.parse_known_args()
     script, budget = SCRIPTS[args.script]
     common = [
@@ -43,20 +46,22 @@ def main() -> None:
         "0",
     ]
     prior = ["--prior", args.prior] if args.prior else []
-    # Vanilla first: RUSAGE_CHILDREN is a running maximum, so the LaGO peak (larger) is read second.
-    vanilla, vanilla_mib, vanilla_wall = run_training(script, [*common, "--kl-coef", "0"])
-    lago, lago_mib, lago_wall = run_training(
-        script, [*common, "--kl-coef", args.kl_coef, *prior, *lago_extra]
-    )
-    vanilla_sps, lago_sps = vanilla["charts/SPS"], lago["charts/SPS"]
-    print(f"{script.name}, {args.total_timesteps} env steps, seed 1")
-    print(
-        f"vanilla (--kl-coef 0):   {vanilla_sps:8.0f} SPS, peak RSS {vanilla_mib:7.0f} MiB, {vanilla_wall:.0f} s"
-    )
-    print(
-        f"LaGO (--kl-coef {args.kl_coef}{''.join(' ' + a for a in lago_extra)}): {lago_sps:8.0f} SPS, peak RSS {lago_mib:7.0f} MiB, {lago_wall:.0f} s"
-    )
-    print(f"ratio LaGO SPS / vanilla SPS: {lago_sps / vanilla_sps:.2f}")
+    lago_flags = ["--kl-coef", args.kl_coef, *prior, *lago_extra]
+    runs = {"vanilla": [], "lago": []}
+    print(f"{script.name}, {args.total_timesteps} env steps, seed 1, {args.repeats} pairs of runs")
+    for _ in range(args.repeats):
+        for name, flags in (("vanilla", ["--kl-coef", "0"]), ("lago", lago_flags)):
+            scalars, mib, wall = run_training(script, [*common, *flags])
+            runs[name].append((scalars["charts/SPS"], mib))
+            print(
+                f"  {name:8s} {scalars['charts/SPS']:6.0f} SPS, peak RSS {mib:5.0f} MiB, {wall:.0f} s",
+                flush=True,
+            )
+    sps = {name: statistics.median(s for s, _ in r) for name, r in runs.items()}
+    peak = {name: max(m for _, m in r) for name, r in runs.items()}
+    print(f"vanilla (--kl-coef 0): median {sps['vanilla']:6.0f} SPS, peak RSS {peak['vanilla']:5.0f} MiB")
+    print(f"LaGO ({' '.join(lago_flags)}): median {sps['lago']:6.0f} SPS, peak RSS {peak['lago']:5.0f} MiB")
+    print(f"ratio LaGO SPS / vanilla SPS (medians): {sps['lago'] / sps['vanilla']:.2f}")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@ that exists is not run again, so an interrupted grid resumes where it stopped). 
 the run's configuration, its final evaluation success rates, its ``charts/success_rate`` learning
 curve (against env steps and against wall seconds) and its SPS. ``report`` reads only those files.
 
-Priors: ``lm`` is the shipped default prior of the env, ``mlp`` and ``random-lm`` are the
-comparison priors in ``benchmark/comparison_priors/``, trained by the same command with only
-``--kind`` changed (their ``config.json`` holds the exact command). The folder is not called
-``benchmark/priors``: that name would shadow the ``priors`` package for scripts run from here.
+Priors: ``lm-bf16`` is the shipped default prior of the env (its LM runs in bfloat16, as it was
+trained). ``lm`` is the previous default, trained and run with the LM in fp32, with which the
+main grid was measured; it and the ``mlp`` and ``random-lm`` priors lie in
+``benchmark/comparison_priors/``, trained by the same command with only ``--kind`` (or
+``--quantization``) changed (their ``config.json`` holds the exact command). The folder is not
+called ``benchmark/priors``: that name would shadow the ``priors`` package for scripts run from here.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ SAC_BUDGET = [
 class Run:
     algo: str  # "ppo" or "sac"
     env: str  # "clevr" or a Meta-World task
-    prior: str  # "none", "lm", "mlp" or "random-lm"
+    prior: str  # "none", "lm" (fp32 LM), "lm-bf16" (bf16 LM, the shipped default), "mlp" or "random-lm"
     kl_coef: float
     seed: int
     split: str = "train"  # the instruction phrasings the prior is given while PPO trains (CLEVR-Robot)
@@ -95,8 +97,13 @@ class Run:
         """The configuration's name in tables and plots (everything but env and seed)."""
         if self.prior == "none":
             return f"{self.algo.upper()}"
-        label = {"lm": "LM", "mlp": "MLP", "random-lm": "random-LM"}[self.prior]
-        name = f"{self.algo.upper()} + {label} prior"
+        label = {
+            "lm": "LM prior",
+            "lm-bf16": "LM prior, bf16 LM",
+            "mlp": "MLP prior",
+            "random-lm": "random-LM prior",
+        }
+        name = f"{self.algo.upper()} + {label[self.prior]}"
         return name if self.kl_coef == MAIN_KL[self.algo] else f"{name}, kl_coef {self.kl_coef:g}"
 
     @property
@@ -106,10 +113,11 @@ class Run:
 
     @property
     def prior_path(self) -> Path | None:
-        """The comparison prior's folder (None: no prior, or the script's default LM prior)."""
-        if self.prior not in ("mlp", "random-lm"):
+        """The comparison prior's folder (None: no prior, or the script's default prior)."""
+        if self.prior in ("none", "lm-bf16"):
             return None
-        return PRIORS / f"{'clevr-robot' if self.env == 'clevr' else 'metaworld-mt10'}-{self.prior}"
+        name = "smollm2-fp32" if self.prior == "lm" else self.prior
+        return PRIORS / f"{'clevr-robot' if self.env == 'clevr' else 'metaworld-mt10'}-{name}"
 
     def command(self) -> list[str]:
         if self.algo == "ppo" and self.env == "clevr":
@@ -157,6 +165,14 @@ def grid(seeds=SEEDS) -> list[Run]:
     for seed in seeds:
         for kl in KL_SWEEP:
             runs.append(Run("ppo", "clevr", "lm", kl, seed))
+    # The shipped default priors, trained with the LM in bf16 after the grid above was measured.
+    for seed in seeds:
+        for env in ("clevr", *METAWORLD_TASKS):
+            runs.append(Run("ppo", env, "lm-bf16", MAIN_KL["ppo"], seed))
+            if env == "clevr":
+                runs.append(Run("ppo", env, "lm-bf16", MAIN_KL["ppo"], seed, split="heldout"))
+            else:
+                runs.append(Run("sac", env, "lm-bf16", MAIN_KL["sac"], seed))
     return runs
 
 

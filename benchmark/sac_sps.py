@@ -37,7 +37,6 @@ def main() -> None:
     common = ["--env-id", args.env_id, "--total-timesteps", str(args.total_timesteps), "--seed", "1"]
     common += ["--learning-starts", str(args.learning_starts), "--buffer-size", str(args.buffer_size)]
     common += ["--checkpoint-every", "0"]
-    # Vanilla first: RUSAGE_CHILDREN is a running maximum, so the LaGO peak (larger) is read second.
     vanilla, vanilla_mib, vanilla_wall = run_training(SCRIPT, [*common, "--kl-coef", "0"])
     lago_args = [*common, "--kl-coef", args.kl_coef, "--prior", args.prior]
     inline, inline_mib, inline_wall = run_training(SCRIPT, [*lago_args, "--no-prior-async"])

@@ -1,7 +1,6 @@
 """Running one training script for a benchmark: wall time, peak memory and its logged scalars."""
 
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,23 +24,27 @@ def run_training(
 ) -> tuple[dict[str, float], float, float]:
     """Run ``script`` with ``args`` in a temporary folder, as ``python [*launcher] script *args``.
 
-    Returns (the last value of each logged scalar, peak RSS in MiB, wall seconds). The peak is
-    ``RUSAGE_CHILDREN``'s running maximum over every child so far: run the smaller job first.
+    Returns (the last value of each logged scalar, peak RSS in MiB, wall seconds). The peak is this
+    run's own: the largest resident set of the process or of any process it waited for
+    (``wait4``'s ``ru_maxrss``), so runs may come in any order.
     ``launcher`` starts the script some other way, e.g. ``("-m", "torch.distributed.run", ...)``.
     """
-    with tempfile.TemporaryDirectory() as cwd:
+    with tempfile.TemporaryDirectory() as cwd, tempfile.TemporaryFile("w+") as stderr:
         start = time.time()
-        result = subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, *launcher, str(script), *args],
             cwd=cwd,
-            capture_output=True,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)},
         )
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.time() - start
-        if result.returncode != 0:
-            raise SystemExit(f"{script.name} {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+        if proc.returncode != 0:
+            stderr.seek(0)
+            raise SystemExit(f"{script.name} {' '.join(args)} failed:\n{stderr.read()[-3000:]}")
         (run_dir,) = (Path(cwd) / "runs").iterdir()
         last = {tag: events[-1][2] for tag, events in scalar_events(run_dir).items()}
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return last, peak_mib, wall
+    return last, usage.ru_maxrss / 1024, wall

@@ -16,6 +16,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,17 @@ def cache_dir() -> Path:
 def default_quantization(device: str | torch.device) -> str:
     """``"nf4"`` on CUDA (the paper's setting), ``"none"`` elsewhere (faster and better on CPU)."""
     return "nf4" if torch.device(device).type == "cuda" else "none"
+
+
+def has_native_bf16(device: str | torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices in hardware: a CUDA GPU with bf16 support, or
+    an x86 CPU with AVX512-BF16 or AMX. Elsewhere bf16 is emulated and can be slower than fp32."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return False
 
 
 def builtin_gguf_path(name: str) -> Path:
@@ -217,6 +229,14 @@ def load_lm(
     quantization = quantization or default_quantization(device)
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
+    if quantization == "bf16" and not has_native_bf16(device):
+        warnings.warn(
+            f"{device} has no native bfloat16 (a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX): "
+            "the LM's bf16 products are emulated and may be slower than fp32. To run it in fp32 instead, "
+            "pass quantization='none' (scripts: --prior-quantization none); the outputs then differ "
+            "slightly from those it was trained with.",
+            stacklevel=2,
+        )
     folder = resolve_lm_folder(name)
     if random_init_seed is not None:
         folder = _random_init_folder(folder, random_init_seed)

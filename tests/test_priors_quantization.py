@@ -146,3 +146,10 @@ def test_bf16_prior_is_close_to_fp32_trains_and_reloads(tiny_lm, tmp_path):
     assert as_bf16.config.quantization == "bf16"  # the precision it runs at
     with torch.no_grad():
         assert (as_bf16(obs, instructions) - expected).abs().max() < 0.05 * expected.abs().max()
+
+
+def test_bf16_without_native_support_warns_and_names_the_fix(tiny_lm, monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    with pytest.warns(UserWarning, match="--prior-quantization none"):
+        load_lm(tiny_lm, quantization="bf16")

@@ -106,3 +106,43 @@ def test_nan_observations_stop_training_with_a_clear_error(datasets, tmp_path, m
     with pytest.raises(ValueError, match=r"1 of \d+ steps of 't/clevr/expert-v0' hold NaN or inf"):
         train(args)
     assert not (tmp_path / "p").exists()
+
+
+def test_convert_runs_a_trained_prior_at_another_precision(datasets, tiny_lm, tmp_path):
+    from priors.convert import Args as ConvertArgs
+    from priors.convert import convert
+
+    trained = tmp_path / "fp32"
+    train_args = Args(
+        dataset="t/clevr/expert-v0",
+        output=str(trained),
+        lm=tiny_lm,
+        n_obs_tokens=1,
+        observation_dims=10,
+        hidden_size=32,
+        epochs=1,
+        batch_size=32,
+        eval_episodes=0,
+        runs_dir=str(tmp_path / "runs"),
+    )
+    train(train_args, command="python -m priors.train X")
+    out = tmp_path / "bf16"
+    convert(ConvertArgs(str(trained), str(out), eval_episodes=2), command="python -m priors.convert Y")
+    source = json.loads((trained / "config.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    assert source["quantization"] == "none" and config["quantization"] == "bf16"
+    assert config["command"] == "python -m priors.train X && python -m priors.convert Y"
+    metrics = config["metrics"]
+    assert (
+        metrics["source_val_nll"] == source["metrics"]["val_nll"] and metrics["source_quantization"] == "none"
+    )
+    assert metrics["val_nll"] != metrics["source_val_nll"]  # re-measured at bf16 ...
+    assert metrics["val_nll"] == pytest.approx(metrics["source_val_nll"], abs=0.1)  # ... and close
+    assert (
+        0 <= metrics["policy_success_train"] <= 1
+        and metrics["train_steps"] == source["metrics"]["train_steps"]
+    )
+    converted = load_prior(out)
+    assert next(converted.lm.parameters()).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="already runs its LM at 'bf16'"):
+        convert(ConvertArgs(str(out), str(tmp_path / "again"), eval_episodes=0))
