@@ -99,7 +99,7 @@ class Run:
             return f"{self.algo.upper()}"
         label = {
             "lm": "LM prior",
-            "lm-bf16": "LM prior, bf16 LM",
+            "lm-bf16": "LM prior (bf16 LM)",
             "mlp": "MLP prior",
             "random-lm": "random-LM prior",
         }

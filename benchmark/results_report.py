@@ -32,17 +32,17 @@ COLORS = {
     "PPO + random-LM prior": "tab:orange",
     "SAC": "tab:gray",
     "SAC + LM prior": "tab:red",
-    "PPO + LM prior, bf16 LM": "tab:purple",
-    "SAC + LM prior, bf16 LM": "tab:purple",
+    "PPO + LM prior (bf16 LM)": "tab:purple",
+    "SAC + LM prior (bf16 LM)": "tab:purple",
 }
 MAIN_CONFIGS = ("PPO", "PPO + MLP prior", "PPO + LM prior", "PPO + random-LM prior")
-BF16 = "PPO + LM prior, bf16 LM"  # the shipped default priors, run after the main grid
+BF16 = "PPO + LM prior (bf16 LM)"  # the shipped default priors, run after the main grid
 CLEVR_TRAIN, CLEVR_HELDOUT = "CLEVR-Robot, train phrasings (PPO)", "CLEVR-Robot, held-out phrasings (PPO)"
 DOMAINS = {  # domain: the configurations compared in it
     CLEVR_TRAIN: (*MAIN_CONFIGS, BF16),
     CLEVR_HELDOUT: (*MAIN_CONFIGS, BF16),
     "Meta-World (PPO)": (*MAIN_CONFIGS[:3], BF16),
-    "Meta-World (SAC)": ("SAC", "SAC + LM prior", "SAC + LM prior, bf16 LM"),
+    "Meta-World (SAC)": ("SAC", "SAC + LM prior", "SAC + LM prior (bf16 LM)"),
 }
 # Does X beat Y? Probability of improvement P(X > Y) for these pairs, where both were run.
 PAIRS = (
@@ -53,8 +53,8 @@ PAIRS = (
     ("SAC + LM prior", "SAC"),
     (BF16, "PPO"),
     (BF16, "PPO + LM prior"),
-    ("SAC + LM prior, bf16 LM", "SAC"),
-    ("SAC + LM prior, bf16 LM", "SAC + LM prior"),
+    ("SAC + LM prior (bf16 LM)", "SAC"),
+    ("SAC + LM prior (bf16 LM)", "SAC + LM prior"),
 )
 # The paper's figures (mean success rate, vanilla PPO -> LaGO).
 PAPER = {

@@ -25,12 +25,17 @@ def test_grid_covers_the_issue():
     metaworld = {r.env for r in runs if r.env != "clevr"}
     assert len(metaworld) >= 5
     for env in metaworld:
-        assert {r.prior for r in runs if r.algo == "ppo" and r.env == env} == {"none", "mlp", "lm"}
-    assert {r.prior for r in runs if r.env == "clevr"} == {"none", "mlp", "lm", "random-lm"}
+        assert {r.prior for r in runs if r.algo == "ppo" and r.env == env} == {"none", "mlp", "lm", "lm-bf16"}
+    assert {r.prior for r in runs if r.env == "clevr"} == {"none", "mlp", "lm", "random-lm", "lm-bf16"}
     heldout = {(r.prior, r.seed) for r in runs if r.split == "heldout"}
-    assert heldout == {(p, s) for p in ("mlp", "lm", "random-lm") for s in results.SEEDS}
+    assert heldout == {(p, s) for p in ("mlp", "lm", "random-lm", "lm-bf16") for s in results.SEEDS}
     assert len({r.kl_coef for r in runs if r.env == "clevr" and r.prior == "lm"}) >= 3
     assert {r.env for r in runs if r.algo == "sac" and r.prior == "lm"} == metaworld
+    assert {r.env for r in runs if r.algo == "sac" and r.prior == "lm-bf16"} == metaworld
+    # "lm" is the fp32 prior the main grid measured; "lm-bf16" the shipped default (no --prior)
+    (fp32,) = {r.prior_path for r in runs if r.prior == "lm" and r.env == "clevr"}
+    assert (fp32 / "config.json").exists() and "fp32" in fp32.name
+    assert all("--prior" not in r.command() for r in runs if r.prior == "lm-bf16")
 
 
 @pytest.mark.parametrize("algo,env", [("ppo", "clevr"), ("ppo", "push-v3"), ("sac", "reach-v3")])
@@ -82,8 +87,12 @@ def test_report_aggregates_and_plots(tmp_path):
         assert (out / f"{name}.png").stat().st_size > 10_000
     summary = json.loads((out / "summary.json").read_text())
     clevr = summary["aggregates"][results_report.CLEVR_HELDOUT]
-    assert set(clevr) == set(results_report.MAIN_CONFIGS)
-    assert set(summary["aggregates"]["Meta-World (SAC)"]) == {"SAC", "SAC + LM prior"}
+    assert set(clevr) == set(results_report.DOMAINS[results_report.CLEVR_HELDOUT])
+    assert set(summary["aggregates"]["Meta-World (SAC)"]) == {
+        "SAC",
+        "SAC + LM prior",
+        "SAC + LM prior (bf16 LM)",
+    }
     # The mean aggregate is the plain mean of the scores, inside its own interval; vanilla PPO's
     # held-out score is its evaluation with held-out phrasings.
     records = [json.loads(p.read_text()) for p in data.glob("ppo__clevr__none__*.json")]
