@@ -122,8 +122,8 @@ class Args:
     kl_coef_lr: float = 1e-2
     """the learning rate of log(kl_coef), for `--kl-schedule auto`"""
     prior_quantization: Literal["none", "bf16", "nf4", "int8"] | None = None
-    """the precision of the prior's frozen LM (default: the one it was trained with); another one runs
-    the same trained weights with slightly different outputs"""
+    """the precision of the prior's frozen LM (default: the one saved with the prior, bf16 for the shipped
+    ones); none is fp32: the same trained weights, slightly different outputs"""
     prior_batch_size: int = 1024
     """states per forward pass of the prior"""
     # end LaGO

@@ -118,8 +118,8 @@ class Args:
     kl_target: float = 1.0
     """the KL(pi || prior) in nats that `--autotune` steers the coefficient toward"""
     prior_quantization: Literal["none", "bf16", "nf4", "int8"] | None = None
-    """the precision of the prior's frozen LM (default: the one it was trained with); another one runs
-    the same trained weights with slightly different outputs"""
+    """the precision of the prior's frozen LM (default: the one saved with the prior, bf16 for the shipped
+    ones); none is fp32: the same trained weights, slightly different outputs"""
     prior_batch_size: int = 256
     """transitions per forward pass of the prior: they wait in a staging list until this many have
     arrived (or learning starts), then enter the replay buffer with the prior's parameters"""

