@@ -1,7 +1,7 @@
 """What running a shipped prior's frozen LM in bfloat16 instead of fp32 costs in accuracy and buys in speed.
 
-Both shipped priors were trained with the LM in fp32. This loads each twice, as saved
-(``quantization="none"``) and with ``quantization="bf16"``, and on expert states (Meta-World's
+Both shipped priors were trained with the LM in fp32 and ship running it in bf16. This loads each
+twice, with ``quantization="none"`` (fp32) and ``quantization="bf16"``, and on expert states (Meta-World's
 scripted policies on the MT10 tasks, the CLEVR-Robot expert, with their instructions) prints
 
 * the prior's throughput in states/s (batch 256, best of 3 calls, this machine's threads);
@@ -64,7 +64,7 @@ def main() -> None:
     print(f"torch threads: {torch.get_num_threads()}")
     for env_id, name in DEFAULT_PRIORS.items():
         obs, instructions = expert_states(env_id)
-        fp32 = load_prior(name).eval()
+        fp32 = load_prior(name, quantization="none").eval()
         bf16 = load_prior(name, quantization="bf16").eval()
         p32, p16 = params_of(fp32, obs, instructions), params_of(bf16, obs, instructions)
         d32, d16 = fp32.distribution_from_params(p32), bf16.distribution_from_params(p16)

@@ -1,7 +1,7 @@
 """Run a trained prior's frozen LM at another precision, re-measured, as a new prior folder.
 
 A prior is trained on its LM at one precision (``quantization`` in its config). Running the same
-trained weights at another one (bf16 is about 1.8x faster than fp32 on CPUs with AVX512-BF16)
+trained weights at another one (bf16 is 1.6-2.1x faster than fp32 on CPUs with AVX512-BF16)
 changes its outputs slightly. This command measures by how much, on the prior's own validation
 split of its demonstrations, evaluates it again as a policy at the new precision, and writes a
 new prior folder whose config names the new precision and holds the new metrics (the old ones

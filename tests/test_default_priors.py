@@ -27,8 +27,11 @@ def test_every_default_prior_ships_with_metrics_and_command():
         assert config["kind"] == "lm" and config["lm_name"] == DEFAULT_LM
         assert {"val_nll", "policy_success_train", "policy_success_heldout"} <= set(config["metrics"])
         assert config["command"].startswith("python -m priors.train")
-        # Trained, and therefore run, with the LM in bf16 (about 1.8x fp32 on CPUs with AVX512-BF16).
-        assert config["quantization"] == "bf16" and "--quantization bf16" in config["command"]
+        # Trained with the LM in fp32, then converted to run it in bf16 (python -m priors.convert),
+        # with the metrics re-measured at bf16 and the fp32 ones kept.
+        assert config["quantization"] == "bf16" and config["metrics"]["source_quantization"] == "none"
+        assert "python -m priors.convert" in config["command"] and "--quantization bf16" in config["command"]
+        assert abs(config["metrics"]["val_nll"] - config["metrics"]["source_val_nll"]) < 0.1
         # Only the trainable parts ship: a few MB, never the LM.
         assert (folder / "model.safetensors").stat().st_size < 20 * 2**20
 
