@@ -4,10 +4,11 @@ Both shipped priors were trained with the LM in fp32 and ship running it in bf16
 twice, with ``quantization="none"`` (fp32) and ``quantization="bf16"``, and on expert states (Meta-World's
 scripted policies on the MT10 tasks, the CLEVR-Robot expert, with their instructions) prints
 
-* the prior's throughput in states/s (batch 256, best of 3 calls, this machine's threads);
+* the prior's throughput in states/s (one batch of 256 states, best of 3 calls, this machine's
+  threads);
 * how far the bf16 distribution is from the fp32 one: KL(fp32 || bf16) per state (mean, 99th
   percentile, max) and, for Meta-World, the largest change of a mean or a log-std;
-* for scale, the KL between the fp32 prior at two states one env step apart (mean).
+* for scale, the KL between the fp32 prior at consecutive states of one episode (mean).
 
     python benchmark/prior_precision.py [--threads N]
 """
@@ -26,15 +27,17 @@ from priors import DEFAULT_PRIORS, load_prior
 from priors.demonstrations import clevr_episodes, metaworld_episodes
 
 
-def expert_states(env_id: str) -> tuple[torch.Tensor, list[str]]:
-    """Observations and instructions of a few expert episodes (the last observation dropped)."""
+def expert_states(env_id: str) -> tuple[torch.Tensor, list[str], np.ndarray]:
+    """Observations, instructions and episode indices of expert episodes (last observations dropped)."""
     if env_id == "CLEVR-Robot-v0":
-        episodes = list(clevr_episodes(40, seed=1000))
+        episodes = list(clevr_episodes(120, seed=1000))  # short episodes: about 3 steps each
     else:
         episodes = list(metaworld_episodes(list(MT10_TASKS), 2, seed=1000, max_episode_steps=150))
     obs = np.concatenate([ep.observations[:-1] for ep in episodes])
-    instructions = [ep.instruction for ep in episodes for _ in range(len(ep.observations) - 1)]
-    return torch.as_tensor(obs, dtype=torch.float32), instructions
+    lengths = [len(ep.observations) - 1 for ep in episodes]
+    instructions = [ep.instruction for ep, n in zip(episodes, lengths, strict=True) for _ in range(n)]
+    episode = np.repeat(np.arange(len(episodes)), lengths)
+    return torch.as_tensor(obs, dtype=torch.float32), instructions, episode
 
 
 @torch.no_grad()
@@ -46,13 +49,14 @@ def params_of(prior, obs: torch.Tensor, instructions: list[str], batch: int = 25
 
 @torch.no_grad()
 def states_per_second(prior, obs: torch.Tensor, instructions: list[str], batch: int = 256) -> float:
-    prior(obs[:batch], instructions[:batch])  # warm-up, fills the prefix cache
+    obs, instructions = obs[:batch], instructions[:batch]
+    prior(obs, instructions)  # warm-up, fills the prefix cache
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
-        prior(obs[:batch], instructions[:batch])
+        prior(obs, instructions)
         best = min(best, time.perf_counter() - start)
-    return batch / best
+    return len(obs) / best
 
 
 def main() -> None:
@@ -63,18 +67,19 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     print(f"torch threads: {torch.get_num_threads()}")
     for env_id, name in DEFAULT_PRIORS.items():
-        obs, instructions = expert_states(env_id)
+        obs, instructions, episode = expert_states(env_id)
         fp32 = load_prior(name, quantization="none").eval()
         bf16 = load_prior(name, quantization="bf16").eval()
         p32, p16 = params_of(fp32, obs, instructions), params_of(bf16, obs, instructions)
         d32, d16 = fp32.distribution_from_params(p32), bf16.distribution_from_params(p16)
         kl = kl_divergence(d32, d16)
-        # neighbouring states of the same episode (a few pairs straddle two episodes: a slight overestimate)
+        # consecutive states of the same episode
+        same = torch.as_tensor(episode[1:] == episode[:-1])
         step_kl = kl_divergence(
-            fp32.distribution_from_params(p32[1:]), fp32.distribution_from_params(p32[:-1])
+            fp32.distribution_from_params(p32[1:][same]), fp32.distribution_from_params(p32[:-1][same])
         )
         sps32, sps16 = states_per_second(fp32, obs, instructions), states_per_second(bf16, obs, instructions)
-        print(f"\n{name} ({env_id}), {len(obs)} expert states")
+        print(f"\n{name} ({env_id}), {len(obs)} expert states in {episode[-1] + 1} episodes")
         print(f"  states/s: fp32 {sps32:.0f}, bf16 {sps16:.0f} ({sps16 / sps32:.2f}x)")
         print(
             f"  KL(fp32 || bf16) per state: mean {kl.mean():.2e}, 99th percentile "

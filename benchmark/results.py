@@ -10,12 +10,13 @@ that exists is not run again, so an interrupted grid resumes where it stopped). 
 the run's configuration, its final evaluation success rates, its ``charts/success_rate`` learning
 curve (against env steps and against wall seconds) and its SPS. ``report`` reads only those files.
 
-Priors: ``lm-bf16`` is the shipped default prior of the env (its LM runs in bfloat16, as it was
-trained). ``lm`` is the previous default, trained and run with the LM in fp32, with which the
-main grid was measured; it and the ``mlp`` and ``random-lm`` priors lie in
-``benchmark/comparison_priors/``, trained by the same command with only ``--kind`` (or
-``--quantization``) changed (their ``config.json`` holds the exact command). The folder is not
-called ``benchmark/priors``: that name would shadow the ``priors`` package for scripts run from here.
+Priors: ``lm`` is the LM prior the main grid was measured with, trained and run with its LM in
+fp32 (the scripts' default then). ``lm-bf16`` is the shipped default prior now: the same trained
+weights converted to run the LM in bf16 (``python -m priors.convert``). ``lm``, ``mlp`` and
+``random-lm`` lie in ``benchmark/comparison_priors/``; ``mlp`` and ``random-lm`` were trained by
+the same command as ``lm`` with only ``--kind`` changed (each ``config.json`` holds the exact
+command). The folder is not called ``benchmark/priors``: that name would shadow the ``priors``
+package for scripts run from here.
 """
 
 from __future__ import annotations

@@ -395,9 +395,10 @@ if __name__ == "__main__":
             device=device,
             quantization=args.prior_quantization,
         )
-        print(
-            f"prior: {args.prior} ({prior.config.kind}, LM {prior.config.lm_name}, {prior.config.quantization})"
+        lm_info = (
+            "" if prior.config.kind == "mlp" else f", LM {prior.config.lm_name}, {prior.config.quantization}"
         )
+        print(f"prior: {args.prior} ({prior.config.kind}{lm_info})")
         # Each env keeps one phrasing of its task for the whole run.
         env_instructions = np.array(
             [

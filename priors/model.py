@@ -530,7 +530,7 @@ def build_prior(
             ``random_lm_seed``) or ``"mlp"`` (no LM; ``lm`` and ``quantization`` are ignored).
         lm: a name understood by :func:`priors.lm.load_lm`, or an already loaded :class:`LoadedLM`
             (to share one LM between priors; for ``"random-lm"`` pass a name).
-        quantization: ``"none"``, ``"nf4"``, ``"int8"``; default NF4 on CUDA, none on CPU.
+        quantization: ``"none"`` (fp32), ``"bf16"``, ``"nf4"``, ``"int8"``; default NF4 on CUDA, none on CPU.
         n_obs_tokens: number of soft tokens the observation becomes.
         lora: LoRA settings, or ``None`` (default) for a fully frozen LM.
         seed: seed of the trainable parts' initialisation.
