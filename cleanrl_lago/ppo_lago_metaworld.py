@@ -34,7 +34,7 @@ from torch.distributions.normal import Normal
 from torch.utils.tensorboard import SummaryWriter
 
 from cleanrl_lago.envs.metaworld_tasks import MT10_TASKS, check_task, make_metaworld_env, task_instructions
-from priors import DEFAULT_PRIORS, load_prior, push_agent_to_hub
+from priors import DEFAULT_PRIORS, Quantization, load_prior, push_agent_to_hub
 
 
 @dataclass
@@ -121,7 +121,7 @@ class Args:
     """the KL(pi || prior) in nats that `--kl-schedule auto` steers toward"""
     kl_coef_lr: float = 1e-2
     """the learning rate of log(kl_coef), for `--kl-schedule auto`"""
-    prior_quantization: Literal["none", "bf16", "nf4", "int8"] | None = None
+    prior_quantization: Quantization | None = None
     """the precision of the prior's frozen LM (default: the one saved with the prior, bf16 for the shipped
     ones); none is fp32: the same trained weights, slightly different outputs"""
     prior_batch_size: int = 1024

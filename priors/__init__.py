@@ -15,7 +15,7 @@ from priors.io import (
     save_prior,
     shipped_priors,
 )
-from priors.lm import DEFAULT_LM, LoadedLM, default_quantization, lm_fingerprint, load_lm
+from priors.lm import DEFAULT_LM, LoadedLM, Quantization, default_quantization, lm_fingerprint, load_lm
 from priors.model import (
     DEFAULT_PROMPT_FORMAT,
     LMPrior,
@@ -37,6 +37,7 @@ __all__ = [
     "Prior",
     "PriorConfig",
     "PriorLoadError",
+    "Quantization",
     "build_prior",
     "default_quantization",
     "lm_fingerprint",

@@ -19,14 +19,14 @@ import logging
 import shlex
 import sys
 from dataclasses import dataclass
-from typing import Literal
 
 import tyro
 
 from priors.demonstrations import load_demonstrations
 from priors.io import load_prior, push_prior_to_hub, save_prior
+from priors.lm import Quantization
 from priors.model import Prior
-from priors.train import evaluate_as_policy, split_by_episode, validate
+from priors.train import policy_success_rates, split_by_episode, validate
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Args:
     """the trained prior: a folder, a shipped prior's name or a Hub repo id"""
     output: tyro.conf.Positional[str]
     """folder the converted prior is written to (atomically)"""
-    quantization: Literal["none", "bf16", "nf4", "int8"] = "bf16"
+    quantization: Quantization = "bf16"
     """the precision the converted prior runs its LM at"""
     dataset: str | None = None
     """demonstrations to validate on (default: the dataset the prior was trained on, from its config)"""
@@ -77,11 +77,11 @@ def convert(args: Args, command: str | None = None) -> Prior:
     after = validate(prior, demos, val_rows)
     logger.info("validation at %s: %s; at %s: %s", config.quantization, before, args.quantization, after)
 
-    remeasured = {*after, "policy_success_train", "policy_success_heldout"}
-    metrics = {k: v for k, v in config.metrics.items() if k not in remeasured}
-    metrics.update({f"source_{k}": v for k, v in config.metrics.items() if k in remeasured})
+    policy = ("policy_success_train", "policy_success_heldout")
+    metrics = {k: v for k, v in config.metrics.items() if k not in {*after, *policy}}
     # The source's validation as measured here, on the split the converted prior is validated on.
     metrics.update({f"source_{k}": round(float(v), 4) for k, v in before.items()})
+    metrics.update({f"source_{k}": config.metrics[k] for k in policy if k in config.metrics})
     recorded = config.metrics.get("val_nll")
     if recorded is not None and abs(recorded - before["val_nll"]) > 1e-3:
         logger.warning(
@@ -94,11 +94,8 @@ def convert(args: Args, command: str | None = None) -> Prior:
     metrics.update({k: round(float(v), 4) for k, v in after.items()})
     metrics["source_quantization"] = config.quantization
     if args.eval_episodes:
-        for split in ("train", "heldout"):
-            rate = evaluate_as_policy(
-                prior, demos, split, args.eval_episodes, seed + 1, args.eval_max_episode_steps
-            )
-            metrics[f"policy_success_{split}"] = round(rate, 4)
+        rates = policy_success_rates(prior, demos, args.eval_episodes, seed, args.eval_max_episode_steps)
+        metrics.update({name: round(rate, 4) for name, rate in rates.items()})
     commands = [c for c in (config.command, command) if c]
     save_prior(prior, args.output, metrics=metrics, command=" && ".join(commands) or None)
     if args.push_to_hub:

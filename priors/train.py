@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from priors.demonstrations import Demonstrations, load_demonstrations
 from priors.io import push_prior_to_hub, save_prior
-from priors.lm import DEFAULT_LM
+from priors.lm import DEFAULT_LM, Quantization
 from priors.model import LoraSettings, Prior, build_prior
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class Args:
     """lm: pretrained LM; random-lm: same architecture, random weights; mlp: no LM"""
     lm: str = DEFAULT_LM
     """the language model: a Hub id, a local folder, a .gguf file, or the built-in default"""
-    quantization: Literal["none", "bf16", "nf4", "int8"] | None = None
+    quantization: Quantization | None = None
     """precision of the frozen LM: none (fp32), bf16, nf4, int8 (default: nf4 on CUDA, none on CPU)"""
     n_obs_tokens: int = 4
     """soft tokens the observation is projected to"""
@@ -201,6 +201,19 @@ def evaluate_as_policy(
     return float(succeeded.mean())
 
 
+def policy_success_rates(
+    prior: Prior, demos: Demonstrations, episodes: int, seed: int, max_episode_steps: int | None = None
+) -> dict[str, float]:
+    """``{"policy_success_train": rate, "policy_success_heldout": rate}``: :func:`evaluate_as_policy`
+    with each instruction split, on the evaluation episodes of a prior trained with ``seed``."""
+    return {
+        f"policy_success_{split}": evaluate_as_policy(
+            prior, demos, split, episodes, seed + 1, max_episode_steps
+        )
+        for split in ("train", "heldout")
+    }
+
+
 def train(
     args: Args, command: str | None = None, on_epoch: Callable[[int, dict], None] | None = None
 ) -> Prior:
@@ -298,12 +311,10 @@ def train(
         train_seconds=round(time.time() - start, 1),
     )
     if args.eval_episodes:
-        for split in ("train", "heldout"):
-            rate = evaluate_as_policy(
-                prior, demos, split, args.eval_episodes, args.seed + 1, args.eval_max_episode_steps
-            )
-            result[f"policy_success_{split}"] = round(rate, 4)
-            writer.add_scalar(f"prior/policy_success_{split}", rate, step)
+        rates = policy_success_rates(prior, demos, args.eval_episodes, args.seed, args.eval_max_episode_steps)
+        for name, rate in rates.items():
+            result[name] = round(rate, 4)
+            writer.add_scalar(f"prior/{name}", rate, step)
     writer.close()
     save_prior(
         prior,
