@@ -30,7 +30,8 @@ from torch.distributions.categorical import Categorical
 from torch.utils.tensorboard import SummaryWriter
 
 import cleanrl_lago.envs  # noqa: F401  (registers CLEVR-Robot-v0)
-from priors import DEFAULT_PRIORS, Quantization, load_prior, push_agent_to_hub
+from cleanrl_lago.utils.huggingface import push_agent_to_hub
+from priors import DEFAULT_PRIORS, Quantization, load_prior
 
 
 @dataclass

@@ -39,7 +39,8 @@ from torch.distributions.normal import Normal
 from torch.utils.tensorboard import SummaryWriter
 
 from cleanrl_lago.envs.metaworld_tasks import MT10_TASKS, check_task, make_metaworld_env, task_instructions
-from priors import DEFAULT_PRIORS, Quantization, load_prior, push_agent_to_hub
+from cleanrl_lago.utils.huggingface import push_agent_to_hub
+from priors import DEFAULT_PRIORS, Quantization, load_prior
 
 
 @dataclass

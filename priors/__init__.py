@@ -6,7 +6,7 @@ Demonstrations: :mod:`priors.demonstrations`; the training command: :mod:`priors
 See docs/priors.md.
 """
 
-from priors.hub import push_agent_to_hub, upload_folder_to_hub
+from priors.hub import upload_folder_to_hub
 from priors.io import (
     DEFAULT_PRIORS,
     PriorLoadError,
@@ -43,7 +43,6 @@ __all__ = [
     "lm_fingerprint",
     "load_lm",
     "load_prior",
-    "push_agent_to_hub",
     "push_prior_to_hub",
     "save_prior",
     "shipped_priors",
