@@ -293,3 +293,19 @@ def make_metaworld_env(
         terminate_on_success=terminate_on_success,
     )
     return _SeededTaskReset(env)
+
+
+def env_tasks(env_id: str, num_envs: int) -> list[str]:
+    """The task of each env: one task repeated, or the MT10 tasks in turn."""
+    if env_id.lower() != "mt10":
+        return [check_task(env_id)] * num_envs
+    if num_envs % len(MT10_TASKS):
+        raise ValueError(f"--env-id MT10 needs --num-envs a multiple of {len(MT10_TASKS)}, got {num_envs}")
+    return [MT10_TASKS[i % len(MT10_TASKS)] for i in range(num_envs)]
+
+
+def task_one_hot(tasks: list[str]) -> np.ndarray | None:
+    """For MT10, the policy is told its task as a one-hot (Meta-World's MT10 convention)."""
+    if len(set(tasks)) == 1:
+        return None
+    return np.eye(len(MT10_TASKS), dtype=np.float32)[[MT10_TASKS.index(t) for t in tasks]]

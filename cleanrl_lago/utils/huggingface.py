@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,7 @@ def _agent_card(
     tags = ["reinforcement-learning", "lago", "cleanrl-lago", "custom-implementation", env_id]
     lines = ["---", "library_name: cleanrl-lago", "tags:", *[f"- {json.dumps(t)}" for t in tags], "---", ""]
     lines += [f"# {algorithm} on {env_id}", ""]
-    guidance = (
-        f"guided by the LaGO prior `{prior}` with `kl_coef = {kl_coef}`"
-        if prior
-        else "without a prior (vanilla)"
-    )
+    guidance = f"guided by the LaGO prior `{prior}` with `kl_coef = {kl_coef}`" if prior else "without a prior (vanilla)"
     lines += [
         f"A policy trained by cleanrl-lago's `{algorithm}`, {guidance}. The file `{algorithm}.cleanrl_model` is a "
         "`torch.save` dict with the agent's state dict and everything needed to rebuild it (spaces, "
@@ -44,38 +41,36 @@ def _agent_card(
 
 
 def push_agent_to_hub(
+    args: Any,
     repo_id: str,
-    *,
     model_path: str | Path,
     script_path: str | Path,
     run_dir: str | Path,
-    algorithm: str,
-    env_id: str,
-    command: str,
-    prior: str | None = None,
-    kl_coef: float = 0.0,
-    metrics: dict[str, Any] | None = None,
     video_folder: str | Path | None = None,
+    metrics: dict[str, Any] | None = None,
+    prior: str | None = None,
+    *,
+    command: str | None = None,
     token: str | None = None,
     private: bool = False,
 ) -> str:
     """Upload a trained agent as CleanRL does: the model, the script, TensorBoard logs, a replay video
-    (the newest MP4 of ``video_folder``, if any) and a model card naming the prior."""
+    (the newest MP4 of ``video_folder``, if any) and a model card naming the prior (``None``: vanilla)
+    and the command (default: ``python`` and this process's arguments)."""
+    command = command or "python " + " ".join(sys.argv)
     staging = Path(tempfile.mkdtemp(prefix="lago-upload-"))
     try:
         shutil.copy2(model_path, staging / Path(model_path).name)
         shutil.copy2(script_path, staging / Path(script_path).name)
         for events in Path(run_dir).glob("events.out.tfevents.*"):
             shutil.copy2(events, staging / events.name)
-        videos = (
-            sorted(Path(video_folder).glob("*.mp4"), key=lambda p: p.stat().st_mtime) if video_folder else []
-        )
+        videos = sorted(Path(video_folder).glob("*.mp4"), key=lambda p: p.stat().st_mtime) if video_folder else []
         if videos:
             shutil.copy2(videos[-1], staging / "replay.mp4")
-        card = _agent_card(repo_id, algorithm, env_id, prior, kl_coef, metrics or {}, command)
+        card = _agent_card(repo_id, args.exp_name, args.env_id, prior, args.kl_coef, metrics or {}, command)
         (staging / "README.md").write_text(card)
         return upload_folder_to_hub(
-            staging, repo_id, token=token, private=private, commit_message=f"Upload {algorithm} agent"
+            staging, repo_id, token=token, private=private, commit_message=f"Upload {args.exp_name} agent"
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,529 @@
+# docs and experiment results can be found at docs/rl-algorithms/ppo_lago.md
+"""PPO guided by a language-model prior (LaGO) on Meta-World v3 (continuous, 4-dim actions).
+
+CleanRL's ppo_continuous_action.py with one change, fenced by ``# LaGO``: the policy loss gains
+``kl_coef * KL(pi(.|s) || prior(.|s, instruction))``, in closed form for diagonal Gaussians. The frozen prior
+runs once per collected state, in batches, on the raw observation. ``--kl-coef 0`` is vanilla PPO.
+Other departures, none in the loss: Meta-World's tasks (MT10 with a task one-hot) and success rate;
+observations normalised inline with statistics saved in the agent; resuming, checkpoints, Ctrl-C and a
+progress bar (``cleanrl_lago.utils``); evaluation and upload imported. Multi-GPU: *_multigpu.py.
+"""
+
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.optim as optim
+from priors import DEFAULT_PRIORS, Quantization, load_prior
+from torch.distributions.normal import Normal
+from torch.utils.tensorboard import SummaryWriter
+
+from cleanrl_lago.envs.metaworld_tasks import env_tasks, make_metaworld_env, task_instructions, task_one_hot
+from cleanrl_lago.utils import runs
+from cleanrl_lago.utils.cli import cli
+from cleanrl_lago.utils.normalization import RunningMeanStd
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment"""
+    seed: int = 1
+    """seed of the experiment"""
+    torch_deterministic: bool = True
+    """if toggled, `torch.backends.cudnn.deterministic=False`"""
+    cuda: bool = True
+    """if toggled, cuda will be enabled by default"""
+    track: bool = False
+    """if toggled, this experiment will be tracked with Weights and Biases"""
+    wandb_project_name: str = "cleanrl-lago"
+    """the wandb's project name"""
+    wandb_entity: str | None = None
+    """the entity (team) of wandb's project"""
+    capture_video: bool = False
+    """whether to capture videos of the agent performances (check out `videos` folder)"""
+    save_model: bool = False
+    """whether to save the agent into `runs/{run_name}` and evaluate it"""
+    upload_model: bool = False
+    """whether to upload the saved agent to the Hugging Face Hub"""
+    hf_entity: str = ""
+    """the user or org name of the model repository on the Hugging Face Hub"""
+
+    # Algorithm specific arguments
+    env_id: str = "reach-v3"
+    """a Meta-World v3 task (e.g. `push-v3`), or `MT10` for the ten MT10 tasks side by side"""
+    instruction_split: Literal["train", "heldout"] = "train"
+    """which phrasings of the task the prior is given during training"""
+    max_episode_steps: int = 500
+    """the time limit of an episode (Meta-World's default: 500)"""
+    total_timesteps: int = 1_000_000
+    """total timesteps of the experiments"""
+    learning_rate: float = 3e-4
+    """the learning rate of the optimizer"""
+    num_envs: int = 1
+    """the number of parallel game environments (a multiple of 10 for MT10)"""
+    num_steps: int = 2048
+    """the number of steps to run in each environment per policy rollout"""
+    anneal_lr: bool = True
+    """Toggle learning rate annealing for policy and value networks"""
+    gamma: float = 0.99
+    """the discount factor gamma"""
+    gae_lambda: float = 0.95
+    """the lambda for the general advantage estimation"""
+    num_minibatches: int = 32
+    """the number of mini-batches"""
+    update_epochs: int = 10
+    """the K epochs to update the policy"""
+    norm_adv: bool = True
+    """Toggles advantages normalization"""
+    clip_coef: float = 0.2
+    """the surrogate clipping coefficient"""
+    clip_vloss: bool = True
+    """Toggles whether or not to use a clipped loss for the value function, as per the paper."""
+    ent_coef: float = 0.0
+    """coefficient of the entropy"""
+    vf_coef: float = 0.5
+    """coefficient of the value function"""
+    max_grad_norm: float = 0.5
+    """the maximum norm for the gradient clipping"""
+    target_kl: float | None = None
+    """the target KL divergence threshold"""
+    eval_episodes: int = 10
+    """episodes when evaluating the saved agent"""
+    checkpoint_every: int = 10
+    """write a resumable checkpoint every this many iterations (0: only at the end or on interruption)"""
+    resume: str | None = None
+    """a run folder `runs/{run_name}` whose checkpoint to resume from"""
+
+    # LaGO: prior arguments
+    prior: str = DEFAULT_PRIORS["Meta-World/MT10"]
+    """the prior: a folder, a Hugging Face Hub repo id, or the name of a prior shipped with cleanrl-lago"""
+    kl_coef: float = 0.05
+    """coefficient of KL(pi || prior) in the policy loss; 0 is vanilla PPO (the prior is not loaded)"""
+    kl_schedule: Literal["constant", "linear", "auto"] = "constant"
+    """constant; linear from `kl-coef` to `kl-coef-final`; or auto-tuned toward `kl-target`"""
+    kl_coef_final: float = 0.0
+    """the coefficient at the end of training, for `--kl-schedule linear`"""
+    kl_target: float = 1.0
+    """the KL(pi || prior) in nats that `--kl-schedule auto` steers toward"""
+    kl_coef_lr: float = 1e-2
+    """the learning rate of log(kl_coef), for `--kl-schedule auto`"""
+    prior_quantization: Quantization | None = None
+    """the precision of the prior's frozen LM (default: the one saved with the prior, bf16 for the shipped
+    ones); none is fp32: the same trained weights, slightly different outputs"""
+    prior_batch_size: int = 1024
+    """states per forward pass of the prior"""
+    # end LaGO
+
+    # to be filled in runtime
+    batch_size: int = 0
+    """the batch size (computed in runtime)"""
+    minibatch_size: int = 0
+    """the mini-batch size (computed in runtime)"""
+    num_iterations: int = 0
+    """the number of iterations (computed in runtime)"""
+
+
+def make_env(task, seed, idx, capture_video, run_name, gamma, max_episode_steps):
+    def thunk():
+        render_mode = "rgb_array" if capture_video and idx == 0 else None
+        env = make_metaworld_env(task, seed=seed, render_mode=render_mode, max_episode_steps=max_episode_steps)
+        if render_mode:
+            env = gym.wrappers.RecordVideo(env, f"videos/{run_name}")
+        env = gym.wrappers.ClipAction(env)  # episode statistics: Meta-World records them itself
+        if gamma is not None:  # training: normalised, clipped rewards as CleanRL; evaluation: raw
+            env = gym.wrappers.NormalizeReward(env, gamma=gamma)
+            env = gym.wrappers.TransformReward(env, lambda reward: np.clip(reward, -10, 10))
+        return env
+
+    return thunk
+
+
+def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
+    torch.nn.init.orthogonal_(layer.weight, std)
+    torch.nn.init.constant_(layer.bias, bias_const)
+    return layer
+
+
+class Agent(nn.Module):
+    def __init__(self, raw_obs_dim, n_tasks, act_dim):
+        super().__init__()
+        self.obs_rms = RunningMeanStd(raw_obs_dim)
+        obs_dim = raw_obs_dim + (n_tasks if n_tasks > 1 else 0)
+        self.critic = nn.Sequential(
+            layer_init(nn.Linear(obs_dim, 64)),
+            nn.Tanh(),
+            layer_init(nn.Linear(64, 64)),
+            nn.Tanh(),
+            layer_init(nn.Linear(64, 1), std=1.0),
+        )
+        self.actor_mean = nn.Sequential(
+            layer_init(nn.Linear(obs_dim, 64)),
+            nn.Tanh(),
+            layer_init(nn.Linear(64, 64)),
+            nn.Tanh(),
+            layer_init(nn.Linear(64, act_dim), std=0.01),
+        )
+        self.actor_logstd = nn.Parameter(torch.zeros(1, act_dim))
+
+    def get_value(self, x):
+        return self.critic(x)
+
+    def get_action_and_value(self, x, action=None):
+        action_mean = self.actor_mean(x)
+        action_logstd = self.actor_logstd.expand_as(action_mean)
+        action_std = torch.exp(action_logstd)
+        probs = Normal(action_mean, action_std)
+        if action is None:
+            action = probs.sample()
+        return action, probs.log_prob(action).sum(1), probs.entropy().sum(1), self.critic(x)
+
+
+# LaGO
+def gaussian_kl(mean_p, log_std_p, mean_q, log_std_q):
+    """Closed-form KL(p || q) between diagonal Gaussians, summed over action dimensions."""
+    var_ratio = torch.exp(2 * (log_std_p - log_std_q))
+    mahalanobis = ((mean_p - mean_q) / torch.exp(log_std_q)) ** 2
+    return 0.5 * (var_ratio + mahalanobis - 1 - torch.log(var_ratio)).sum(-1)
+
+
+# end LaGO
+
+
+if __name__ == "__main__":
+    args = cli(Args)
+    args.batch_size = int(args.num_envs * args.num_steps)
+    args.minibatch_size = int(args.batch_size // args.num_minibatches)
+    args.num_iterations = args.total_timesteps // args.batch_size
+    tasks = env_tasks(args.env_id, args.num_envs)  # fails on an unknown task before anything starts
+    checkpoint = runs.load_checkpoint(args.resume) if args.resume else None
+    if checkpoint:
+        runs.check_resume(checkpoint, args, ("num_envs", "num_steps"))
+    run_name = checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    if args.track:
+        import wandb
+
+        wandb.init(
+            project=args.wandb_project_name,
+            entity=args.wandb_entity,
+            sync_tensorboard=True,
+            config=vars(args),
+            name=run_name,
+            monitor_gym=True,
+            save_code=True,
+            id=run_name,
+            resume="allow",
+        )
+    # A resumed run drops whatever the interrupted one logged after its checkpoint.
+    writer = SummaryWriter(f"runs/{run_name}", purge_step=checkpoint["global_step"] + 1 if checkpoint else None)
+    writer.add_text(
+        "hyperparameters",
+        "|param|value|\n|-|-|\n%s" % ("\n".join([f"|{key}|{value}|" for key, value in vars(args).items()])),
+    )
+
+    # TRY NOT TO MODIFY: seeding
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    # env setup
+    envs = gym.vector.SyncVectorEnv(
+        [
+            make_env(task, args.seed + i, i, args.capture_video, run_name, args.gamma, args.max_episode_steps)
+            for i, task in enumerate(tasks)
+        ],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        observation_mode="different",  # MT10 tasks declare different goal bounds
+    )
+    assert isinstance(envs.single_action_space, gym.spaces.Box), "only continuous action space is supported"
+    raw_obs_dim, act_dim = envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
+    one_hot = task_one_hot(tasks)
+    one_hot = None if one_hot is None else torch.as_tensor(one_hot, device=device)
+    obs_dim = raw_obs_dim + (0 if one_hot is None else one_hot.shape[1])
+
+    # LaGO: load the frozen prior (checked against the env's spaces before any training)
+    use_prior = args.kl_coef > 0 or args.kl_schedule != "constant"
+    if use_prior:
+        prior = load_prior(
+            args.prior,
+            expected_observation_space=envs.single_observation_space,
+            expected_action_space=envs.envs[0].unwrapped.action_space,  # before ClipAction widens it
+            tasks=sorted(set(tasks)),
+            device=device,
+            quantization=args.prior_quantization,
+        )
+        lm_info = "" if prior.config.kind == "mlp" else f", LM {prior.config.lm_name}, {prior.config.quantization}"
+        print(f"prior: {args.prior} ({prior.config.kind}{lm_info})")
+        # Each env keeps one phrasing of its task for the whole run.
+        phrasings = [task_instructions(task, args.instruction_split) for task in tasks]
+        env_instructions = np.array([p[i % len(p)] for i, p in enumerate(phrasings)], dtype=object)
+        log_kl_coef = torch.tensor(np.log(max(args.kl_coef, 1e-8)), device=device, requires_grad=True)
+        kl_coef_optimizer = optim.Adam([log_kl_coef], lr=args.kl_coef_lr)
+        kl_coef = args.kl_coef
+    # end LaGO
+
+    agent = Agent(raw_obs_dim, len(set(tasks)), act_dim).to(device)
+    optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+
+    # ALGO Logic: Storage setup
+    obs = torch.zeros((args.num_steps, args.num_envs, obs_dim)).to(device)
+    actions = torch.zeros((args.num_steps, args.num_envs, act_dim)).to(device)
+    logprobs = torch.zeros((args.num_steps, args.num_envs)).to(device)
+    rewards = torch.zeros((args.num_steps, args.num_envs)).to(device)
+    dones = torch.zeros((args.num_steps, args.num_envs)).to(device)
+    values = torch.zeros((args.num_steps, args.num_envs)).to(device)
+    # LaGO: the raw observation of every collected state, and the prior's (mean, log_std) for it
+    raw_obs = torch.zeros((args.num_steps, args.num_envs, raw_obs_dim)).to(device)
+    prior_params = torch.zeros((args.num_steps, args.num_envs, 2 * act_dim)).to(device)
+    # end LaGO
+
+    # TRY NOT TO MODIFY: start the game
+    global_step = 0
+    start_iteration = 1
+    if checkpoint:
+        agent.load_state_dict(checkpoint["agent"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        global_step, start_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
+        runs.set_rng_state(checkpoint["rng"])
+        # LaGO
+        if use_prior:
+            log_kl_coef.data.fill_(checkpoint["log_kl_coef"])
+            kl_coef_optimizer.load_state_dict(checkpoint["kl_coef_optimizer"])
+        # end LaGO
+    start_time = time.time()
+    start_step = global_step
+    # A resumed run starts fresh episodes: its envs are seeded apart from the ones it replaces.
+    next_raw_obs, _ = envs.reset(seed=args.seed + (start_iteration - 1) * args.num_envs)
+    next_raw_obs = torch.as_tensor(next_raw_obs, dtype=torch.float64, device=device)
+    next_done = torch.zeros(args.num_envs).to(device)
+    episodes = runs.EpisodeStats(args.num_envs)
+    stop, progress = runs.StopFlag(), runs.Progress(args.total_timesteps, global_step)
+
+    def observe(raw):
+        """Update the running statistics with new raw observations and return the policy's input."""
+        agent.obs_rms.update(raw)
+        x = agent.obs_rms.normalize(raw)
+        return x if one_hot is None else torch.cat([x, one_hot], dim=1)
+
+    def write_checkpoint(iteration):
+        state = dict(run_name=run_name, args=vars(args), global_step=global_step, iteration=iteration)
+        state.update(agent=agent.state_dict(), optimizer=optimizer.state_dict())
+        if use_prior:  # LaGO
+            state.update(log_kl_coef=log_kl_coef.item(), kl_coef_optimizer=kl_coef_optimizer.state_dict())  # LaGO
+        runs.save_checkpoint(f"runs/{run_name}", **state)
+
+    next_obs = observe(next_raw_obs)
+    for iteration in range(start_iteration, args.num_iterations + 1):
+        iteration_start = time.time()
+        # Annealing the rate if instructed to do so.
+        if args.anneal_lr:
+            frac = 1.0 - (iteration - 1.0) / args.num_iterations
+            lrnow = frac * args.learning_rate
+            optimizer.param_groups[0]["lr"] = lrnow
+
+        episode_successes = []
+        for step in range(0, args.num_steps):
+            global_step += args.num_envs
+            obs[step] = next_obs
+            dones[step] = next_done
+            raw_obs[step] = next_raw_obs  # LaGO
+
+            # ALGO LOGIC: action logic
+            with torch.no_grad():
+                action, logprob, _, value = agent.get_action_and_value(next_obs)
+                values[step] = value.flatten()
+            actions[step] = action
+            logprobs[step] = logprob
+
+            # TRY NOT TO MODIFY: execute the game and log data.
+            next_raw_obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
+            next_done = np.logical_or(terminations, truncations)
+            rewards[step] = torch.tensor(reward).to(device).view(-1)
+            next_raw_obs = torch.as_tensor(next_raw_obs, dtype=torch.float64, device=device)
+            next_obs, next_done = observe(next_raw_obs), torch.Tensor(next_done).to(device)
+
+            for episodic_return, episodic_length, success in episodes.finished(infos):
+                print(f"global_step={global_step}, episodic_return={episodic_return}")
+                writer.add_scalar("charts/episodic_return", episodic_return, global_step)
+                writer.add_scalar("charts/episodic_length", episodic_length, global_step)
+                episode_successes.append(success)
+        if episode_successes:
+            writer.add_scalar("charts/success_rate", np.mean(episode_successes), global_step)
+
+        # LaGO: the frozen prior's (mean, log_std) for every collected state, once, in batches
+        if use_prior:
+            prior_start = time.time()
+            flat_raw_obs = raw_obs.reshape(-1, raw_obs_dim)
+            flat_instructions = np.tile(env_instructions, args.num_steps).tolist()
+            with torch.no_grad():
+                for i in range(0, args.batch_size, args.prior_batch_size):
+                    chunk = slice(i, i + args.prior_batch_size)
+                    prior_params.view(-1, 2 * act_dim)[chunk] = prior(flat_raw_obs[chunk], flat_instructions[chunk])
+            prior_time = time.time() - prior_start
+            if args.kl_schedule == "linear":
+                kl_coef = args.kl_coef + (args.kl_coef_final - args.kl_coef) * (iteration - 1) / args.num_iterations
+            elif args.kl_schedule == "auto":
+                kl_coef = log_kl_coef.exp().item()
+        # end LaGO
+
+        # bootstrap value if not done
+        with torch.no_grad():
+            next_value = agent.get_value(next_obs).reshape(1, -1)
+            advantages = torch.zeros_like(rewards).to(device)
+            lastgaelam = 0
+            for t in reversed(range(args.num_steps)):
+                if t == args.num_steps - 1:
+                    nextnonterminal = 1.0 - next_done
+                    nextvalues = next_value
+                else:
+                    nextnonterminal = 1.0 - dones[t + 1]
+                    nextvalues = values[t + 1]
+                delta = rewards[t] + args.gamma * nextvalues * nextnonterminal - values[t]
+                advantages[t] = lastgaelam = delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam
+            returns = advantages + values
+
+        # flatten the batch
+        b_obs = obs.reshape((-1, obs_dim))
+        b_logprobs = logprobs.reshape(-1)
+        b_actions = actions.reshape((-1, act_dim))
+        b_advantages = advantages.reshape(-1)
+        b_returns = returns.reshape(-1)
+        b_values = values.reshape(-1)
+        b_prior_mean, b_prior_log_std = prior_params.reshape(-1, 2 * act_dim).chunk(2, dim=-1)  # LaGO
+
+        # Optimizing the policy and value network
+        b_inds = np.arange(args.batch_size)
+        clipfracs = []
+        for epoch in range(args.update_epochs):
+            np.random.shuffle(b_inds)
+            for start in range(0, args.batch_size, args.minibatch_size):
+                end = start + args.minibatch_size
+                mb_inds = b_inds[start:end]
+
+                _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb_inds], b_actions[mb_inds])
+                logratio = newlogprob - b_logprobs[mb_inds]
+                ratio = logratio.exp()
+
+                with torch.no_grad():
+                    # calculate approx_kl http://joschu.net/blog/kl-approx.html
+                    old_approx_kl = (-logratio).mean()
+                    approx_kl = ((ratio - 1) - logratio).mean()
+                    clipfracs += [((ratio - 1.0).abs() > args.clip_coef).float().mean().item()]
+
+                mb_advantages = b_advantages[mb_inds]
+                if args.norm_adv:
+                    mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
+
+                # Policy loss
+                pg_loss1 = -mb_advantages * ratio
+                pg_loss2 = -mb_advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)
+                pg_loss = torch.max(pg_loss1, pg_loss2).mean()
+
+                # Value loss
+                newvalue = newvalue.view(-1)
+                if args.clip_vloss:
+                    v_loss_unclipped = (newvalue - b_returns[mb_inds]) ** 2
+                    v_clipped = b_values[mb_inds] + torch.clamp(
+                        newvalue - b_values[mb_inds],
+                        -args.clip_coef,
+                        args.clip_coef,
+                    )
+                    v_loss_clipped = (v_clipped - b_returns[mb_inds]) ** 2
+                    v_loss_max = torch.max(v_loss_unclipped, v_loss_clipped)
+                    v_loss = 0.5 * v_loss_max.mean()
+                else:
+                    v_loss = 0.5 * ((newvalue - b_returns[mb_inds]) ** 2).mean()
+
+                entropy_loss = entropy.mean()
+                loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef
+
+                # LaGO: closed-form KL(pi || prior) between diagonal Gaussians, added to the policy loss
+                if use_prior:
+                    newmean = agent.actor_mean(b_obs[mb_inds])
+                    newlogstd = agent.actor_logstd.expand_as(newmean)
+                    prior_kl = gaussian_kl(newmean, newlogstd, b_prior_mean[mb_inds], b_prior_log_std[mb_inds]).mean()
+                    loss = loss + kl_coef * prior_kl
+                # end LaGO
+
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                optimizer.step()
+
+            if args.target_kl is not None and approx_kl > args.target_kl:
+                break
+
+        # LaGO: auto-tuned coefficient, as SAC tunes its temperature: up when KL > target
+        if use_prior and args.kl_schedule == "auto":
+            kl_coef_loss = -log_kl_coef * (prior_kl.detach() - args.kl_target)
+            kl_coef_optimizer.zero_grad()
+            kl_coef_loss.backward()
+            kl_coef_optimizer.step()
+        # end LaGO
+
+        y_pred, y_true = b_values.cpu().numpy(), b_returns.cpu().numpy()
+        var_y = np.var(y_true)
+        explained_var = np.nan if var_y == 0 else 1 - np.var(y_true - y_pred) / var_y
+
+        # TRY NOT TO MODIFY: record rewards for plotting purposes
+        writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+        writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
+        writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
+        writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
+        writer.add_scalar("losses/old_approx_kl", old_approx_kl.item(), global_step)
+        writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
+        writer.add_scalar("losses/clipfrac", np.mean(clipfracs), global_step)
+        writer.add_scalar("losses/explained_variance", explained_var, global_step)
+        # LaGO
+        if use_prior:
+            writer.add_scalar("losses/prior_kl", prior_kl.item(), global_step)
+            writer.add_scalar("charts/kl_coef", kl_coef, global_step)
+            writer.add_scalar("charts/prior_time_fraction", prior_time / (time.time() - iteration_start), global_step)
+        # end LaGO
+        print("SPS:", int((global_step - start_step) / (time.time() - start_time)))
+        writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
+        progress.update(global_step, np.mean(episode_successes) if episode_successes else None)
+
+        # Checkpoints are written between iterations, where a run stops on Ctrl-C/SIGTERM too.
+        if stop or iteration == args.num_iterations or (args.checkpoint_every and iteration % args.checkpoint_every == 0):
+            write_checkpoint(iteration)
+        if stop:
+            stop.exit(f"runs/{run_name}", f"iteration {iteration}")
+    progress.close()
+
+    if args.save_model:
+        model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
+        from cleanrl_lago.utils.evals import evaluate_ppo_metaworld, save_agent
+
+        save_agent(model_path, args, agent=agent.state_dict(), tasks=tasks, raw_obs_dim=raw_obs_dim, act_dim=act_dim)
+        print(f"model saved to {model_path}")
+        episodic_returns, successes = evaluate_ppo_metaworld(
+            model_path, make_env, args.eval_episodes, f"{run_name}-eval", Agent, device, args.capture_video, args.seed + 10_000
+        )
+        for idx, episodic_return in enumerate(episodic_returns):
+            writer.add_scalar("eval/episodic_return", episodic_return, idx)
+        writer.add_scalar("eval/success_rate", np.mean(successes), global_step)
+        print(f"eval: success rate {np.mean(successes):.3f} over {len(successes)} episodes")
+
+        if args.upload_model:
+            from cleanrl_lago.utils.huggingface import push_agent_to_hub
+
+            repo_name = f"{args.env_id}-{args.exp_name}-seed{args.seed}"
+            repo_id = f"{args.hf_entity}/{repo_name}" if args.hf_entity else repo_name
+            metrics = {"eval/success_rate": round(float(np.mean(successes)), 4)}
+            prior_id = args.prior if use_prior else None  # LaGO
+            push_agent_to_hub(
+                args, repo_id, model_path, __file__, f"runs/{run_name}", f"videos/{run_name}-eval", metrics, prior_id
+            )
+
+    envs.close()
+    writer.close()

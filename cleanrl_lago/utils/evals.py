@@ -1,0 +1,137 @@
+"""Saving a trained agent and evaluating it after loading, as CleanRL's ``cleanrl_utils/evals``: each
+``evaluate_*`` rebuilds the agent from the saved file with the script's own ``Model`` and ``make_env``
+(passed in, so this module knows no network) and returns (episodic returns, successes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import torch
+
+from cleanrl_lago.envs.metaworld_tasks import task_one_hot
+from cleanrl_lago.utils.runs import EpisodeStats, save_atomic
+
+
+def save_agent(model_path: str, args: Any, **state: Any) -> None:
+    """Write the agent atomically: its state dicts, what is needed to rebuild it, and the plain arguments."""
+    plain_args = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}
+    save_atomic({**state, "args": plain_args}, model_path)
+
+
+def run_episodes(envs: gym.vector.VectorEnv, act, eval_episodes: int, seed: int) -> tuple[list[float], list[float]]:
+    """Step ``envs`` with ``act(obs) -> actions`` until ``eval_episodes`` episodes have ended."""
+    obs, _ = envs.reset(seed=seed)
+    stats, episodic_returns, successes = EpisodeStats(envs.num_envs), [], []
+    while len(episodic_returns) < eval_episodes:
+        with torch.no_grad():
+            obs, _, _, _, infos = envs.step(act(obs))
+        for episodic_return, _, success in stats.finished(infos):
+            episodic_returns.append(episodic_return)
+            successes.append(success)
+    envs.close()
+    return episodic_returns, successes
+
+
+def _load(model_path: str, device: torch.device) -> dict[str, Any]:
+    try:
+        return torch.load(model_path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:
+        raise ValueError(f"{model_path} is not a saved cleanrl-lago agent ({type(e).__name__}: {e})") from e
+
+
+def metaworld_eval_envs(make_env, tasks, max_episode_steps, run_name, capture_video, seed, **kwargs):
+    """One env per distinct task, raw rewards (no normalisation), as in training otherwise."""
+    return gym.vector.SyncVectorEnv(
+        [
+            make_env(task, seed + i, i, capture_video, run_name, **kwargs, max_episode_steps=max_episode_steps)
+            for i, task in enumerate(dict.fromkeys(tasks))
+        ],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        observation_mode="different",  # MT10 tasks declare different goal bounds
+    )
+
+
+def evaluate_ppo_metaworld(model_path, make_env, eval_episodes, run_name, Model, device, capture_video=False, seed=0):
+    """Mean-action episodes of a ``ppo_lago_metaworld`` agent, normalised with its saved statistics."""
+    saved = _load(model_path, device)
+    tasks = list(dict.fromkeys(saved["tasks"]))
+    max_steps = saved["args"]["max_episode_steps"]
+    envs = metaworld_eval_envs(make_env, tasks, max_steps, run_name, capture_video, seed, gamma=None)
+    agent = Model(saved["raw_obs_dim"], len(tasks), saved["act_dim"]).to(device)
+    agent.load_state_dict(saved["agent"])
+    one_hot = task_one_hot(tasks)
+    one_hot = None if one_hot is None else torch.as_tensor(one_hot, device=device)
+
+    def act(obs):
+        x = agent.obs_rms.normalize(torch.as_tensor(obs, dtype=torch.float64, device=device))
+        x = x if one_hot is None else torch.cat([x, one_hot], dim=1)
+        return agent.actor_mean(x).cpu().numpy()
+
+    return run_episodes(envs, act, eval_episodes, seed)
+
+
+def evaluate_sac(
+    model_path,
+    make_env,
+    eval_episodes,
+    run_name,
+    Model,
+    policy_input,
+    task_one_hot,
+    device,
+    capture_video=False,
+    seed=0,
+):
+    """Deterministic (``tanh(mean)``) episodes of a ``sac_lago`` agent."""
+    saved = _load(model_path, device)
+    tasks = list(dict.fromkeys(saved["tasks"]))
+    envs = metaworld_eval_envs(make_env, tasks, saved["args"]["max_episode_steps"], run_name, capture_video, seed)
+    actor = Model(saved["obs_dim"], envs.single_action_space).to(device)
+    actor.load_state_dict(saved["actor"])
+    one_hot = task_one_hot(tasks)
+
+    def act(obs):
+        _, _, mean = actor.get_action(torch.as_tensor(policy_input(obs, one_hot), device=device))
+        return mean.cpu().numpy()
+
+    return run_episodes(envs, act, eval_episodes, seed)
+
+
+def evaluate_ppo_clevr(
+    model_path,
+    make_env,
+    env_id,
+    eval_episodes,
+    run_name,
+    Model,
+    device,
+    capture_video,
+    instruction_split,
+    seed,
+    greedy=True,
+):
+    """Greedy (argmax) or sampled episodes of a ``ppo_lago_clevr`` agent on one instruction split."""
+    saved = _load(model_path, device)
+    envs = gym.vector.SyncVectorEnv(
+        [make_env(env_id, 0, capture_video, run_name, instruction_split)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    if saved["env_id"] != env_id or list(saved["observation_shape"]) != list(envs.single_observation_space.shape):
+        raise ValueError(
+            f"{model_path} holds an agent for {saved['env_id']} with observations {saved['observation_shape']}, "
+            f"not for {env_id} with {envs.single_observation_space.shape}"
+        )
+    agent = Model(saved["observation_shape"][0], saved["n_actions"]).to(device)
+    agent.load_state_dict(saved["agent"])
+    generator = torch.Generator(device=device).manual_seed(seed)
+
+    def act(obs):
+        logits = agent.actor(torch.as_tensor(obs, dtype=torch.float32, device=device))
+        if greedy:
+            return logits.argmax(dim=-1).cpu().numpy()
+        return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1).cpu().numpy()
+
+    return run_episodes(envs, act, eval_episodes, seed)

@@ -1,0 +1,136 @@
+"""A run's plumbing: atomic saves, resumable checkpoints with every RNG stream, a stop flag for
+Ctrl-C/SIGTERM, episode statistics with success, and a progress bar. None of it is the algorithm."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def save_atomic(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` through a temporary file, fsync and a rename: a crash never leaves half a file,
+    and the previous version stays whole until the new one is complete."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every global random stream a script draws from: Python's, NumPy's and torch's (CPU and CUDA)."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(run_dir: str | os.PathLike, **state: Any) -> None:
+    """Write ``run_dir/checkpoint.pt`` atomically: the given state plus every RNG stream."""
+    save_atomic({**state, "rng": rng_state()}, Path(run_dir) / CHECKPOINT_NAME)
+
+
+def load_checkpoint(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The checkpoint of ``run_dir`` (``--resume``), with a clear error if it is missing or unreadable."""
+    path = Path(run_dir) / CHECKPOINT_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume {run_dir}: no {CHECKPOINT_NAME} there; pass a folder runs/<run_name>")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise ValueError(
+            f"--resume {run_dir}: {CHECKPOINT_NAME} is unreadable ({type(e).__name__}); it was not written by "
+            "this project or was damaged: start a new run"
+        ) from e
+
+
+def check_resume(checkpoint: dict[str, Any], args: Any, keys: tuple[str, ...]) -> None:
+    """Refuse to resume with settings that change what an iteration or a seed means."""
+    for key in keys:
+        saved, now = checkpoint["args"].get(key), getattr(args, key)
+        if saved != now:
+            flag = "--" + key.replace("_", "-")
+            raise ValueError(f"--resume: the run used {flag} {saved}, this launch {now}; resume with the same value")
+
+
+class StopFlag:
+    """Ctrl-C and SIGTERM (a scheduler's pre-emption) set this flag instead of raising; the loop checks
+    it where stopping is clean, writes a checkpoint and exits with status 130."""
+
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda signum, frame: self.signals.append(signum))
+
+    def __bool__(self) -> bool:
+        return bool(self.signals)
+
+    def exit(self, run_dir: str | os.PathLike, where: str) -> None:
+        print(f"interrupted: checkpoint at {where} in {run_dir}; resume with --resume {run_dir}")
+        raise SystemExit(130)
+
+
+class EpisodeStats:
+    """Finished episodes of a vector env (``SAME_STEP`` autoreset) with their success: an episode
+    succeeds if ``info["success"]`` was set at any of its steps (Meta-World does not end on success)."""
+
+    def __init__(self, num_envs: int):
+        self.ever_success = np.zeros(num_envs, dtype=bool)
+
+    def finished(self, infos: dict[str, Any]) -> list[tuple[float, int, float]]:
+        """(return, length, success) of each episode that ended at this step."""
+        if "success" in infos:
+            self.ever_success |= (infos["success"] > 0) & infos.get("_success", True)  # not just reset
+        episodes = []
+        if "final_info" in infos:
+            final = infos["final_info"]
+            for i in np.nonzero(final.get("_episode", []))[0]:
+                success = self.ever_success[i] or ("success" in final and final["success"][i] > 0)
+                episodes.append((float(final["episode"]["r"][i]), int(final["episode"]["l"][i]), float(success)))
+                self.ever_success[i] = False
+        return episodes
+
+
+class Progress:
+    """A console progress bar (tqdm) with SPS, the recent success rate and the time left; off when
+    standard error is not a terminal, so logs and tests see only CleanRL's prints."""
+
+    def __init__(self, total: int, initial: int = 0):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, disable=not sys.stderr.isatty())
+        self.start_time, self.start_step = time.time(), initial
+
+    def update(self, global_step: int, success_rate: float | None = None) -> None:
+        sps = (global_step - self.start_step) / max(time.time() - self.start_time, 1e-9)
+        postfix = {"SPS": int(sps)}
+        if success_rate is not None:
+            postfix["success"] = f"{success_rate:.2f}"
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(global_step - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
