@@ -1,11 +1,14 @@
 """Action priors for LaGO: ``p(a | observation, instruction)`` from a frozen language model.
 
-Build with :func:`build_prior`, train with :meth:`Prior.nll` over :meth:`Prior.trainable_parameters`,
-save with :func:`save_prior`, load with :func:`load_prior`, publish with :func:`push_prior_to_hub`.
-Demonstrations: :mod:`priors.demonstrations`; the training command: :mod:`priors.train`.
-See docs/priors.md.
+Build with :func:`build_prior`, train with :meth:`Prior.nll` over :meth:`Prior.trainable_parameters`
+(or :func:`priors.train.train` on :class:`Demonstrations`), save with :func:`save_prior`, load with
+:func:`load_prior`, publish with :func:`push_prior_to_hub`, evaluate as a policy with
+:func:`evaluate_as_policy` in envs of your own factory. The library knows no environment: what it
+needs of one (spaces, an env id, an env factory) it takes as arguments. See docs/priors.md.
 """
 
+from priors.demonstrations import Demonstrations, load_demonstrations
+from priors.evaluation import EnvFactory, EvaluationEpisode, InstructionSplit, evaluate_as_policy
 from priors.hub import upload_folder_to_hub
 from priors.io import (
     DEFAULT_PRIORS,
@@ -15,7 +18,7 @@ from priors.io import (
     save_prior,
     shipped_priors,
 )
-from priors.lm import DEFAULT_LM, LoadedLM, Quantization, default_quantization, lm_fingerprint, load_lm
+from priors.lm import DEFAULT_LM, LoadedLM, Quantization, load_lm
 from priors.model import (
     DEFAULT_PROMPT_FORMAT,
     LMPrior,
@@ -23,6 +26,8 @@ from priors.model import (
     MLPPrior,
     Prior,
     PriorConfig,
+    PriorKind,
+    Provenance,
     build_prior,
 )
 
@@ -30,17 +35,23 @@ __all__ = [
     "DEFAULT_LM",
     "DEFAULT_PRIORS",
     "DEFAULT_PROMPT_FORMAT",
+    "Demonstrations",
+    "EnvFactory",
+    "EvaluationEpisode",
+    "InstructionSplit",
     "LMPrior",
     "LoadedLM",
     "LoraSettings",
     "MLPPrior",
     "Prior",
     "PriorConfig",
+    "PriorKind",
     "PriorLoadError",
+    "Provenance",
     "Quantization",
     "build_prior",
-    "default_quantization",
-    "lm_fingerprint",
+    "evaluate_as_policy",
+    "load_demonstrations",
     "load_lm",
     "load_prior",
     "push_prior_to_hub",

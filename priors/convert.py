@@ -1,38 +1,38 @@
-"""Run a trained prior's frozen LM at another precision, re-measured, as a new prior folder.
+"""Running a trained prior's frozen LM at another precision, re-measured, as a new prior folder.
 
 A prior is trained on its LM at one precision (``quantization`` in its config). Running the same
 trained weights at another one (bf16 is 1.6-1.8x faster than fp32 on CPUs with AVX512-BF16)
-changes its outputs slightly. This command measures by how much, on the prior's own validation
-split of its demonstrations, evaluates it again as a policy at the new precision, and writes a
-new prior folder whose config names the new precision and holds the new metrics (the old ones
-under ``source_*``) and both commands::
+changes its outputs slightly. :func:`convert` measures by how much, on the prior's own validation
+split of its demonstrations, evaluates it again as a policy at the new precision (in environments
+the caller's factory makes), and writes a new prior folder whose config names the new precision and
+whose provenance holds the new metrics (the old ones under ``source_*``) and both commands.
 
-    python -m priors.convert SOURCE OUTPUT --quantization bf16 [--eval-episodes 50]
-
-``SOURCE`` is anything :func:`priors.load_prior` accepts (a folder, a shipped prior's name, a Hub
-id); its demonstrations must be available (``MINARI_DATASETS_PATH``), as for training.
+cleanrl-lago's command line for its benchmarks is ``python -m cleanrl_lago.convert_prior``.
+The prior's demonstrations must be available (``MINARI_DATASETS_PATH``), as for training.
 """
 
 from __future__ import annotations
 
 import logging
-import shlex
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import tyro
 
 from priors.demonstrations import load_demonstrations
+from priors.evaluation import EnvFactory, policy_success_rates
 from priors.io import load_prior, push_prior_to_hub, save_prior
 from priors.lm import Quantization
-from priors.model import Prior
-from priors.train import policy_success_rates, split_by_episode, validate
+from priors.model import Prior, PriorConfig
+from priors.train import split_by_episode, validate
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class Args:
+class ConvertSettings:
+    """How to convert a prior (the options of ``python -m cleanrl_lago.convert_prior``)."""
+
     source: tyro.conf.Positional[str]
     """the trained prior: a folder, a shipped prior's name or a Hub repo id"""
     output: tyro.conf.Positional[str]
@@ -57,15 +57,30 @@ class Args:
     """also upload the converted prior to this Hugging Face Hub repo id"""
 
 
-def convert(args: Args, command: str | None = None) -> Prior:
-    """Load, re-measure and save ``args.source`` at ``args.quantization``; return the converted prior."""
+def convert(
+    args: ConvertSettings,
+    *,
+    make_env: Callable[[PriorConfig], EnvFactory] | None = None,
+    command: str | None = None,
+) -> Prior:
+    """Load, re-measure and save ``args.source`` at ``args.quantization``; return the converted prior.
+
+    Args:
+        make_env: given the source prior's config, the factory of its evaluation envs
+            (:data:`priors.evaluation.EnvFactory`); needed unless ``args.eval_episodes`` is 0. The
+            prior's recorded ``tasks`` are evaluated, ``args.eval_episodes`` episodes each.
+        command: the command line, appended to the source's in the provenance.
+    """
+    if args.eval_episodes and make_env is None:
+        raise ValueError("evaluating the prior as a policy (eval_episodes > 0) needs make_env")
     source = load_prior(args.source, device=args.device)
     config = source.config
+    recorded = config.provenance
     if config.kind == "mlp":
         raise ValueError("an MLP prior has no language model to run at another precision")
     if config.quantization == args.quantization:
         raise ValueError(f"{args.source} already runs its LM at {args.quantization!r}")
-    dataset = args.dataset or (config.instruction_split or {}).get("dataset")
+    dataset = args.dataset or recorded.dataset
     if dataset is None:
         raise ValueError(f"{args.source} does not record its demonstrations; pass --dataset")
     seed = config.seed if args.seed is None else args.seed
@@ -78,39 +93,33 @@ def convert(args: Args, command: str | None = None) -> Prior:
     logger.info("validation at %s: %s; at %s: %s", config.quantization, before, args.quantization, after)
 
     policy = ("policy_success_train", "policy_success_heldout")
-    metrics = {k: v for k, v in config.metrics.items() if k not in {*after, *policy}}
+    metrics = {k: v for k, v in recorded.metrics.items() if k not in {*after, *policy}}
     # The source's validation as measured here, on the split the converted prior is validated on.
     metrics.update({f"source_{k}": round(float(v), 4) for k, v in before.items()})
-    metrics.update({f"source_{k}": config.metrics[k] for k in policy if k in config.metrics})
-    recorded = config.metrics.get("val_nll")
-    if recorded is not None and abs(recorded - before["val_nll"]) > 1e-3:
+    metrics.update({f"source_{k}": recorded.metrics[k] for k in policy if k in recorded.metrics})
+    recorded_nll = recorded.metrics.get("val_nll")
+    if recorded_nll is not None and abs(recorded_nll - before["val_nll"]) > 1e-3:
         logger.warning(
             "validation NLL at %s is %.4f here but %.4f in the prior's config: this split (dataset, "
             "--val-fraction, --seed, --successful-only) is not the one it was trained with",
             config.quantization,
             before["val_nll"],
-            recorded,
+            recorded_nll,
         )
     metrics.update({k: round(float(v), 4) for k, v in after.items()})
     metrics["source_quantization"] = config.quantization
     if args.eval_episodes:
-        rates = policy_success_rates(prior, demos, args.eval_episodes, seed, args.eval_max_episode_steps)
+        rates = policy_success_rates(
+            prior,
+            make_env(config),
+            tasks=config.tasks,
+            episodes=args.eval_episodes,
+            seed=seed,
+            max_episode_steps=args.eval_max_episode_steps,
+        )
         metrics.update({name: round(rate, 4) for name, rate in rates.items()})
-    commands = [c for c in (config.command, command) if c]
-    save_prior(prior, args.output, metrics=metrics, command=" && ".join(commands) or None)
+    commands = [c for c in (recorded.command, command) if c]
+    save_prior(prior, args.output, metrics=metrics, command=" && ".join(commands) or None, dataset=dataset)
     if args.push_to_hub:
         push_prior_to_hub(args.output, args.push_to_hub)
     return prior
-
-
-def main(argv: list[str] | None = None) -> Prior:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    argv = sys.argv[1:] if argv is None else argv
-    args = tyro.cli(Args, args=argv)
-    prior = convert(args, command="python -m priors.convert " + " ".join(shlex.quote(a) for a in argv))
-    print(f"prior written to {args.output}: {prior.config.metrics}")
-    return prior
-
-
-if __name__ == "__main__":
-    main()

@@ -1,21 +1,20 @@
-"""Expert demonstrations tagged with language instructions, stored as Minari datasets.
+"""Demonstrations tagged with language instructions, stored as Minari datasets.
 
-Collect (see ``docs/demonstrations.md``)::
-
-    python -m priors.demonstrations --env clevr --episodes 500
-    python -m priors.demonstrations --env metaworld --tasks mt10 --episodes-per-task 20 --seed 0
-
-and load for prior training with :func:`load_demonstrations`.
+This module stores and loads them; it runs no environment. An environment's package records
+episodes (:class:`EpisodeRecorder`), writes them with :func:`write_dataset` given the spaces, and
+prior training reads them back with :func:`load_demonstrations`. (cleanrl-lago's collection command
+for its benchmarks is described in ``docs/demonstrations.md``.)
 
 Storage. Each episode is a Minari episode (observations float32 with the final one, actions,
 rewards, terminations, truncations; the episode's seed in its metadata). Its infos hold, per
 step (reset included), the integer ``instruction_id`` and ``task_id`` and the bool ``success``.
 The tables these ids index, the collection settings and the command live under the key
-``"cleanrl_lago"`` of the dataset's ``metadata.json``. (Minari's hdf5 backend would store
-strings in infos too, but reads them back as bytes, and a string per step is wasteful.)
+``"cleanrl_lago"`` of the dataset's ``metadata.json`` (:data:`METADATA_KEY`; the name is part of the
+stored format). (Minari's hdf5 backend would store strings in infos too, but reads them back as
+bytes, and a string per step is wasteful.)
 
 A dataset is written to a hidden temporary folder under ``MINARI_DATASETS_PATH`` and renamed
-into place when complete, so an interrupted collection never leaves a partial dataset.
+into place when complete, so an interrupted write never leaves a partial dataset.
 """
 
 from __future__ import annotations
@@ -23,35 +22,28 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shlex
 import shutil
-import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
 import minari
 import numpy as np
-import tyro
 from minari.data_collector import EpisodeBuffer
 from minari.dataset.minari_dataset import parse_dataset_id
+from minari.dataset.minari_storage import MinariStorage
 from minari.namespace import create_namespace, list_local_namespaces
 from minari.storage import get_dataset_path
-from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
 
 METADATA_KEY = "cleanrl_lago"
+"""The key of the dataset's ``metadata.json`` this module's tables and settings live under."""
 FORMAT_VERSION = 1
-CLEVR_ENV_ID = "CLEVR-Robot-v0"
-METAWORLD_ENV_ID = "Meta-World/MT1"
-CLEVR_DATASET_ID = "cleanrl-lago/clevr-robot/expert-v0"
-METAWORLD_DATASET_ID = "cleanrl-lago/metaworld-{tasks}/expert-v0"
 
 
 @dataclass
@@ -69,11 +61,11 @@ class Demonstrations:
     episode_ids: np.ndarray
     """[N] int64 Minari episode id of the step."""
     tasks: list[str]
-    """The distinct task names (CLEVR: the single task ``"CLEVR-Robot-v0"``)."""
+    """The distinct task names (an environment without tasks: one task, named as the writer chose)."""
     task_ids: np.ndarray
     """[N] int64 index into ``tasks``."""
     env_id: str
-    """Gymnasium id that recreates an episode's env (Meta-World: with ``env_name=task``)."""
+    """The environment id the writer recorded."""
     observation_space: gym.Space
     action_space: gym.Space
     success_rate: float
@@ -87,7 +79,7 @@ class Demonstrations:
 
 @dataclass
 class ExpertEpisode:
-    """One expert episode as collected, before it is stored."""
+    """One expert episode as recorded (:class:`EpisodeRecorder`), before it is stored."""
 
     seed: int
     task: str
@@ -104,84 +96,10 @@ class ExpertEpisode:
         return bool(self.successes.any())
 
 
-# ----- experts ---------------------------------------------------------------------------------
-def clevr_episodes(
-    episodes: int, seed: int = 0, max_episode_steps: int | None = None
-) -> Iterator[ExpertEpisode]:
-    """Run the scripted CLEVR-Robot expert; episode ``i`` resets with seed ``seed + i``.
+class EpisodeRecorder:
+    """Builds an :class:`ExpertEpisode` step by step: the reset's observation and info, then
+    :meth:`add` after each step, then :meth:`finish`. ``info["success"]`` marks successful steps."""
 
-    The env samples the goal and its train-split instruction from the episode's seed.
-    """
-    import cleanrl_lago.envs  # noqa: F401  (registers CLEVR-Robot-v0)
-    from cleanrl_lago.envs.clevr_expert import expert_action
-
-    kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
-    env = gym.make(CLEVR_ENV_ID, instruction_split="train", **kwargs)
-    try:
-        for i in range(episodes):
-            obs, info = env.reset(seed=seed + i)
-            ep = _Recorder(obs, info)
-            while True:
-                action = expert_action(env.unwrapped)
-                obs, reward, terminated, truncated, info = env.step(action)
-                ep.add(action, obs, reward, terminated, truncated, info)
-                if terminated or truncated:
-                    break
-            yield ep.finish(seed + i, CLEVR_ENV_ID, info["instruction"], action_dtype=np.int64)
-    finally:
-        env.close()
-
-
-def metaworld_episodes(
-    tasks: list[str],
-    episodes_per_task: int,
-    seed: int = 0,
-    stop_after_success: int | None = 10,
-    max_episode_steps: int | None = None,
-) -> Iterator[ExpertEpisode]:
-    """Run Meta-World's scripted policies, ``episodes_per_task`` episodes per task in order.
-
-    Episode ``j`` of the ``k``-th task resets with seed ``seed + k * episodes_per_task + j`` (the
-    env itself is made with ``seed``); its instruction is drawn from the task's train phrasings with
-    ``np.random.default_rng`` of that seed. With ``stop_after_success=K`` an episode is truncated
-    ``K`` steps after its first successful step; ``None`` runs to the time limit.
-    The stored action is the policy's output clipped to the action space, as the env executes it.
-    """
-    from metaworld.policies import ENV_POLICY_MAP
-
-    from cleanrl_lago.envs.metaworld_tasks import check_task, make_metaworld_env, task_instructions
-
-    for k, task in enumerate(tasks):
-        check_task(task)
-        env = make_metaworld_env(task, seed=seed, max_episode_steps=max_episode_steps)
-        policy = ENV_POLICY_MAP[task]()
-        low, high = env.action_space.low, env.action_space.high
-        instructions = task_instructions(task, "train")
-        try:
-            for j in range(episodes_per_task):
-                episode_seed = seed + k * episodes_per_task + j
-                instruction = instructions[np.random.default_rng(episode_seed).integers(len(instructions))]
-                obs, info = env.reset(seed=episode_seed)
-                ep = _Recorder(obs, info)
-                steps_since_success = None
-                while True:
-                    action = np.clip(policy.get_action(obs), low, high).astype(np.float32)
-                    obs, reward, terminated, truncated, info = env.step(action)
-                    if steps_since_success is not None:
-                        steps_since_success += 1
-                    elif info.get("success"):
-                        steps_since_success = 0
-                    if stop_after_success is not None and steps_since_success == stop_after_success:
-                        truncated = True
-                    ep.add(action, obs, reward, terminated, truncated, info)
-                    if terminated or truncated:
-                        break
-                yield ep.finish(episode_seed, task, instruction, action_dtype=np.float32)
-        finally:
-            env.close()
-
-
-class _Recorder:
     def __init__(self, obs: np.ndarray, info: dict[str, Any]):
         self.observations = [np.asarray(obs, dtype=np.float32)]
         self.successes = [bool(info.get("success", False))]
@@ -213,20 +131,6 @@ class _Recorder:
 
 
 # ----- writing ---------------------------------------------------------------------------------
-@dataclass
-class CollectionSummary:
-    """What a collection wrote."""
-
-    dataset_id: str
-    path: Path
-    episodes: int
-    steps: int
-    success_rate: float
-    task_success_rates: dict[str, float]
-    size_mb: float
-    seconds: float
-
-
 @contextlib.contextmanager
 def _minari_root(path: Path) -> Iterator[None]:
     """Point Minari at another datasets folder for the duration (it reads the variable on each call)."""
@@ -241,18 +145,6 @@ def _minari_root(path: Path) -> Iterator[None]:
             os.environ["MINARI_DATASETS_PATH"] = previous
 
 
-def collection_command(dataset_id: str) -> str:
-    """The command that collects ``dataset_id`` (a guess from the id for ids not made by default)."""
-    cmd = "python -m priors.demonstrations"
-    if dataset_id == CLEVR_DATASET_ID:
-        return f"{cmd} --env clevr"
-    for tasks in ("mt10", "mt50"):
-        if dataset_id == METAWORLD_DATASET_ID.format(tasks=tasks):
-            return f"{cmd} --env metaworld --tasks {tasks}"
-    env = "clevr" if "clevr" in dataset_id.lower() else "metaworld --tasks TASKS"
-    return f"{cmd} --env {env} --dataset-id {dataset_id}"
-
-
 def write_dataset(
     dataset_id: str,
     episodes: list[ExpertEpisode],
@@ -262,9 +154,14 @@ def write_dataset(
     action_space: gym.Space,
     settings: dict[str, Any],
     overwrite: bool = False,
+    code_permalink: str | None = None,
 ) -> Path:
-    """Store ``episodes`` as the Minari dataset ``dataset_id``, all or nothing; returns its folder."""
-    _check_new(dataset_id, overwrite)
+    """Store ``episodes`` as the Minari dataset ``dataset_id``, all or nothing; returns its folder.
+
+    ``env_id`` and ``settings`` (how the episodes were collected, ``"command"`` included) go into the
+    dataset's metadata; ``code_permalink`` names the code that collected them.
+    """
+    check_new_dataset(dataset_id, overwrite)
     final = get_dataset_path(dataset_id)
     instructions = list(dict.fromkeys(ep.instruction for ep in episodes))
     tasks = list(dict.fromkeys(ep.task for ep in episodes))
@@ -295,7 +192,7 @@ def write_dataset(
         "tasks": tasks,
         "instructions": instructions,
         "instruction_split": "train",
-        "task_success_rates": _task_success_rates(episodes),
+        "task_success_rates": task_success_rates(episodes),
         **settings,
     }
     # A hidden folder next to the datasets: Minari's listings skip it, and the final rename stays
@@ -313,7 +210,7 @@ def write_dataset(
                 action_space=action_space,
                 algorithm_name="scripted expert",
                 author="cleanrl-lago developers",
-                code_permalink="priors/demonstrations.py",
+                code_permalink=code_permalink,
                 description=(
                     f"Scripted-expert demonstrations on {env_id} ({len(tasks)} task(s)) tagged with train-split "
                     f"language instructions. Per-step infos: instruction_id, task_id (indices into "
@@ -333,105 +230,17 @@ def write_dataset(
     return final
 
 
-def _task_success_rates(episodes: list[ExpertEpisode]) -> dict[str, float]:
+def task_success_rates(episodes: list[ExpertEpisode]) -> dict[str, float]:
+    """The share of successful episodes per task."""
     outcomes: dict[str, list[bool]] = {}
     for ep in episodes:
         outcomes.setdefault(ep.task, []).append(ep.success)
     return {task: float(np.mean(s)) for task, s in outcomes.items()}
 
 
-def _folder_size_mb(path: Path) -> float:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
-
-
-def collect_clevr(
-    dataset_id: str = CLEVR_DATASET_ID,
-    episodes: int = 500,
-    seed: int = 0,
-    max_episode_steps: int | None = None,
-    overwrite: bool = False,
-    command: str | None = None,
-) -> CollectionSummary:
-    """Collect CLEVR-Robot expert episodes into the Minari dataset ``dataset_id``."""
-    import cleanrl_lago.envs  # noqa: F401  (registers CLEVR-Robot-v0)
-    from cleanrl_lago.envs.clevr_robot import ClevrRobotEnv
-
-    _check_new(dataset_id, overwrite)
-    start = time.perf_counter()
-    gen = clevr_episodes(episodes, seed, max_episode_steps)
-    collected = _with_progress(gen, episodes)
-    spaces_env = ClevrRobotEnv()
-    spaces_env.close()
-    settings = {
-        "env": "clevr",
-        "seed": seed,
-        "episodes": episodes,
-        "max_episode_steps": max_episode_steps or gym.spec(CLEVR_ENV_ID).max_episode_steps,
-        "command": command
-        or f"python -m priors.demonstrations --env clevr --episodes {episodes} --seed {seed}",
-    }
-    path = write_dataset(
-        dataset_id,
-        collected,
-        env_id=CLEVR_ENV_ID,
-        observation_space=spaces_env.observation_space,
-        action_space=spaces_env.action_space,
-        settings=settings,
-        overwrite=overwrite,
-    )
-    return _summary(dataset_id, path, collected, start)
-
-
-def collect_metaworld(
-    tasks: list[str],
-    dataset_id: str,
-    episodes_per_task: int = 20,
-    seed: int = 0,
-    stop_after_success: int | None = 10,
-    max_episode_steps: int | None = None,
-    overwrite: bool = False,
-    command: str | None = None,
-) -> CollectionSummary:
-    """Collect Meta-World scripted-policy episodes for ``tasks`` into the Minari dataset ``dataset_id``."""
-    from cleanrl_lago.envs.metaworld_tasks import check_task
-    from cleanrl_lago.envs.metaworld_tasks import observation_space as metaworld_observation_space
-
-    for task in tasks:
-        check_task(task)
-    if stop_after_success is not None and stop_after_success < 0:
-        raise ValueError(f"stop_after_success must be >= 0 or None, got {stop_after_success}")
-    _check_new(dataset_id, overwrite)
-    start = time.perf_counter()
-    gen = metaworld_episodes(tasks, episodes_per_task, seed, stop_after_success, max_episode_steps)
-    collected = _with_progress(gen, len(tasks) * episodes_per_task)
-    # Tasks differ only in their goal bounds: store the union, in float32 like the observations.
-    observation_space = metaworld_observation_space(tasks, dtype=np.float32)
-    action_space = gym.spaces.Box(-1.0, 1.0, (4,), dtype=np.float32)
-    settings = {
-        "env": "metaworld",
-        "seed": seed,
-        "episodes_per_task": episodes_per_task,
-        "stop_after_success": stop_after_success,
-        "max_episode_steps": max_episode_steps or 500,
-        "command": command
-        or (
-            f"python -m priors.demonstrations --env metaworld --tasks {','.join(tasks)} "
-            f"--episodes-per-task {episodes_per_task} --seed {seed}"
-        ),
-    }
-    path = write_dataset(
-        dataset_id,
-        collected,
-        env_id=METAWORLD_ENV_ID,
-        observation_space=observation_space,
-        action_space=action_space,
-        settings=settings,
-        overwrite=overwrite,
-    )
-    return _summary(dataset_id, path, collected, start)
-
-
-def _check_new(dataset_id: str, overwrite: bool) -> None:
+def check_new_dataset(dataset_id: str, overwrite: bool) -> None:
+    """Refuse a malformed ``dataset_id``, or an existing one unless ``overwrite`` (call it before
+    collecting, so that nothing is collected in vain)."""
     parse_dataset_id(dataset_id)  # a malformed id fails before any collection
     if get_dataset_path(dataset_id).exists() and not overwrite:
         raise FileExistsError(
@@ -440,49 +249,59 @@ def _check_new(dataset_id: str, overwrite: bool) -> None:
         )
 
 
-def _with_progress(episodes: Iterator[ExpertEpisode], total: int) -> list[ExpertEpisode]:
-    collected: list[ExpertEpisode] = []
-    with tqdm(total=total, desc="expert episodes", unit="ep", disable=None) as bar:
-        for ep in episodes:
-            collected.append(ep)
-            bar.set_postfix(task=ep.task, success=f"{np.mean([e.success for e in collected]):.0%}")
-            bar.update()
-    return collected
-
-
-def _summary(dataset_id: str, path: Path, episodes: list[ExpertEpisode], start: float) -> CollectionSummary:
-    return CollectionSummary(
-        dataset_id=dataset_id,
-        path=path,
-        episodes=len(episodes),
-        steps=sum(len(ep.actions) for ep in episodes),
-        success_rate=float(np.mean([ep.success for ep in episodes])),
-        task_success_rates=_task_success_rates(episodes),
-        size_mb=_folder_size_mb(path),
-        seconds=time.perf_counter() - start,
-    )
-
-
 # ----- loading ---------------------------------------------------------------------------------
-def load_demonstrations(dataset_id: str, *, successful_only: bool = False) -> Demonstrations:
-    """Load a dataset written by this module, flattened into steps.
-
-    With ``successful_only`` the steps of episodes in which the expert never succeeded are left out
-    (``success_rate`` still describes all the dataset's episodes).
-
-    Raises:
-        FileNotFoundError: no such dataset under ``MINARI_DATASETS_PATH`` (the message gives the
-            command that collects it).
-        ValueError: the dataset is unreadable, inconsistent, or not a cleanrl-lago demonstrations set.
-    """
+def _require_dataset(dataset_id: str, collect_command: str | None) -> Path:
     path = get_dataset_path(dataset_id)
     if not (path / "data").is_dir():
         root = os.environ.get("MINARI_DATASETS_PATH", "~/.minari/datasets (MINARI_DATASETS_PATH is unset)")
         raise FileNotFoundError(
             f"no demonstrations dataset {dataset_id!r} under {root}. "
-            f"Collect it with: {collection_command(dataset_id)}"
+            + (f"Collect it with: {collect_command}" if collect_command else "Collect it first.")
         )
-    fix = f"delete it or collect it again with: {collection_command(dataset_id)} --overwrite"
+    return path
+
+
+def dataset_metadata(dataset_id: str, *, collect_command: str | None = None) -> dict[str, Any]:
+    """The metadata :func:`write_dataset` stored (``env_id``, ``tasks``, ``instructions``, the
+    collection settings), read without loading the steps.
+
+    Raises:
+        FileNotFoundError: as :func:`load_demonstrations`.
+        ValueError: the dataset has no such metadata.
+    """
+    path = _require_dataset(dataset_id, collect_command)
+    try:
+        meta = MinariStorage.read_raw_metadata(path / "data").get(METADATA_KEY)
+    except (OSError, ValueError) as err:
+        raise ValueError(
+            f"demonstrations dataset {dataset_id!r} at {path} has unreadable metadata ({err})"
+        ) from err
+    if not isinstance(meta, dict):
+        raise ValueError(
+            f"Minari dataset {dataset_id!r} has no '{METADATA_KEY}' metadata: not written by {__name__}"
+        )
+    return meta
+
+
+def load_demonstrations(
+    dataset_id: str, *, successful_only: bool = False, collect_command: str | None = None
+) -> Demonstrations:
+    """Load a dataset written by :func:`write_dataset`, flattened into steps.
+
+    With ``successful_only`` the steps of episodes in which the expert never succeeded are left out
+    (``success_rate`` still describes all the dataset's episodes). ``collect_command``, the command
+    that collects ``dataset_id`` if the caller knows it, is named in the errors.
+
+    Raises:
+        FileNotFoundError: no such dataset under ``MINARI_DATASETS_PATH``.
+        ValueError: the dataset is unreadable, inconsistent, or not a demonstrations set of this module.
+    """
+    path = _require_dataset(dataset_id, collect_command)
+    fix = (
+        f"delete it or collect it again with: {collect_command} --overwrite"
+        if collect_command
+        else "delete it or collect it again (overwriting it)"
+    )
     try:
         dataset = minari.load_dataset(dataset_id)
         meta = dataset.storage.metadata.get(METADATA_KEY)
@@ -554,84 +373,3 @@ def _flatten(
         success_rate=float(np.mean([s for v in successes.values() for s in v])),
         task_success_rates={task: float(np.mean(v)) for task, v in successes.items()},
     )
-
-
-# ----- command line ----------------------------------------------------------------------------
-@dataclass
-class Args:
-    env: Literal["clevr", "metaworld"] = "clevr"
-    """which benchmark's scripted expert to run"""
-    tasks: str = "mt10"
-    """Meta-World tasks: 'mt10', 'mt50' or comma-separated names such as 'reach-v3,push-v3'"""
-    episodes: int = 500
-    """CLEVR-Robot: number of episodes (seeds seed .. seed + episodes - 1)"""
-    episodes_per_task: int = 20
-    """Meta-World: number of episodes per task"""
-    seed: int = 0
-    """first episode seed (Meta-World: also the seed of the tasks' object/goal variants)"""
-    stop_after_success: int | None = 10
-    """Meta-World: truncate an episode this many steps after its first success (None: run to the time limit)"""
-    max_episode_steps: int | None = None
-    """time limit per episode (default: the env's own, 50 for CLEVR-Robot and 500 for Meta-World)"""
-    dataset_id: str | None = None
-    """Minari dataset id (default: cleanrl-lago/clevr-robot/expert-v0 or cleanrl-lago/metaworld-<tasks>/expert-v0)"""
-    overwrite: bool = False
-    """replace the dataset if it exists"""
-
-
-def _default_metaworld_id(spec: str, tasks: list[str]) -> str:
-    key = spec.strip().lower()
-    if key in ("mt10", "mt50"):
-        return METAWORLD_DATASET_ID.format(tasks=key)
-    if len(tasks) == 1:
-        return METAWORLD_DATASET_ID.format(tasks=tasks[0].removesuffix("-v3"))
-    raise ValueError("several Meta-World tasks given: name the dataset with --dataset-id")
-
-
-def main(argv: list[str] | None = None) -> CollectionSummary:
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    from cleanrl_lago.envs.metaworld_tasks import resolve_tasks
-
-    args = tyro.cli(Args, args=argv, description=__doc__.splitlines()[0])
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    command = "python -m priors.demonstrations " + shlex.join(sys.argv[1:] if argv is None else argv)
-    with logging_redirect_tqdm():
-        if args.env == "clevr":
-            summary = collect_clevr(
-                dataset_id=args.dataset_id or CLEVR_DATASET_ID,
-                episodes=args.episodes,
-                seed=args.seed,
-                max_episode_steps=args.max_episode_steps,
-                overwrite=args.overwrite,
-                command=command,
-            )
-        else:
-            tasks = resolve_tasks(args.tasks)
-            summary = collect_metaworld(
-                tasks,
-                dataset_id=args.dataset_id or _default_metaworld_id(args.tasks, tasks),
-                episodes_per_task=args.episodes_per_task,
-                seed=args.seed,
-                stop_after_success=args.stop_after_success,
-                max_episode_steps=args.max_episode_steps,
-                overwrite=args.overwrite,
-                command=command,
-            )
-    for task, rate in summary.task_success_rates.items():
-        logger.info("expert success %-28s %6.1f%%", task, 100 * rate)
-    logger.info(
-        "wrote %s: %d episodes, %d steps, expert success %.1f%%, %.2f MB, %.1f s -> %s",
-        summary.dataset_id,
-        summary.episodes,
-        summary.steps,
-        100 * summary.success_rate,
-        summary.size_mb,
-        summary.seconds,
-        summary.path,
-    )
-    return summary
-
-
-if __name__ == "__main__":
-    main()

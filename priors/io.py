@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from priors.atomic import write_folder_atomically
 from priors.hub import upload_folder_to_hub
-from priors.lm import LoadedLM, load_lm
+from priors.lm import LoadedLM, Quantization, load_lm
 from priors.model import (
     FORMAT_VERSION,
     PRIOR_KINDS,
@@ -66,14 +66,15 @@ class PriorLoadError(ValueError):
 
 
 def _model_card(config: PriorConfig) -> str:
+    provenance = config.provenance
     tags = ["reinforcement-learning", "lago", "action-prior", "cleanrl-lago", f"prior-{config.kind}"]
     if config.env_id:
         tags.append(config.env_id)
     lines = ["---", "library_name: cleanrl-lago", "tags:"]
     lines += [f"- {json.dumps(tag)}" for tag in tags]
-    if config.metrics:
+    if provenance.metrics:
         lines.append("metrics:")
-        lines += [f"- {json.dumps(name)}" for name in config.metrics]
+        lines += [f"- {json.dumps(name)}" for name in provenance.metrics]
     lines += [
         "---",
         "",
@@ -101,11 +102,15 @@ def _model_card(config: PriorConfig) -> str:
         lines.append(f"| soft observation tokens | {config.n_obs_tokens} |")
         lines.append(f"| LoRA | {'off' if config.lora is None else f'r={config.lora.r}'} |")
     lines.append(f"| action space | {config.action_space['type']} |")
-    if config.metrics:
+    if provenance.dataset:
+        lines.append(f"| demonstrations | `{provenance.dataset}` |")
+    if provenance.metrics:
         lines += ["", "## Metrics", "", "| metric | value |", "| --- | --- |"]
-        lines += [f"| {name} | {value} |" for name, value in config.metrics.items()]
-    if config.command:
-        lines += ["", "## Command", "", "```bash", config.command, "```"]
+        lines += [f"| {name} | {value} |" for name, value in provenance.metrics.items()]
+    if provenance.command:
+        lines += ["", "## Command", "", "```bash", provenance.command, "```"]
+    if provenance.notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in provenance.notes]
     return "\n".join(lines) + "\n"
 
 
@@ -115,21 +120,27 @@ def save_prior(
     *,
     metrics: dict[str, Any] | None = None,
     command: str | None = None,
+    dataset: str | None = None,
     instruction_split: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``prior`` to the folder ``path`` (atomically; an existing folder is replaced).
 
-    ``metrics``, ``command`` (the command that trained it) and ``instruction_split`` (which
-    instructions were used for training and held out) are recorded in the config and model card.
+    The keyword arguments given replace those fields of the prior's :class:`~priors.model.Provenance`
+    (recorded in its config and model card): ``metrics``, ``command`` (the command that made it),
+    ``dataset`` (its demonstrations) and ``instruction_split`` (which instructions were used for
+    training and held out).
     """
     updates: dict[str, Any] = {}
     if metrics is not None:
         updates["metrics"] = dict(metrics)
     if command is not None:
         updates["command"] = command
+    if dataset is not None:
+        updates["dataset"] = dataset
     if instruction_split is not None:
         updates["instruction_split"] = instruction_split
-    config = dataclasses.replace(prior.config, **updates)
+    provenance = dataclasses.replace(prior.config.provenance, **updates)
+    config = dataclasses.replace(prior.config, provenance=provenance)
     tensors = {name: t.contiguous().cpu() for name, t in prior.trainable_state_dict().items()}
 
     def write(folder: Path) -> None:
@@ -191,9 +202,9 @@ def _read_config(folder: Path) -> PriorConfig:
     if not isinstance(data, dict):
         raise PriorLoadError(f"{file} does not hold a JSON object. Save or download the prior again.")
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in (1, FORMAT_VERSION):
         raise PriorLoadError(
-            f"{file} has format version {version!r}; this library reads version {FORMAT_VERSION}. "
+            f"{file} has format version {version!r}; this library reads versions 1 to {FORMAT_VERSION}. "
             "Use the cleanrl-lago version that wrote it, or re-save it."
         )
     try:
@@ -238,7 +249,7 @@ def _check_spaces(
         if unknown:
             raise PriorLoadError(
                 f"This prior was trained on the tasks {config.tasks}, not on {unknown}. Train a prior on "
-                "demonstrations of those tasks (python -m priors.train) or pick a task it knows."
+                "demonstrations of those tasks or pick a task it knows."
             )
     if env_id is not None and config.env_id is not None and env_id != config.env_id:
         raise PriorLoadError(
@@ -278,7 +289,7 @@ def load_prior(
     *,
     lm: str | LoadedLM | None = None,
     device: str | torch.device = "cpu",
-    quantization: str | None = None,
+    quantization: Quantization | None = None,
     expected_observation_space: gym.spaces.Box | None = None,
     expected_action_space: gym.spaces.Space | None = None,
     env_id: str | None = None,

@@ -19,10 +19,11 @@ import inspect
 import logging
 import math
 import re
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, get_args
 
 import gymnasium as gym
 import numpy as np
@@ -32,12 +33,15 @@ from torch.distributions import Categorical, Distribution, Independent, Normal
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from priors.lm import DEFAULT_LM, LoadedLM, load_lm
+from priors.lm import DEFAULT_LM, LoadedLM, Quantization, load_lm
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-PRIOR_KINDS = ("lm", "random-lm", "mlp")
+FORMAT_VERSION = 2
+"""Version of the ``config.json`` layout written here; :func:`priors.load_prior` also reads version 1."""
+PriorKind = Literal["lm", "random-lm", "mlp"]
+"""``"lm"``: a pretrained LM; ``"random-lm"``: the same architecture with random weights; ``"mlp"``: no LM."""
+PRIOR_KINDS: tuple[str, ...] = get_args(PriorKind)
 DEFAULT_PROMPT_FORMAT = "Instruction: {instruction}\nObservation:"
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
@@ -91,17 +95,35 @@ class LoraSettings:
 
 
 @dataclass
-class PriorConfig:
-    """Everything needed to rebuild a prior, written to ``config.json`` (see docs/priors.md)."""
+class Provenance:
+    """Where a prior comes from. Nothing here is needed to rebuild or run it."""
 
-    kind: str
+    command: str | None = None
+    """The command(s) that produced the prior, as they were run."""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    """Training and evaluation metrics."""
+    dataset: str | None = None
+    """The demonstrations it was trained on (a Minari dataset id)."""
+    instruction_split: dict[str, Any] | None = None
+    """Free-form record of the instructions used for training and held out."""
+    notes: list[str] = field(default_factory=list)
+    """Free-form remarks, e.g. how a recorded command is spelled in a later version."""
+
+
+@dataclass
+class PriorConfig:
+    """A prior's ``config.json`` (see docs/priors.md): its architecture, everything needed to rebuild
+    the network (spaces, LM identity and precision, tokens, sizes, prompt, tasks), and its
+    :class:`Provenance` under ``provenance``."""
+
+    kind: PriorKind
     observation_space: dict[str, Any]
     action_space: dict[str, Any]
     env_id: str | None = None
     lm_name: str | None = None
     lm_fingerprint: str | None = None
     lm_random_init_seed: int | None = None
-    quantization: str | None = None
+    quantization: Quantization | None = None
     n_obs_tokens: int = 4
     prompt_format: str = DEFAULT_PROMPT_FORMAT
     lora: LoraSettings | None = None
@@ -110,11 +132,9 @@ class PriorConfig:
     log_std_max: float = 2.0
     n_buckets: int = 4096
     seed: int = 0
-    instruction_split: dict[str, Any] | None = None
     observation_dims: int | None = None
     tasks: list[str] | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    command: str | None = None
+    provenance: Provenance = field(default_factory=Provenance)
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,11 +143,29 @@ class PriorConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PriorConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``."""
+        """Inverse of :meth:`to_dict`. Version 1's flat layout (``metrics``, ``command`` and
+        ``instruction_split`` beside the architecture) is read too. Unknown keys, at the top level or
+        in ``provenance`` (written by a newer version), are left out with a warning that names them."""
         data = dict(data)
-        if data.get("lora") is not None:
-            data["lora"] = LoraSettings(**data["lora"])
-        return cls(**data)
+        if data.get("format_version") == 1:
+            data = _from_version_1(data)
+        provenance = dict(data.get("provenance") or {})
+        unknown = sorted(
+            [k for k in data if k not in {f.name for f in fields(cls)}]
+            + [f"provenance.{k}" for k in provenance if k not in {f.name for f in fields(Provenance)}]
+        )
+        if unknown:
+            warnings.warn(
+                f"prior config: ignoring unknown field(s) {', '.join(unknown)} (written by a newer version?)",
+                stacklevel=2,
+            )
+        known = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        known["provenance"] = Provenance(
+            **{f.name: provenance[f.name] for f in fields(Provenance) if f.name in provenance}
+        )
+        if known.get("lora") is not None:
+            known["lora"] = LoraSettings(**known["lora"])
+        return cls(**known)
 
     @property
     def full_obs_dim(self) -> int:
@@ -149,6 +187,20 @@ class PriorConfig:
         if self.is_discrete:
             return int(self.action_space["n"])
         return 2 * int(np.prod(self.action_space["shape"]))
+
+
+def _from_version_1(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1's flat layout in version 2's: provenance fields move under ``provenance``, the
+    dataset out of ``instruction_split``."""
+    provenance = {key: data.pop(key) for key in ("metrics", "command", "instruction_split") if key in data}
+    split = provenance.get("instruction_split")
+    if isinstance(split, dict) and "dataset" in split:
+        split = dict(split)
+        provenance["dataset"] = split.pop("dataset")
+        provenance["instruction_split"] = split
+    if provenance.get("metrics") is None:
+        provenance.pop("metrics", None)
+    return {**data, "provenance": provenance, "format_version": FORMAT_VERSION}
 
 
 # Priors ------------------------------------------------------------------------------------------
@@ -189,9 +241,35 @@ class Prior(nn.Module):
         self.obs_std.copy_(std_t.clamp_min(1e-6))
 
     def normalize(self, obs: Observations) -> torch.Tensor:
-        """Flatten raw environment observations, keep the first ``obs_dim`` entries, normalise them."""
+        """Flatten raw environment observations, keep the first ``obs_dim`` entries, normalise them.
+
+        Raises:
+            ValueError: observations of another shape than the prior's observation space, or
+                holding NaN or infinite values.
+        """
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-        obs_t = obs_t.reshape(-1, self.config.full_obs_dim)[:, : self.config.obs_dim]
+        shape = tuple(self.config.observation_space["shape"])
+        if tuple(obs_t.shape[obs_t.ndim - len(shape) :]) != shape:
+            got = tuple(obs_t.shape[1:]) if obs_t.ndim > len(shape) else tuple(obs_t.shape)
+            expected, received = (shape, got) if len(shape) > 1 else (shape[0], got[-1] if got else 1)
+            raise ValueError(
+                f"observation width mismatch: the prior expects {expected}, received {received} (observations "
+                f"of shape {tuple(obs_t.shape)}). This prior was built for another environment"
+                f"{f' ({self.config.env_id})' if self.config.env_id else ''}: load one trained on this "
+                "environment's observations (same env, same wrappers)."
+            )
+        obs_t = obs_t.reshape(-1, self.config.full_obs_dim)
+        finite = torch.isfinite(obs_t).all(dim=1)
+        if not bool(finite.all()):
+            rows = torch.nonzero(~finite).flatten().tolist()
+            listed = ", ".join(map(str, rows[:10])) + (
+                f" and {len(rows) - 10} more" if len(rows) > 10 else ""
+            )
+            raise ValueError(
+                f"non-finite observation: row(s) {listed} of {len(finite)} hold NaN or inf. The observation "
+                "must be finite; check the environment, or the wrapper that normalises its observations."
+            )
+        obs_t = obs_t[:, : self.config.obs_dim]
         return ((obs_t - self.obs_mean) / self.obs_std).clamp(-10.0, 10.0)
 
     def _instruction_list(self, instructions: Instructions, batch: int) -> list[str]:
@@ -507,9 +585,9 @@ def build_prior(
     *,
     observation_space: gym.spaces.Box,
     action_space: gym.spaces.Box | gym.spaces.Discrete,
-    kind: str = "lm",
+    kind: PriorKind = "lm",
     lm: str | LoadedLM = DEFAULT_LM,
-    quantization: str | None = None,
+    quantization: Quantization | None = None,
     n_obs_tokens: int = 4,
     lora: LoraSettings | None = None,
     env_id: str | None = None,

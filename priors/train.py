@@ -1,47 +1,46 @@
-"""Train a LaGO prior on expert demonstrations (stage 1 of LaGO).
-
-    python -m priors.train --dataset cleanrl-lago/clevr-robot/expert-v0 --output my-prior
-    python -m priors.train --dataset cleanrl-lago/metaworld-mt10/expert-v0 --kind mlp --output mlp-prior
+"""Training a LaGO prior on demonstrations (stage 1 of LaGO).
 
 Maximum likelihood on (instruction, observation, action) steps, with a validation split by
 episode, early stopping on the validation NLL, TensorBoard under ``runs/``, and at the end the
-success rate of the prior used directly as a policy (greedy / mean action) in the environment,
-with the train and the held-out instruction phrasings. The metrics and the command go into the
-saved prior's config and model card. See docs/priors.md.
+success rate of the prior used directly as a policy (greedy / mean action) in environments the
+caller's factory makes (:mod:`priors.evaluation`), with the train and the held-out instruction
+phrasings. The metrics and the command go into the saved prior's provenance and model card.
+
+cleanrl-lago's command line for its benchmarks is ``python -m cleanrl_lago.train_prior``, which
+passes its environments to :func:`train`. See docs/priors.md.
 """
 
 from __future__ import annotations
 
 import logging
-import shlex
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import gymnasium as gym
 import numpy as np
 import torch
-import tyro
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from priors.demonstrations import Demonstrations, load_demonstrations
+from priors.evaluation import EnvFactory, policy_success_rates
 from priors.io import push_prior_to_hub, save_prior
 from priors.lm import DEFAULT_LM, Quantization
-from priors.model import LoraSettings, Prior, build_prior
+from priors.model import LoraSettings, Prior, PriorKind, build_prior
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class Args:
+class TrainSettings:
+    """How to train a prior (the options of ``python -m cleanrl_lago.train_prior``)."""
+
     dataset: str
-    """Minari dataset id of the demonstrations (collect with `python -m priors.demonstrations`)"""
+    """Minari dataset id of the demonstrations"""
     output: str
     """folder the trained prior is written to (atomically)"""
-    kind: Literal["lm", "random-lm", "mlp"] = "lm"
+    kind: PriorKind = "lm"
     """lm: pretrained LM; random-lm: same architecture, random weights; mlp: no LM"""
     lm: str = DEFAULT_LM
     """the language model: a Hub id, a local folder, a .gguf file, or the built-in default"""
@@ -144,93 +143,46 @@ def batch(demos: Demonstrations, idx: np.ndarray, device: torch.device):
     return obs, instructions, actions
 
 
-def _env_factories(
-    demos: Demonstrations, split: str, episodes: int, max_episode_steps: int | None, seed: int
-):
-    """One env per evaluation episode, each with its instruction source."""
-    if demos.env_id == "CLEVR-Robot-v0":
-        import cleanrl_lago.envs  # noqa: F401  (registers CLEVR-Robot-v0)
-
-        kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
-        make = [lambda: gym.make("CLEVR-Robot-v0", instruction_split=split, **kwargs)] * episodes
-        return make, [None] * episodes  # CLEVR-Robot's instructions come from info["instruction"]
-    from cleanrl_lago.envs.metaworld_tasks import make_metaworld_env, task_instructions
-
-    make, instructions = [], []
-    for t, task in enumerate(demos.tasks):
-        phrasings = task_instructions(task, split)
-        for e in range(episodes):
-            make.append(
-                lambda task=task, s=seed + 1000 * t + e: make_metaworld_env(
-                    task, seed=s, max_episode_steps=max_episode_steps, terminate_on_success=True
-                )
-            )
-            instructions.append(phrasings[e % len(phrasings)])
-    return make, instructions
-
-
-def evaluate_as_policy(
-    prior: Prior,
-    demos: Demonstrations,
-    split: str,
-    episodes: int,
-    seed: int,
-    max_episode_steps: int | None = None,
-) -> float:
-    """Success rate of the prior acting greedily (argmax or mean action): one episode per env."""
-    factories, fixed_instructions = _env_factories(demos, split, episodes, max_episode_steps, seed)
-    # Meta-World tasks declare different goal bounds: observation_mode="different" lets them share a vector env.
-    envs = gym.vector.SyncVectorEnv(
-        factories, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP, observation_mode="different"
-    )
-    obs, infos = envs.reset(seed=seed)
-    running = np.ones(envs.num_envs, dtype=bool)
-    succeeded = np.zeros(envs.num_envs, dtype=bool)
-    discrete = isinstance(demos.action_space, gym.spaces.Discrete)
-    while running.any():
-        instructions = infos["instruction"] if fixed_instructions[0] is None else fixed_instructions
-        with torch.no_grad():
-            dist = prior.distribution(obs, list(instructions))
-            actions = (dist.probs.argmax(-1) if discrete else dist.mean).cpu().numpy()
-        obs, _, terminations, truncations, infos = envs.step(actions)
-        succeeded |= running & (infos.get("success", 0) > 0) & infos.get("_success", False)
-        if "final_info" in infos:
-            succeeded |= running & infos["_final_info"] & infos["final_info"]["success"].astype(bool)
-        running &= ~(terminations | truncations)
-    envs.close()
-    return float(succeeded.mean())
-
-
-def policy_success_rates(
-    prior: Prior, demos: Demonstrations, episodes: int, seed: int, max_episode_steps: int | None = None
-) -> dict[str, float]:
-    """``{"policy_success_train": rate, "policy_success_heldout": rate}``: :func:`evaluate_as_policy`
-    with each instruction split, on the evaluation episodes of a prior trained with ``seed``."""
-    return {
-        f"policy_success_{split}": evaluate_as_policy(
-            prior, demos, split, episodes, seed + 1, max_episode_steps
-        )
-        for split in ("train", "heldout")
-    }
-
-
 def train(
-    args: Args, command: str | None = None, on_epoch: Callable[[int, dict], None] | None = None
+    args: TrainSettings,
+    *,
+    env_id: str | None = None,
+    tasks: Sequence[str] | None = None,
+    make_env: EnvFactory | None = None,
+    command: str | None = None,
+    collect_command: str | None = None,
+    on_epoch: Callable[[int, dict], None] | None = None,
 ) -> Prior:
-    """Train, validate, evaluate and save a prior as ``args`` says; return it."""
+    """Train, validate, evaluate and save a prior as ``args`` says; return it.
+
+    Args:
+        env_id: the environment the prior is for, recorded in its config (``load_prior(env_id=...)``
+            checks it).
+        tasks: the tasks it covers, recorded in its config (``load_prior(tasks=...)`` checks them) and
+            evaluated, ``args.eval_episodes`` episodes each; ``None``: an environment without tasks.
+        make_env: makes the evaluation envs (:data:`priors.evaluation.EnvFactory`); needed unless
+            ``args.eval_episodes`` is 0.
+        command: the command line, recorded in the prior's provenance.
+        collect_command: the command that collects ``args.dataset``, named if it is missing.
+        on_epoch: called with the epoch number and its validation metrics.
+    """
+    if args.eval_episodes and make_env is None:
+        raise ValueError("evaluating the prior as a policy (eval_episodes > 0) needs make_env")
     device = torch.device(
         ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     )
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    demos = load_demonstrations(args.dataset, successful_only=args.successful_only)
+    demos = load_demonstrations(
+        args.dataset, successful_only=args.successful_only, collect_command=collect_command
+    )
     bad = ~np.isfinite(demos.observations).all(axis=1) | ~np.isfinite(
         demos.actions.reshape(len(demos), -1)
     ).all(axis=1)
     if bad.any():
         raise ValueError(
             f"{int(bad.sum())} of {len(demos)} steps of {args.dataset!r} hold NaN or inf observations or actions; "
-            "collect the demonstrations again (python -m priors.demonstrations ... --overwrite)"
+            "collect the demonstrations again (overwriting them)"
         )
     train_rows, val_rows = split_by_episode(demos, args.val_fraction, args.seed)
     prior = build_prior(
@@ -242,8 +194,8 @@ def train(
         n_obs_tokens=args.n_obs_tokens,
         observation_dims=args.observation_dims,
         lora=LoraSettings(r=args.lora_r, alpha=2 * args.lora_r) if args.lora_r else None,
-        env_id=demos.env_id if demos.env_id == "CLEVR-Robot-v0" else "Meta-World/" + ",".join(demos.tasks),
-        tasks=None if demos.env_id == "CLEVR-Robot-v0" else demos.tasks,
+        env_id=env_id,
+        tasks=None if tasks is None else list(tasks),
         hidden_size=args.hidden_size,
         seed=args.seed,
         device=device,
@@ -311,7 +263,14 @@ def train(
         train_seconds=round(time.time() - start, 1),
     )
     if args.eval_episodes:
-        rates = policy_success_rates(prior, demos, args.eval_episodes, args.seed, args.eval_max_episode_steps)
+        rates = policy_success_rates(
+            prior,
+            make_env,
+            tasks=tasks,
+            episodes=args.eval_episodes,
+            seed=args.seed,
+            max_episode_steps=args.eval_max_episode_steps,
+        )
         for name, rate in rates.items():
             result[name] = round(rate, 4)
             writer.add_scalar(f"prior/{name}", rate, step)
@@ -321,21 +280,9 @@ def train(
         args.output,
         metrics=result,
         command=command,
-        instruction_split={"trained_on": "train", "held_out": "heldout", "dataset": args.dataset},
+        dataset=args.dataset,
+        instruction_split={"trained_on": "train", "held_out": "heldout"},
     )
     if args.push_to_hub:
         push_prior_to_hub(args.output, args.push_to_hub)
     return prior
-
-
-def main(argv: list[str] | None = None) -> Prior:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    argv = sys.argv[1:] if argv is None else argv
-    args = tyro.cli(Args, args=argv)
-    prior = train(args, command="python -m priors.train " + " ".join(shlex.quote(a) for a in argv))
-    print(f"prior written to {args.output}: {prior.config.metrics}")
-    return prior
-
-
-if __name__ == "__main__":
-    main()

@@ -13,6 +13,7 @@ import pytest
 from metaworld.policies import ENV_POLICY_MAP
 
 import cleanrl_lago.envs  # noqa: F401  (registers CLEVR-Robot-v0)
+from cleanrl_lago import demonstrations as demos
 from cleanrl_lago.envs.clevr_expert import expert_action
 from cleanrl_lago.envs.clevr_robot import all_instructions
 from cleanrl_lago.envs.metaworld_tasks import (
@@ -23,7 +24,7 @@ from cleanrl_lago.envs.metaworld_tasks import (
     resolve_tasks,
     task_instructions,
 )
-from priors import demonstrations as demos
+from priors.demonstrations import METADATA_KEY, dataset_metadata, load_demonstrations
 
 MW_TASKS = ["reach-v3", "push-v3"]
 # Meta-World's own policies warn that their gains exceed the clipped action range.
@@ -41,7 +42,7 @@ def datasets_path(tmp_path_factory):
 @pytest.fixture(scope="module")
 def clevr_set(datasets_path):
     summary = demos.collect_clevr("t/clevr/expert-v0", episodes=3, seed=10)
-    return summary, demos.load_demonstrations("t/clevr/expert-v0")
+    return summary, load_demonstrations("t/clevr/expert-v0")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def metaworld_set(datasets_path):
     summary = demos.collect_metaworld(
         MW_TASKS, "t/mw/expert-v0", episodes_per_task=1, seed=0, stop_after_success=3, max_episode_steps=70
     )
-    return summary, demos.load_demonstrations("t/mw/expert-v0")
+    return summary, load_demonstrations("t/mw/expert-v0")
 
 
 # ----- instructions ----------------------------------------------------------------------------
@@ -164,7 +165,7 @@ def test_existing_dataset_needs_overwrite(clevr_set, datasets_path):
         demos.collect_clevr("t/clevr/expert-v0", episodes=1)
     demos.collect_clevr("t/clevr/overwritten-v0", episodes=1)
     demos.collect_clevr("t/clevr/overwritten-v0", episodes=2, overwrite=True)
-    assert demos.load_demonstrations("t/clevr/overwritten-v0").episode_ids.max() == 1
+    assert load_demonstrations("t/clevr/overwritten-v0").episode_ids.max() == 1
     assert not list(datasets_path.glob(".incomplete-*"))
 
 
@@ -180,15 +181,25 @@ def test_interrupted_write_leaves_no_dataset(datasets_path, monkeypatch):
 
 
 def test_missing_and_corrupt_datasets(clevr_set, datasets_path):
+    missing = "cleanrl-lago/metaworld-mt10/expert-v0"
+    with pytest.raises(FileNotFoundError, match=r"'cleanrl-lago/metaworld-mt10/expert-v0'.*Collect it first"):
+        load_demonstrations(missing)
     with pytest.raises(
-        FileNotFoundError, match=r"'cleanrl-lago/metaworld-mt10/expert-v0'.*--env metaworld --tasks mt10"
+        FileNotFoundError,
+        match=r"Collect it with: python -m cleanrl_lago.demonstrations --env metaworld --tasks mt10",
     ):
-        demos.load_demonstrations("cleanrl-lago/metaworld-mt10/expert-v0")
+        dataset_metadata(missing, collect_command=demos.collection_command(missing))
     demos.collect_clevr("t/clevr/corrupt-v0", episodes=1)
     data_file = datasets_path / "t/clevr/corrupt-v0/data/main_data.hdf5"
     data_file.write_bytes(data_file.read_bytes()[:100])
-    with pytest.raises(ValueError, match="unreadable or corrupt.*--overwrite"):
-        demos.load_demonstrations("t/clevr/corrupt-v0")
+    with pytest.raises(
+        ValueError, match="unreadable or corrupt.*collect it again with: python -m cleanrl_lago.*--overwrite"
+    ):
+        load_demonstrations(
+            "t/clevr/corrupt-v0", collect_command=demos.collection_command("t/clevr/corrupt-v0")
+        )
+    # The metadata alone is still readable: what a command needs to pick the environment.
+    assert dataset_metadata("t/clevr/corrupt-v0")["env_id"] == "CLEVR-Robot-v0"
 
 
 def test_command_line(datasets_path):
@@ -196,7 +207,10 @@ def test_command_line(datasets_path):
         ["--env", "clevr", "--episodes", "2", "--seed", "5", "--dataset-id", "t/cli/expert-v0"]
     )
     assert summary.episodes == 2 and summary.path.is_dir()
-    meta = minari.load_dataset("t/cli/expert-v0").storage.metadata[demos.METADATA_KEY]
-    assert meta["command"].endswith("--env clevr --episodes 2 --seed 5 --dataset-id t/cli/expert-v0")
+    meta = minari.load_dataset("t/cli/expert-v0").storage.metadata[METADATA_KEY]
+    assert meta["command"] == (
+        "python -m cleanrl_lago.demonstrations --env clevr --episodes 2 --seed 5 --dataset-id t/cli/expert-v0"
+    )
+    assert dataset_metadata("t/cli/expert-v0") == meta
     with pytest.raises(SystemExit):
         demos.main(["--env", "atari"])

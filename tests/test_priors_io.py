@@ -76,7 +76,7 @@ def test_saved_folder_holds_config_trainable_weights_and_card(saved_discrete):
     assert not any(p.name.startswith(".prior") for p in path.parent.iterdir())  # no temp folders left
 
     config = json.loads((path / "config.json").read_text())
-    assert config["format_version"] == 1 and config["kind"] == "lm" and config["env_id"] == "Toy-v0"
+    assert config["format_version"] == 2 and config["kind"] == "lm" and config["env_id"] == "Toy-v0"
     assert config["lm_fingerprint"] == prior.config.lm_fingerprint and config["quantization"] == "none"
     assert config["observation_space"] == {
         "type": "Box",
@@ -88,7 +88,13 @@ def test_saved_folder_holds_config_trainable_weights_and_card(saved_discrete):
     assert (
         config["prompt_format"] == "Instruction: {instruction}\nObservation:" and config["n_obs_tokens"] == 4
     )
-    assert config["metrics"] == {"val_nll": 0.5} and config["lora"] is None
+    assert config["lora"] is None and config["provenance"] == {
+        "command": "python -m train --env Toy-v0",
+        "metrics": {"val_nll": 0.5},
+        "dataset": None,
+        "instruction_split": None,
+        "notes": [],
+    }
 
     tensors = load_file(path / "model.safetensors")
     assert not any(name.startswith("lm.") for name in tensors)  # never the frozen LM
@@ -211,9 +217,43 @@ def test_atomic_write_leaves_nothing_half_written(tmp_path):
         save_prior(prior, target, metrics={"val_nll": object()})
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["prior"]
-    assert prior.config.metrics == {"val_nll": 1.0}
+    assert prior.config.provenance.metrics == {"val_nll": 1.0}
 
     # Replacing an existing prior works and leaves no old copy behind.
     save_prior(prior, target, metrics={"val_nll": 0.25})
-    assert json.loads((target / "config.json").read_text())["metrics"] == {"val_nll": 0.25}
+    assert json.loads((target / "config.json").read_text())["provenance"]["metrics"] == {"val_nll": 0.25}
     assert [p.name for p in tmp_path.iterdir()] == ["prior"]
+
+
+def test_unknown_config_keys_are_ignored_with_a_warning(copy_of_saved, saved_discrete):
+    prior, _ = saved_discrete
+    config_file = copy_of_saved / "config.json"
+    config = json.loads(config_file.read_text())
+    config["sparsity"] = 0.5  # from a newer version, say
+    config["provenance"]["reviewer"] = "someone"
+    config_file.write_text(json.dumps(config))
+    with pytest.warns(UserWarning, match=r"ignoring unknown field\(s\) provenance\.reviewer, sparsity"):
+        loaded = load_prior(copy_of_saved)
+    assert loaded.config == prior.config
+
+
+def test_reads_the_flat_version_1_layout(copy_of_saved, saved_discrete):
+    prior, _ = saved_discrete
+    config_file = copy_of_saved / "config.json"
+    config = json.loads(config_file.read_text())
+    provenance = config.pop("provenance")
+    version_1 = {
+        **config,
+        "format_version": 1,
+        "metrics": provenance["metrics"],
+        "command": provenance["command"],
+        "instruction_split": {"trained_on": "train", "held_out": "heldout", "dataset": "org/demos-v0"},
+    }
+    config_file.write_text(json.dumps(version_1))
+    loaded = load_prior(copy_of_saved)
+    assert loaded.config.format_version == 2
+    assert loaded.config.provenance.metrics == {"val_nll": 0.5}
+    assert loaded.config.provenance.command == "python -m train --env Toy-v0"
+    assert loaded.config.provenance.dataset == "org/demos-v0"
+    assert loaded.config.provenance.instruction_split == {"trained_on": "train", "held_out": "heldout"}
+    assert loaded.config.lm_fingerprint == prior.config.lm_fingerprint

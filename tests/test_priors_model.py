@@ -271,3 +271,38 @@ def test_build_prior_rejects_bad_arguments(tiny_lm):
         build_prior(observation_space=observation_space(), action_space=gym.spaces.MultiBinary(3), kind="mlp")
     with pytest.raises(ValueError, match="quantization must be one of"):
         load_lm(tiny_lm, quantization="fp8")
+
+
+@pytest.mark.parametrize("kind", ["lm", "mlp"])
+def test_non_finite_observations_are_refused_by_row(tiny_lm, kind):
+    prior = build_prior(
+        observation_space=observation_space(), action_space=gym.spaces.Discrete(5), lm=tiny_lm, kind=kind
+    )
+    obs = random_obs(4)
+    obs[1, 3], obs[3, 0] = float("nan"), float("inf")
+    for call in (lambda: prior(obs, INSTRUCTIONS), lambda: prior.distribution(obs.numpy(), INSTRUCTIONS)):
+        with pytest.raises(
+            ValueError, match=r"non-finite observation: row\(s\) 1, 3 of 4 hold NaN or inf"
+        ) as err:
+            call()
+        assert "The observation must be finite" in str(err.value)
+
+
+def test_observations_of_another_width_are_refused(tiny_lm):
+    prior = build_prior(
+        observation_space=observation_space(7),
+        action_space=gym.spaces.Discrete(5),
+        lm=tiny_lm,
+        env_id="Toy-v0",
+    )
+    with pytest.raises(
+        ValueError, match=r"observation width mismatch: the prior expects 7, received 39"
+    ) as err:
+        prior.distribution(np.zeros((2, 39)), INSTRUCTIONS[:2])
+    assert "This prior was built for another environment (Toy-v0)" in str(err.value)
+    with pytest.raises(ValueError, match="the prior expects 7, received 6"):
+        prior(np.zeros(6), INSTRUCTIONS[0])
+    mlp = build_prior(observation_space=observation_space(7), action_space=gym.spaces.Discrete(5), kind="mlp")
+    with pytest.raises(ValueError, match=r"expects 7, received 8 \(observations of shape \(3, 8\)\)") as err:
+        mlp(torch.zeros(3, 8), INSTRUCTIONS[0])
+    assert "This prior was built for another environment:" in str(err.value)

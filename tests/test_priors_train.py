@@ -1,5 +1,6 @@
-"""The prior training command on tiny datasets: splits, grouped batches, metrics, early stopping,
-evaluation as a policy, the saved prior, and a clear error on NaN."""
+"""Prior training on tiny datasets: splits, grouped batches, metrics, early stopping, evaluation as
+a policy in the envs of cleanrl-lago's factory, the saved prior, a clear error on NaN; the commands
+python -m cleanrl_lago.train_prior and python -m cleanrl_lago.convert_prior."""
 
 import json
 
@@ -8,9 +9,12 @@ import pytest
 import torch
 from priors_helpers import make_tiny_lm
 
-from priors import demonstrations as demos
-from priors import load_prior
-from priors.train import Args, grouped_batches, split_by_episode, train
+from cleanrl_lago import convert_prior, train_prior
+from cleanrl_lago import demonstrations as demos
+from cleanrl_lago.envs.prior_envs import clevr_env, metaworld_env
+from priors import load_demonstrations, load_prior
+from priors.convert import ConvertSettings, convert
+from priors.train import TrainSettings, grouped_batches, split_by_episode, train
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:Constant\(s\) may be too high")
 
@@ -31,7 +35,7 @@ def tiny_lm(tmp_path_factory):
 
 
 def test_split_keeps_episodes_whole_and_batches_group_instructions(datasets):
-    data = demos.load_demonstrations("t/clevr/expert-v0")
+    data = load_demonstrations("t/clevr/expert-v0")
     train_rows, val_rows = split_by_episode(data, 0.25, seed=0)
     assert len(train_rows) + len(val_rows) == len(data) and len(val_rows) > 0
     assert not set(data.episode_ids[train_rows]) & set(data.episode_ids[val_rows])
@@ -42,7 +46,7 @@ def test_split_keeps_episodes_whole_and_batches_group_instructions(datasets):
 
 def test_train_lm_prior_end_to_end(datasets, tiny_lm, tmp_path):
     out = tmp_path / "prior"
-    args = Args(
+    args = TrainSettings(
         dataset="t/clevr/expert-v0",
         output=str(out),
         lm=tiny_lm,
@@ -56,14 +60,25 @@ def test_train_lm_prior_end_to_end(datasets, tiny_lm, tmp_path):
         runs_dir=str(tmp_path / "runs"),
     )
     seen = []
-    prior = train(args, command="python -m priors.train ...", on_epoch=lambda e, m: seen.append(m["val_nll"]))
+    prior = train(
+        args,
+        env_id="CLEVR-Robot-v0",
+        make_env=clevr_env,
+        command="python -m cleanrl_lago.train_prior ...",
+        on_epoch=lambda e, m: seen.append(m["val_nll"]),
+    )
     assert len(seen) >= 1 and all(np.isfinite(seen))
     config = json.loads((out / "config.json").read_text())
-    metrics = config["metrics"]
+    provenance = config["provenance"]
+    metrics = provenance["metrics"]
     assert metrics["val_nll"] == pytest.approx(min(seen), abs=1e-3)  # the best epoch is what was saved
     assert 0 <= metrics["val_accuracy"] <= 1 and metrics["expert_success_rate"] == 1.0
     assert 0 <= metrics["policy_success_train"] <= 1 and 0 <= metrics["policy_success_heldout"] <= 1
-    assert config["observation_dims"] == 10 and config["command"] == "python -m priors.train ..."
+    assert (
+        config["observation_dims"] == 10 and provenance["command"] == "python -m cleanrl_lago.train_prior ..."
+    )
+    assert config["env_id"] == "CLEVR-Robot-v0" and config["tasks"] is None
+    assert provenance["dataset"] == "t/clevr/expert-v0"
     assert "val_nll" in (out / "README.md").read_text()
     assert list((tmp_path / "runs").iterdir())  # TensorBoard
     loaded = load_prior(out)
@@ -77,7 +92,7 @@ def test_train_lm_prior_end_to_end(datasets, tiny_lm, tmp_path):
 
 def test_train_mlp_prior_on_metaworld_and_early_stopping(datasets, tmp_path):
     out = tmp_path / "prior"
-    args = Args(
+    args = TrainSettings(
         dataset="t/reach/expert-v0",
         output=str(out),
         kind="mlp",
@@ -90,17 +105,24 @@ def test_train_mlp_prior_on_metaworld_and_early_stopping(datasets, tmp_path):
         runs_dir=str(tmp_path / "runs"),
     )
     seen = []
-    train(args, on_epoch=lambda e, m: seen.append(m))
+    train(
+        args,
+        env_id="Meta-World/reach-v3",
+        tasks=["reach-v3"],
+        make_env=metaworld_env,
+        on_epoch=lambda e, m: seen.append(m),
+    )
     assert len(seen) < 50  # stopped early
     config = json.loads((out / "config.json").read_text())
-    assert config["tasks"] == ["reach-v3"] and "val_action_mse" in config["metrics"]
+    assert config["tasks"] == ["reach-v3"] and config["env_id"] == "Meta-World/reach-v3"
+    assert "val_action_mse" in config["provenance"]["metrics"]
 
 
 def test_nan_observations_stop_training_with_a_clear_error(datasets, tmp_path, monkeypatch):
-    data = demos.load_demonstrations("t/clevr/expert-v0")
+    data = load_demonstrations("t/clevr/expert-v0")
     data.observations[3, 1] = np.nan
     monkeypatch.setattr("priors.train.load_demonstrations", lambda *a, **k: data)
-    args = Args(
+    args = TrainSettings(
         dataset="t/clevr/expert-v0", output=str(tmp_path / "p"), kind="mlp", eval_episodes=0, batch_size=16
     )
     with pytest.raises(ValueError, match=r"1 of \d+ steps of 't/clevr/expert-v0' hold NaN or inf"):
@@ -109,11 +131,8 @@ def test_nan_observations_stop_training_with_a_clear_error(datasets, tmp_path, m
 
 
 def test_convert_runs_a_trained_prior_at_another_precision(datasets, tiny_lm, tmp_path):
-    from priors.convert import Args as ConvertArgs
-    from priors.convert import convert
-
     trained = tmp_path / "fp32"
-    train_args = Args(
+    train_args = TrainSettings(
         dataset="t/clevr/expert-v0",
         output=str(trained),
         lm=tiny_lm,
@@ -125,24 +144,48 @@ def test_convert_runs_a_trained_prior_at_another_precision(datasets, tiny_lm, tm
         eval_episodes=0,
         runs_dir=str(tmp_path / "runs"),
     )
-    train(train_args, command="python -m priors.train X")
+    train(train_args, env_id="CLEVR-Robot-v0", command="X")
     out = tmp_path / "bf16"
-    convert(ConvertArgs(str(trained), str(out), eval_episodes=2), command="python -m priors.convert Y")
+    argv = [str(trained), str(out), "--eval-episodes", "2"]
+    convert_prior.main(argv)  # the command passes the envs of the prior's recorded env id
     source = json.loads((trained / "config.json").read_text())
     config = json.loads((out / "config.json").read_text())
     assert source["quantization"] == "none" and config["quantization"] == "bf16"
-    assert config["command"] == "python -m priors.train X && python -m priors.convert Y"
-    metrics = config["metrics"]
-    assert (
-        metrics["source_val_nll"] == source["metrics"]["val_nll"] and metrics["source_quantization"] == "none"
-    )
+    assert config["provenance"]["command"] == "X && python -m cleanrl_lago.convert_prior " + " ".join(argv)
+    assert config["provenance"]["dataset"] == "t/clevr/expert-v0"
+    metrics, source_metrics = config["provenance"]["metrics"], source["provenance"]["metrics"]
+    assert metrics["source_val_nll"] == source_metrics["val_nll"] and metrics["source_quantization"] == "none"
     assert metrics["val_nll"] != metrics["source_val_nll"]  # re-measured at bf16 ...
     assert metrics["val_nll"] == pytest.approx(metrics["source_val_nll"], abs=0.1)  # ... and close
     assert (
-        0 <= metrics["policy_success_train"] <= 1
-        and metrics["train_steps"] == source["metrics"]["train_steps"]
+        0 <= metrics["policy_success_train"] <= 1 and metrics["train_steps"] == source_metrics["train_steps"]
     )
     converted = load_prior(out)
     assert next(converted.lm.parameters()).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="already runs its LM at 'bf16'"):
-        convert(ConvertArgs(str(out), str(tmp_path / "again"), eval_episodes=0))
+        convert(ConvertSettings(str(out), str(tmp_path / "again"), eval_episodes=0))
+    with pytest.raises(ValueError, match="needs make_env"):
+        convert(ConvertSettings(str(trained), str(tmp_path / "again"), eval_episodes=1))
+
+
+def test_evaluation_needs_an_env_factory(datasets, tmp_path):
+    args = TrainSettings(dataset="t/clevr/expert-v0", output=str(tmp_path / "p"), kind="mlp", eval_episodes=1)
+    with pytest.raises(ValueError, match="needs make_env"):
+        train(args)
+    assert not (tmp_path / "p").exists()
+
+
+def test_train_prior_command_names_the_environment_and_itself(datasets, tmp_path):
+    out = tmp_path / "prior"
+    argv = ["--dataset", "t/reach/expert-v0", "--output", str(out), "--kind", "mlp", "--epochs", "1"]
+    argv += ["--batch-size", "32", "--eval-episodes", "1", "--eval-max-episode-steps", "20"]
+    argv += ["--runs-dir", str(tmp_path / "runs")]
+    prior = train_prior.main(argv)
+    config = json.loads((out / "config.json").read_text())
+    assert config["env_id"] == "Meta-World/reach-v3" and config["tasks"] == ["reach-v3"]
+    assert config["provenance"]["command"] == "python -m cleanrl_lago.train_prior " + " ".join(argv)
+    assert prior.config.provenance.metrics["policy_success_train"] in (0.0, 1.0)
+    with pytest.raises(
+        FileNotFoundError, match="Collect it with: python -m cleanrl_lago.demonstrations --env clevr"
+    ):
+        train_prior.main(["--dataset", "cleanrl-lago/clevr-robot/expert-v0", "--output", str(tmp_path / "x")])

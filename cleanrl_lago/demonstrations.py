@@ -1,0 +1,330 @@
+"""Expert demonstrations for cleanrl-lago's benchmarks: the scripted experts run in the
+environments, and their episodes stored as Minari datasets (by :mod:`priors.demonstrations`, which
+also loads them back). See ``docs/demonstrations.md``::
+
+    python -m cleanrl_lago.demonstrations --env clevr --episodes 500
+    python -m cleanrl_lago.demonstrations --env metaworld --tasks mt10 --episodes-per-task 20 --seed 0
+
+CLEVR-Robot's expert is :mod:`cleanrl_lago.envs.clevr_expert`; Meta-World's are its own scripted
+policies (``metaworld.policies``).
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import tyro
+from metaworld.policies import ENV_POLICY_MAP
+from priors.demonstrations import (
+    EpisodeRecorder,
+    ExpertEpisode,
+    check_new_dataset,
+    task_success_rates,
+    write_dataset,
+)
+from tqdm import tqdm
+
+from cleanrl_lago.envs.clevr_expert import expert_action
+from cleanrl_lago.envs.clevr_robot import ClevrRobotEnv
+from cleanrl_lago.envs.metaworld_tasks import (
+    check_task,
+    make_metaworld_env,
+    resolve_tasks,
+    task_instructions,
+)
+from cleanrl_lago.envs.metaworld_tasks import observation_space as metaworld_observation_space
+from cleanrl_lago.envs.prior_envs import CLEVR_ENV_ID
+
+logger = logging.getLogger(__name__)
+
+METAWORLD_ENV_ID = "Meta-World/MT1"
+CLEVR_DATASET_ID = "cleanrl-lago/clevr-robot/expert-v0"
+METAWORLD_DATASET_ID = "cleanrl-lago/metaworld-{tasks}/expert-v0"
+COMMAND = "python -m cleanrl_lago.demonstrations"
+
+
+# ----- experts ---------------------------------------------------------------------------------
+def clevr_episodes(episodes: int, seed: int = 0, max_episode_steps: int | None = None) -> Iterator[ExpertEpisode]:
+    """Run the scripted CLEVR-Robot expert; episode ``i`` resets with seed ``seed + i``.
+
+    The env samples the goal and its train-split instruction from the episode's seed.
+    """
+    kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    env = gym.make(CLEVR_ENV_ID, instruction_split="train", **kwargs)
+    try:
+        for i in range(episodes):
+            obs, info = env.reset(seed=seed + i)
+            ep = EpisodeRecorder(obs, info)
+            while True:
+                action = expert_action(env.unwrapped)
+                obs, reward, terminated, truncated, info = env.step(action)
+                ep.add(action, obs, reward, terminated, truncated, info)
+                if terminated or truncated:
+                    break
+            yield ep.finish(seed + i, CLEVR_ENV_ID, info["instruction"], action_dtype=np.int64)
+    finally:
+        env.close()
+
+
+def metaworld_episodes(
+    tasks: list[str],
+    episodes_per_task: int,
+    seed: int = 0,
+    stop_after_success: int | None = 10,
+    max_episode_steps: int | None = None,
+) -> Iterator[ExpertEpisode]:
+    """Run Meta-World's scripted policies, ``episodes_per_task`` episodes per task in order.
+
+    Episode ``j`` of the ``k``-th task resets with seed ``seed + k * episodes_per_task + j`` (the
+    env itself is made with ``seed``); its instruction is drawn from the task's train phrasings with
+    ``np.random.default_rng`` of that seed. With ``stop_after_success=K`` an episode is truncated
+    ``K`` steps after its first successful step; ``None`` runs to the time limit.
+    The stored action is the policy's output clipped to the action space, as the env executes it.
+    """
+    for k, task in enumerate(tasks):
+        check_task(task)
+        env = make_metaworld_env(task, seed=seed, max_episode_steps=max_episode_steps)
+        policy = ENV_POLICY_MAP[task]()
+        low, high = env.action_space.low, env.action_space.high
+        instructions = task_instructions(task, "train")
+        try:
+            for j in range(episodes_per_task):
+                episode_seed = seed + k * episodes_per_task + j
+                instruction = instructions[np.random.default_rng(episode_seed).integers(len(instructions))]
+                obs, info = env.reset(seed=episode_seed)
+                ep = EpisodeRecorder(obs, info)
+                steps_since_success = None
+                while True:
+                    action = np.clip(policy.get_action(obs), low, high).astype(np.float32)
+                    obs, reward, terminated, truncated, info = env.step(action)
+                    if steps_since_success is not None:
+                        steps_since_success += 1
+                    elif info.get("success"):
+                        steps_since_success = 0
+                    if stop_after_success is not None and steps_since_success == stop_after_success:
+                        truncated = True
+                    ep.add(action, obs, reward, terminated, truncated, info)
+                    if terminated or truncated:
+                        break
+                yield ep.finish(episode_seed, task, instruction, action_dtype=np.float32)
+        finally:
+            env.close()
+
+
+@dataclass
+class CollectionSummary:
+    """What a collection wrote."""
+
+    dataset_id: str
+    path: Path
+    episodes: int
+    steps: int
+    success_rate: float
+    task_success_rates: dict[str, float]
+    size_mb: float
+    seconds: float
+
+
+def collection_command(dataset_id: str) -> str:
+    """The command that collects ``dataset_id`` (a guess from the id for ids not made by default)."""
+    if dataset_id == CLEVR_DATASET_ID:
+        return f"{COMMAND} --env clevr"
+    for tasks in ("mt10", "mt50"):
+        if dataset_id == METAWORLD_DATASET_ID.format(tasks=tasks):
+            return f"{COMMAND} --env metaworld --tasks {tasks}"
+    env = "clevr" if "clevr" in dataset_id.lower() else "metaworld --tasks TASKS"
+    return f"{COMMAND} --env {env} --dataset-id {dataset_id}"
+
+
+def _folder_size_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def collect_clevr(
+    dataset_id: str = CLEVR_DATASET_ID,
+    episodes: int = 500,
+    seed: int = 0,
+    max_episode_steps: int | None = None,
+    overwrite: bool = False,
+    command: str | None = None,
+) -> CollectionSummary:
+    """Collect CLEVR-Robot expert episodes into the Minari dataset ``dataset_id``."""
+    check_new_dataset(dataset_id, overwrite)
+    start = time.perf_counter()
+    gen = clevr_episodes(episodes, seed, max_episode_steps)
+    collected = _with_progress(gen, episodes)
+    spaces_env = ClevrRobotEnv()
+    spaces_env.close()
+    settings = {
+        "env": "clevr",
+        "seed": seed,
+        "episodes": episodes,
+        "max_episode_steps": max_episode_steps or gym.spec(CLEVR_ENV_ID).max_episode_steps,
+        "command": command or f"{COMMAND} --env clevr --episodes {episodes} --seed {seed}",
+    }
+    path = write_dataset(
+        dataset_id,
+        collected,
+        env_id=CLEVR_ENV_ID,
+        observation_space=spaces_env.observation_space,
+        action_space=spaces_env.action_space,
+        settings=settings,
+        overwrite=overwrite,
+        code_permalink="cleanrl_lago/demonstrations.py",
+    )
+    return _summary(dataset_id, path, collected, start)
+
+
+def collect_metaworld(
+    tasks: list[str],
+    dataset_id: str,
+    episodes_per_task: int = 20,
+    seed: int = 0,
+    stop_after_success: int | None = 10,
+    max_episode_steps: int | None = None,
+    overwrite: bool = False,
+    command: str | None = None,
+) -> CollectionSummary:
+    """Collect Meta-World scripted-policy episodes for ``tasks`` into the Minari dataset ``dataset_id``."""
+    for task in tasks:
+        check_task(task)
+    if stop_after_success is not None and stop_after_success < 0:
+        raise ValueError(f"stop_after_success must be >= 0 or None, got {stop_after_success}")
+    check_new_dataset(dataset_id, overwrite)
+    start = time.perf_counter()
+    gen = metaworld_episodes(tasks, episodes_per_task, seed, stop_after_success, max_episode_steps)
+    collected = _with_progress(gen, len(tasks) * episodes_per_task)
+    # Tasks differ only in their goal bounds: store the union, in float32 like the observations.
+    observation_space = metaworld_observation_space(tasks, dtype=np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (4,), dtype=np.float32)
+    settings = {
+        "env": "metaworld",
+        "seed": seed,
+        "episodes_per_task": episodes_per_task,
+        "stop_after_success": stop_after_success,
+        "max_episode_steps": max_episode_steps or 500,
+        "command": command
+        or (f"{COMMAND} --env metaworld --tasks {','.join(tasks)} --episodes-per-task {episodes_per_task} --seed {seed}"),
+    }
+    path = write_dataset(
+        dataset_id,
+        collected,
+        env_id=METAWORLD_ENV_ID,
+        observation_space=observation_space,
+        action_space=action_space,
+        settings=settings,
+        overwrite=overwrite,
+        code_permalink="cleanrl_lago/demonstrations.py",
+    )
+    return _summary(dataset_id, path, collected, start)
+
+
+def _with_progress(episodes: Iterator[ExpertEpisode], total: int) -> list[ExpertEpisode]:
+    collected: list[ExpertEpisode] = []
+    with tqdm(total=total, desc="expert episodes", unit="ep", disable=None) as bar:
+        for ep in episodes:
+            collected.append(ep)
+            bar.set_postfix(task=ep.task, success=f"{np.mean([e.success for e in collected]):.0%}")
+            bar.update()
+    return collected
+
+
+def _summary(dataset_id: str, path: Path, episodes: list[ExpertEpisode], start: float) -> CollectionSummary:
+    return CollectionSummary(
+        dataset_id=dataset_id,
+        path=path,
+        episodes=len(episodes),
+        steps=sum(len(ep.actions) for ep in episodes),
+        success_rate=float(np.mean([ep.success for ep in episodes])),
+        task_success_rates=task_success_rates(episodes),
+        size_mb=_folder_size_mb(path),
+        seconds=time.perf_counter() - start,
+    )
+
+
+# ----- command line ----------------------------------------------------------------------------
+@dataclass
+class Args:
+    env: Literal["clevr", "metaworld"] = "clevr"
+    """which benchmark's scripted expert to run"""
+    tasks: str = "mt10"
+    """Meta-World tasks: 'mt10', 'mt50' or comma-separated names such as 'reach-v3,push-v3'"""
+    episodes: int = 500
+    """CLEVR-Robot: number of episodes (seeds seed .. seed + episodes - 1)"""
+    episodes_per_task: int = 20
+    """Meta-World: number of episodes per task"""
+    seed: int = 0
+    """first episode seed (Meta-World: also the seed of the tasks' object/goal variants)"""
+    stop_after_success: int | None = 10
+    """Meta-World: truncate an episode this many steps after its first success (None: run to the time limit)"""
+    max_episode_steps: int | None = None
+    """time limit per episode (default: the env's own, 50 for CLEVR-Robot and 500 for Meta-World)"""
+    dataset_id: str | None = None
+    """Minari dataset id (default: cleanrl-lago/clevr-robot/expert-v0 or cleanrl-lago/metaworld-<tasks>/expert-v0)"""
+    overwrite: bool = False
+    """replace the dataset if it exists"""
+
+
+def _default_metaworld_id(spec: str, tasks: list[str]) -> str:
+    key = spec.strip().lower()
+    if key in ("mt10", "mt50"):
+        return METAWORLD_DATASET_ID.format(tasks=key)
+    if len(tasks) == 1:
+        return METAWORLD_DATASET_ID.format(tasks=tasks[0].removesuffix("-v3"))
+    raise ValueError("several Meta-World tasks given: name the dataset with --dataset-id")
+
+
+def main(argv: list[str] | None = None) -> CollectionSummary:
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    args = tyro.cli(Args, args=argv, description=__doc__.splitlines()[0])
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    command = f"{COMMAND} " + shlex.join(sys.argv[1:] if argv is None else argv)
+    with logging_redirect_tqdm():
+        if args.env == "clevr":
+            summary = collect_clevr(
+                dataset_id=args.dataset_id or CLEVR_DATASET_ID,
+                episodes=args.episodes,
+                seed=args.seed,
+                max_episode_steps=args.max_episode_steps,
+                overwrite=args.overwrite,
+                command=command,
+            )
+        else:
+            tasks = resolve_tasks(args.tasks)
+            summary = collect_metaworld(
+                tasks,
+                dataset_id=args.dataset_id or _default_metaworld_id(args.tasks, tasks),
+                episodes_per_task=args.episodes_per_task,
+                seed=args.seed,
+                stop_after_success=args.stop_after_success,
+                max_episode_steps=args.max_episode_steps,
+                overwrite=args.overwrite,
+                command=command,
+            )
+    for task, rate in summary.task_success_rates.items():
+        logger.info("expert success %-28s %6.1f%%", task, 100 * rate)
+    logger.info(
+        "wrote %s: %d episodes, %d steps, expert success %.1f%%, %.2f MB, %.1f s -> %s",
+        summary.dataset_id,
+        summary.episodes,
+        summary.steps,
+        100 * summary.success_rate,
+        summary.size_mb,
+        summary.seconds,
+        summary.path,
+    )
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Train a LaGO prior on demonstrations of CLEVR-Robot or Meta-World (stage 1 of LaGO).
+
+    python -m cleanrl_lago.train_prior --dataset cleanrl-lago/clevr-robot/expert-v0 --output my-prior
+    python -m cleanrl_lago.train_prior --dataset cleanrl-lago/metaworld-mt10/expert-v0 --kind mlp --output mlp-prior
+
+The training is :func:`priors.train.train`; this command adds the environment the demonstrations
+come from (read from the dataset's metadata): the env id and tasks the prior records, and the envs
+it is evaluated in as a policy at the end (:mod:`cleanrl_lago.envs.prior_envs`). Until this
+version the same options ran as ``python -m priors.train``. See docs/priors.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+
+import tyro
+from priors import Prior
+from priors.demonstrations import dataset_metadata
+from priors.train import TrainSettings, train
+
+from cleanrl_lago.demonstrations import collection_command
+from cleanrl_lago.envs.prior_envs import prior_environment
+
+COMMAND = "python -m cleanrl_lago.train_prior"
+
+
+def main(argv: list[str] | None = None) -> Prior:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    args = tyro.cli(TrainSettings, args=argv, description=__doc__.splitlines()[0])
+    collect = collection_command(args.dataset)
+    meta = dataset_metadata(args.dataset, collect_command=collect)
+    env = prior_environment(meta["env_id"], meta["tasks"])
+    prior = train(
+        args,
+        env_id=env.env_id,
+        tasks=env.tasks,
+        make_env=env.make_env,
+        command=f"{COMMAND} {shlex.join(argv)}",
+        collect_command=collect,
+    )
+    print(f"prior written to {args.output}: {prior.config.provenance.metrics}")
+    return prior
+
+
+if __name__ == "__main__":
+    main()
