@@ -1,20 +1,15 @@
 # docs and experiment results can be found at docs/rl-algorithms/ppo_lago.md
 """PPO guided by a language-model prior (LaGO) on CLEVR-Robot (discrete, 40 push actions).
 
-CleanRL's ppo.py with one change, fenced by ``# LaGO`` comments: the policy loss gains
-``kl_coef * KL(pi(.|s) || prior(.|s, instruction))``, exact for categoricals. The prior is frozen;
-it is evaluated once per collected state, in batches, and its logits are reused across epochs.
-``--kl-coef 0`` is vanilla PPO: the prior is not even loaded.
-
-Launched by ``torchrun --nproc_per_node N``, it trains one policy data-parallel (lines marked ``# DDP``;
-in one process they do nothing): each rank steps its own ``--num-envs`` envs and evaluates the prior
-on its own states, gradients are averaged, and only rank 0 logs and saves. See docs/distributed.md.
+CleanRL's ppo.py with one change, fenced by ``# LaGO``: the policy loss gains
+``kl_coef * KL(pi(.|s) || prior(.|s, instruction))``, exact for categoricals. The frozen prior runs once
+per collected state, in batches, with the instruction each env gave. ``--kl-coef 0`` is vanilla PPO.
+Other departures, none in the loss: CLEVR-Robot's success rate and instruction splits; resuming,
+checkpoints, Ctrl-C and a progress bar (``cleanrl_lago.utils``); evaluation and upload imported.
 """
 
 import os
 import random
-import signal
-import sys
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -22,16 +17,15 @@ from typing import Literal
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.optim as optim
-import tyro
+from priors import DEFAULT_PRIORS, Quantization, load_prior
 from torch.distributions.categorical import Categorical
 from torch.utils.tensorboard import SummaryWriter
 
 import cleanrl_lago.envs  # noqa: F401  (registers CLEVR-Robot-v0)
-from cleanrl_lago.utils.huggingface import push_agent_to_hub
-from priors import DEFAULT_PRIORS, Quantization, load_prior
+from cleanrl_lago.utils import runs
+from cleanrl_lago.utils.cli import cli
 
 
 @dataclass
@@ -69,7 +63,7 @@ class Args:
     learning_rate: float = 2.5e-4
     """the learning rate of the optimizer"""
     num_envs: int = 8
-    """the number of parallel game environments of each process"""
+    """the number of parallel game environments"""
     num_steps: int = 128
     """the number of steps to run in each environment per policy rollout"""
     anneal_lr: bool = True
@@ -101,7 +95,7 @@ class Args:
     eval_greedy: bool = True
     """evaluate with argmax actions (`--no-eval-greedy`: sample from the policy, as CleanRL's ppo_eval does)"""
     checkpoint_every: int = 10
-    """write a resumable checkpoint every this many iterations (0: only on interruption)"""
+    """write a resumable checkpoint every this many iterations (0: only at the end or on interruption)"""
     resume: str | None = None
     """a run folder `runs/{run_name}` whose checkpoint to resume from"""
 
@@ -119,23 +113,16 @@ class Args:
     kl_coef_lr: float = 1e-2
     """the learning rate of log(kl_coef), for `--kl-schedule auto`"""
     prior_quantization: Quantization | None = None
-    """the precision of the prior's frozen LM (default: the one saved with the prior, bf16 for the shipped
-    ones); none is fp32: the same trained weights, slightly different outputs"""
+    """the precision of the prior's frozen LM (default: the prior's own; `none` is fp32)"""
     prior_batch_size: int = 1024
     """states per forward pass of the prior"""
     # end LaGO
 
     # to be filled in runtime
     batch_size: int = 0
-    """the batch size of one process (computed in runtime)"""
-    # DDP
-    world_size: int = 1
-    """the number of data-parallel processes, torchrun's WORLD_SIZE (computed in runtime)"""
-    global_batch_size: int = 0
-    """the batch size of all processes together (computed in runtime)"""
-    # end DDP
+    """the batch size (computed in runtime)"""
     minibatch_size: int = 0
-    """the mini-batch size of one process (computed in runtime)"""
+    """the mini-batch size (computed in runtime)"""
     num_iterations: int = 0
     """the number of iterations (computed in runtime)"""
 
@@ -180,12 +167,12 @@ class Agent(nn.Module):
     def get_value(self, x):
         return self.critic(x)
 
-    def get_action_and_value(self, x, action=None, noise=None):
+    def get_action_and_value(self, x, action=None):
         logits = self.actor(x)
         probs = Categorical(logits=logits)
-        if action is None:  # Gumbel-max: a sample of probs from the caller's Gumbel noise (see the rollout)
-            action = (logits + noise).argmax(dim=-1)
-        return action, probs.log_prob(action), probs.entropy(), self.critic(x), logits
+        if action is None:
+            action = probs.sample()
+        return action, probs.log_prob(action), probs.entropy(), self.critic(x)
 
 
 # LaGO
@@ -198,149 +185,16 @@ def categorical_kl(logits_p, logits_q):
 # end LaGO
 
 
-def save_atomic(obj, path):
-    """torch.save through a temporary file and a rename: a crash never leaves half a file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-# DDP: collectives over all ranks; in one process (no process group) each returns its input unchanged
-def all_envs(x):
-    """The rows (one per env) of every rank, in rank order: those of all envs, in their global order."""
-    if not dist.is_initialized():
-        return x
-    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-    dist.all_gather(parts, x.contiguous())
-    return torch.cat(parts)
-
-
-def all_items(items):
-    """The lists of every rank, concatenated in rank order."""
-    if not dist.is_initialized():
-        return items
-    parts = [None] * dist.get_world_size()
-    dist.all_gather_object(parts, items)
-    return [item for part in parts for item in part]
-
-
-def rank_mean(x):
-    """The mean of a tensor over the ranks."""
-    if not dist.is_initialized():
-        return x
-    x = x.clone()
-    dist.all_reduce(x)
-    return x / dist.get_world_size()
-
-
-def mean_std(x):
-    """Mean and standard deviation (unbiased, as torch.std) of x, of the x of all ranks together (same sizes)."""
-    if not dist.is_initialized():
-        return x.mean(), x.std()
-    count = x.numel() * dist.get_world_size()
-    mean = x.sum()
-    dist.all_reduce(mean)
-    mean = mean / count
-    squares = ((x - mean) ** 2).sum()
-    dist.all_reduce(squares)
-    return mean, torch.sqrt(squares / (count - 1))
-
-
-def average_gradients(model):
-    """Replace each rank's gradients by their mean over the ranks, in one all-reduce."""
-    if not dist.is_initialized():
-        return
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    flat = torch.cat([g.flatten() for g in grads])
-    dist.all_reduce(flat)
-    flat /= dist.get_world_size()
-    for g, mean in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
-        g.copy_(mean.view_as(g))
-
-
-class NullWriter:
-    """What ranks other than 0 log to: nothing."""
-
-    def add_scalar(self, *args, **kwargs):
-        pass
-
-    add_text = close = add_scalar
-
-
-# end DDP
-
-
-def evaluate(
-    model_path, env_id, eval_episodes, run_name, device, capture_video, instruction_split, seed, greedy=True
-):
-    """Greedy (argmax) or sampled episodes of a saved agent; returns (episodic returns, successes)."""
-    saved = torch.load(model_path, map_location=device, weights_only=True)
-    envs = gym.vector.SyncVectorEnv(
-        [make_env(env_id, 0, capture_video, f"{run_name}-eval-{instruction_split}", instruction_split)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
-    if saved["env_id"] != env_id or list(saved["observation_shape"]) != list(
-        envs.single_observation_space.shape
-    ):
-        raise ValueError(
-            f"{model_path} holds an agent for {saved['env_id']} with observations {saved['observation_shape']}, "
-            f"not for {env_id} with {envs.single_observation_space.shape}"
-        )
-    agent = Agent(saved["observation_shape"][0], saved["n_actions"]).to(device)
-    agent.load_state_dict(saved["agent"])
-    agent.eval()
-    obs, _ = envs.reset(seed=seed)
-    torch.manual_seed(seed)
-    episodic_returns, successes = [], []
-    while len(episodic_returns) < eval_episodes:
-        with torch.no_grad():
-            logits = agent.actor(torch.Tensor(obs).to(device))
-            actions = logits.argmax(dim=-1) if greedy else Categorical(logits=logits).sample()
-        obs, _, _, _, infos = envs.step(actions.cpu().numpy())
-        if "final_info" in infos:
-            final = infos["final_info"]
-            for i in np.nonzero(final.get("_episode", []))[0]:
-                episodic_returns.append(float(final["episode"]["r"][i]))
-                successes.append(float(final["success"][i]))
-    envs.close()
-    return episodic_returns, successes
-
-
 if __name__ == "__main__":
-    args = tyro.cli(Args)
-    # DDP: torchrun starts WORLD_SIZE copies of this script (ranks); each steps its own --num-envs envs
-    args.world_size = int(os.getenv("WORLD_SIZE", "1"))
-    rank, local_rank = int(os.getenv("RANK", "0")), int(os.getenv("LOCAL_RANK", "0"))
-    distributed = args.world_size > 1
-    rank_envs = slice(rank * args.num_envs, (rank + 1) * args.num_envs)  # among the envs of all ranks
-    if rank > 0:
-        sys.stdout = open(os.devnull, "w")  # only rank 0 prints
-    # end DDP
+    args = cli(Args)
     args.batch_size = int(args.num_envs * args.num_steps)
-    args.global_batch_size = args.batch_size * args.world_size  # DDP
     args.minibatch_size = int(args.batch_size // args.num_minibatches)
-    args.num_iterations = args.total_timesteps // args.global_batch_size  # DDP
-    checkpoint = None
-    if args.resume:
-        checkpoint_path = os.path.join(args.resume, "checkpoint.pt")
-        if not os.path.isfile(checkpoint_path):
-            raise FileNotFoundError(
-                f"--resume {args.resume}: no checkpoint.pt there; pass a folder runs/<run_name>"
-            )
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)  # DDP: not on GPU 0
-        run_name = checkpoint["run_name"]
-        # DDP: iterations and seeds count batches of all processes, which must not change on resume
-        saved_batch = checkpoint["args"].get("global_batch_size", checkpoint["args"]["batch_size"])
-        if saved_batch != args.global_batch_size:
-            raise ValueError(
-                f"--resume {args.resume}: the run collected {saved_batch} steps per iteration (processes x "
-                f"--num-envs x --num-steps), this launch {args.global_batch_size}; resume it with the same numbers"
-            )
-        # end DDP
-    else:
-        run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    run_dir = f"runs/{run_name}"
-    if args.track and rank == 0:  # DDP
+    args.num_iterations = args.total_timesteps // args.batch_size
+    checkpoint = runs.load_checkpoint(args.resume) if args.resume else None
+    if checkpoint:
+        runs.check_resume(checkpoint, args, ("num_envs", "num_steps"))
+    run_name = checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    if args.track:
         import wandb
 
         wandb.init(
@@ -355,10 +209,7 @@ if __name__ == "__main__":
             resume="allow",
         )
     # A resumed run drops whatever the interrupted one logged after its checkpoint.
-    if rank == 0:  # DDP: only rank 0 logs
-        writer = SummaryWriter(run_dir, purge_step=checkpoint["global_step"] + 1 if checkpoint else None)
-    else:  # DDP
-        writer = NullWriter()  # DDP
+    writer = SummaryWriter(f"runs/{run_name}", purge_step=checkpoint["global_step"] + 1 if checkpoint else None)
     writer.add_text(
         "hyperparameters",
         "|param|value|\n|-|-|\n%s" % ("\n".join([f"|{key}|{value}|" for key, value in vars(args).items()])),
@@ -370,25 +221,14 @@ if __name__ == "__main__":
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
 
-    device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() and args.cuda else "cpu")  # DDP
-    # DDP: NCCL between GPUs, gloo between CPU processes
-    if distributed:
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    # end DDP
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
     # env setup
     envs = gym.vector.SyncVectorEnv(
-        [
-            make_env(args.env_id, i, args.capture_video, run_name, args.instruction_split)
-            for i in range(rank_envs.start, rank_envs.stop)  # DDP: i counts the envs of all ranks
-        ],
+        [make_env(args.env_id, i, args.capture_video, run_name, args.instruction_split) for i in range(args.num_envs)],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
-    assert isinstance(envs.single_action_space, gym.spaces.Discrete), (
-        "only discrete action space is supported"
-    )
+    assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"
     obs_dim, n_actions = envs.single_observation_space.shape[0], envs.single_action_space.n
 
     # LaGO: load the frozen prior (checked against the env's spaces before any training)
@@ -402,9 +242,7 @@ if __name__ == "__main__":
             device=device,
             quantization=args.prior_quantization,
         )
-        lm_info = (
-            "" if prior.config.kind == "mlp" else f", LM {prior.config.lm_name}, {prior.config.quantization}"
-        )
+        lm_info = "" if prior.config.kind == "mlp" else f", LM {prior.config.lm_name}, {prior.config.quantization}"
         print(f"prior: {args.prior} ({prior.config.kind}{lm_info})")
         log_kl_coef = torch.tensor(np.log(max(args.kl_coef, 1e-8)), device=device, requires_grad=True)
         kl_coef_optimizer = optim.Adam([log_kl_coef], lr=args.kl_coef_lr)
@@ -413,6 +251,9 @@ if __name__ == "__main__":
 
     agent = Agent(obs_dim, n_actions).to(device)
     optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    checkpointed = dict(agent=agent, optimizer=optimizer)  # what a checkpoint saves and a resume restores
+    if use_prior:  # LaGO
+        checkpointed.update(log_kl_coef=log_kl_coef, kl_coef_optimizer=kl_coef_optimizer)  # LaGO
 
     # ALGO Logic: Storage setup
     obs = torch.zeros((args.num_steps, args.num_envs, obs_dim)).to(device)
@@ -429,323 +270,227 @@ if __name__ == "__main__":
     # TRY NOT TO MODIFY: start the game
     global_step = 0
     start_iteration = 1
-    if checkpoint is not None:
-        agent.load_state_dict(checkpoint["agent"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        global_step, start_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
-        random.setstate(checkpoint["python_rng"])
-        np.random.set_state(checkpoint["numpy_rng"])
-        torch.set_rng_state(checkpoint["torch_rng"])
-        # LaGO
-        if use_prior:
-            log_kl_coef.data.fill_(checkpoint["log_kl_coef"])
-            kl_coef_optimizer.load_state_dict(checkpoint["kl_coef_optimizer"])
-        # end LaGO
+    if checkpoint:
+        global_step, start_iteration = runs.restore(checkpoint, **checkpointed)
     start_time = time.time()
     start_step = global_step
     # A resumed run starts fresh episodes: its envs are seeded apart from the ones it replaces.
-    first_seed = args.seed + (start_iteration - 1) * args.num_envs * args.world_size  # DDP: * args.world_size
-    next_obs, infos = envs.reset(seed=first_seed + rank_envs.start)  # DDP: + rank_envs.start
+    next_obs, infos = envs.reset(seed=args.seed + (start_iteration - 1) * args.num_envs)
     next_obs = torch.Tensor(next_obs).to(device)
     next_done = torch.zeros(args.num_envs).to(device)
     next_instructions = infos["instruction"]  # LaGO
+    episodes = runs.EpisodeStats(args.num_envs)
+    stop, progress = runs.StopFlag(), runs.Progress(args.total_timesteps, global_step)
 
-    def write_checkpoint(iteration, global_step):
-        if rank > 0:  # DDP: every rank holds the same state (RNG streams included); rank 0 writes it
-            return
-        state = {
-            "run_name": run_name,
-            "args": vars(args),
-            "global_step": global_step,
-            "iteration": iteration,
-            "agent": agent.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "python_rng": random.getstate(),
-            "numpy_rng": np.random.get_state(),
-            "torch_rng": torch.get_rng_state(),
-        }
+    for iteration in range(start_iteration, args.num_iterations + 1):
+        iteration_start = time.time()
+        # Annealing the rate if instructed to do so.
+        if args.anneal_lr:
+            frac = 1.0 - (iteration - 1.0) / args.num_iterations
+            lrnow = frac * args.learning_rate
+            optimizer.param_groups[0]["lr"] = lrnow
+
+        episode_successes = []
+        for step in range(0, args.num_steps):
+            global_step += args.num_envs
+            obs[step] = next_obs
+            dones[step] = next_done
+            instructions[step] = next_instructions  # LaGO
+
+            # ALGO LOGIC: action logic
+            with torch.no_grad():
+                action, logprob, _, value = agent.get_action_and_value(next_obs)
+                values[step] = value.flatten()
+            actions[step] = action
+            logprobs[step] = logprob
+
+            # TRY NOT TO MODIFY: execute the game and log data.
+            next_obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
+            next_done = np.logical_or(terminations, truncations)
+            rewards[step] = torch.tensor(reward).to(device).view(-1)
+            next_obs, next_done = torch.Tensor(next_obs).to(device), torch.Tensor(next_done).to(device)
+            next_instructions = infos["instruction"]  # LaGO
+
+            for episodic_return, episodic_length, success in episodes.finished(infos):
+                print(f"global_step={global_step}, episodic_return={episodic_return}")
+                writer.add_scalar("charts/episodic_return", episodic_return, global_step)
+                writer.add_scalar("charts/episodic_length", episodic_length, global_step)
+                episode_successes.append(success)
+        if episode_successes:
+            writer.add_scalar("charts/success_rate", np.mean(episode_successes), global_step)
+
+        # LaGO: the frozen prior's logits for every collected state, once, in batches
+        if use_prior:
+            prior_start = time.time()
+            flat_obs, flat_instructions = obs.reshape(-1, obs_dim), instructions.reshape(-1).tolist()
+            with torch.no_grad():
+                for i in range(0, args.batch_size, args.prior_batch_size):
+                    chunk = slice(i, i + args.prior_batch_size)
+                    prior_logits.view(-1, n_actions)[chunk] = prior(flat_obs[chunk], flat_instructions[chunk])
+            prior_time = time.time() - prior_start
+            if args.kl_schedule == "linear":
+                kl_coef = args.kl_coef + (args.kl_coef_final - args.kl_coef) * (iteration - 1) / args.num_iterations
+            elif args.kl_schedule == "auto":
+                kl_coef = log_kl_coef.exp().item()
+        # end LaGO
+
+        # bootstrap value if not done
+        with torch.no_grad():
+            next_value = agent.get_value(next_obs).reshape(1, -1)
+            advantages = torch.zeros_like(rewards).to(device)
+            lastgaelam = 0
+            for t in reversed(range(args.num_steps)):
+                if t == args.num_steps - 1:
+                    nextnonterminal = 1.0 - next_done
+                    nextvalues = next_value
+                else:
+                    nextnonterminal = 1.0 - dones[t + 1]
+                    nextvalues = values[t + 1]
+                delta = rewards[t] + args.gamma * nextvalues * nextnonterminal - values[t]
+                advantages[t] = lastgaelam = delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam
+            returns = advantages + values
+
+        # flatten the batch
+        b_obs = obs.reshape((-1,) + envs.single_observation_space.shape)
+        b_logprobs = logprobs.reshape(-1)
+        b_actions = actions.reshape(-1)
+        b_advantages = advantages.reshape(-1)
+        b_returns = returns.reshape(-1)
+        b_values = values.reshape(-1)
+        b_prior_logits = prior_logits.reshape(-1, n_actions)  # LaGO
+
+        # Optimizing the policy and value network
+        b_inds = np.arange(args.batch_size)
+        clipfracs = []
+        for epoch in range(args.update_epochs):
+            np.random.shuffle(b_inds)
+            for start in range(0, args.batch_size, args.minibatch_size):
+                end = start + args.minibatch_size
+                mb_inds = b_inds[start:end]
+
+                _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb_inds], b_actions.long()[mb_inds])
+                logratio = newlogprob - b_logprobs[mb_inds]
+                ratio = logratio.exp()
+
+                with torch.no_grad():
+                    # calculate approx_kl http://joschu.net/blog/kl-approx.html
+                    old_approx_kl = (-logratio).mean()
+                    approx_kl = ((ratio - 1) - logratio).mean()
+                    clipfracs += [((ratio - 1.0).abs() > args.clip_coef).float().mean().item()]
+
+                mb_advantages = b_advantages[mb_inds]
+                if args.norm_adv:
+                    mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
+
+                # Policy loss
+                pg_loss1 = -mb_advantages * ratio
+                pg_loss2 = -mb_advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)
+                pg_loss = torch.max(pg_loss1, pg_loss2).mean()
+
+                # Value loss
+                newvalue = newvalue.view(-1)
+                if args.clip_vloss:
+                    v_loss_unclipped = (newvalue - b_returns[mb_inds]) ** 2
+                    v_clipped = b_values[mb_inds] + torch.clamp(
+                        newvalue - b_values[mb_inds],
+                        -args.clip_coef,
+                        args.clip_coef,
+                    )
+                    v_loss_clipped = (v_clipped - b_returns[mb_inds]) ** 2
+                    v_loss_max = torch.max(v_loss_unclipped, v_loss_clipped)
+                    v_loss = 0.5 * v_loss_max.mean()
+                else:
+                    v_loss = 0.5 * ((newvalue - b_returns[mb_inds]) ** 2).mean()
+
+                entropy_loss = entropy.mean()
+                loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef
+
+                # LaGO: exact KL(pi || prior) between categoricals, added to the policy loss
+                if use_prior:
+                    prior_kl = categorical_kl(agent.actor(b_obs[mb_inds]), b_prior_logits[mb_inds]).mean()
+                    loss = loss + kl_coef * prior_kl
+                # end LaGO
+
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                optimizer.step()
+
+            if args.target_kl is not None and approx_kl > args.target_kl:
+                break
+
+        # LaGO: auto-tuned coefficient, as SAC tunes its temperature: up when KL > target
+        if use_prior and args.kl_schedule == "auto":
+            kl_coef_loss = -log_kl_coef * (prior_kl.detach() - args.kl_target)
+            kl_coef_optimizer.zero_grad()
+            kl_coef_loss.backward()
+            kl_coef_optimizer.step()
+        # end LaGO
+
+        y_pred, y_true = b_values.cpu().numpy(), b_returns.cpu().numpy()
+        var_y = np.var(y_true)
+        explained_var = np.nan if var_y == 0 else 1 - np.var(y_true - y_pred) / var_y
+
+        # TRY NOT TO MODIFY: record rewards for plotting purposes
+        writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+        writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
+        writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
+        writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
+        writer.add_scalar("losses/old_approx_kl", old_approx_kl.item(), global_step)
+        writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
+        writer.add_scalar("losses/clipfrac", np.mean(clipfracs), global_step)
+        writer.add_scalar("losses/explained_variance", explained_var, global_step)
         # LaGO
         if use_prior:
-            state["log_kl_coef"] = log_kl_coef.item()
-            state["kl_coef_optimizer"] = kl_coef_optimizer.state_dict()
+            writer.add_scalar("losses/prior_kl", prior_kl.item(), global_step)
+            writer.add_scalar("charts/kl_coef", kl_coef, global_step)
+            writer.add_scalar("charts/prior_time_fraction", prior_time / (time.time() - iteration_start), global_step)
         # end LaGO
-        save_atomic(state, os.path.join(run_dir, "checkpoint.pt"))
+        print("SPS:", int((global_step - start_step) / (time.time() - start_time)))
+        writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
+        progress.update(global_step, np.mean(episode_successes) if episode_successes else None)
 
-    # SIGTERM (a scheduler's pre-emption) is handled like Ctrl-C: checkpoint, then stop.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    # DDP: a signal only sets a flag; the ranks compare flags before each env step and stop at the same one
-    if distributed:
-        signalled = torch.zeros(1, device=device)
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: signalled.fill_(1))
-    # end DDP
-    completed = (start_iteration - 1, global_step)  # the last iteration that ran to its end
-    try:
-        for iteration in range(start_iteration, args.num_iterations + 1):
-            iteration_start = time.time()
-            # Annealing the rate if instructed to do so.
-            if args.anneal_lr:
-                frac = 1.0 - (iteration - 1.0) / args.num_iterations
-                lrnow = frac * args.learning_rate
-                optimizer.param_groups[0]["lr"] = lrnow
+        # Checkpoints are written between iterations, where a run stops on Ctrl-C/SIGTERM too.
+        if stop or iteration == args.num_iterations or (args.checkpoint_every and iteration % args.checkpoint_every == 0):
+            runs.save_checkpoint(run_name, args, iteration, global_step, **checkpointed)
+        if stop:
+            stop.exit(f"runs/{run_name}", f"iteration {iteration}")
+    progress.close()
 
-            episode_successes = []
-            for step in range(0, args.num_steps):
-                if distributed and rank_mean(signalled) > 0:  # DDP
-                    raise KeyboardInterrupt
-                global_step += args.num_envs * args.world_size  # DDP: * args.world_size
-                obs[step] = next_obs
-                dones[step] = next_done
-                instructions[step] = next_instructions  # LaGO
+    if args.save_model:
+        model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
+        from cleanrl_lago.utils.evals import evaluate_ppo_clevr, save_agent
 
-                # ALGO LOGIC: action logic
-                with torch.no_grad():
-                    # Every rank draws the noise of all envs from one stream (same seed) and keeps its own
-                    # envs' rows: N ranks sample the very actions of one process with all the envs (DDP).
-                    uniform = torch.rand(args.num_envs * args.world_size, n_actions)[rank_envs].to(device)
-                    gumbel = -torch.log(-torch.log(uniform))
-                    action, logprob, _, value, _ = agent.get_action_and_value(next_obs, noise=gumbel)
-                    values[step] = value.flatten()
-                actions[step] = action
-                logprobs[step] = logprob
-
-                # TRY NOT TO MODIFY: execute the game and log data.
-                next_obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
-                next_done = np.logical_or(terminations, truncations)
-                rewards[step] = torch.tensor(reward).to(device).view(-1)
-                next_obs, next_done = torch.Tensor(next_obs).to(device), torch.Tensor(next_done).to(device)
-                next_instructions = infos["instruction"]  # LaGO
-
-                if "final_info" in infos:
-                    final = infos["final_info"]
-                    for i in np.nonzero(final.get("_episode", []))[0]:
-                        print(f"global_step={global_step}, episodic_return={final['episode']['r'][i]}")
-                        writer.add_scalar("charts/episodic_return", final["episode"]["r"][i], global_step)
-                        writer.add_scalar("charts/episodic_length", final["episode"]["l"][i], global_step)
-                        episode_successes.append(float(final["success"][i]))
-            episode_successes = all_items(episode_successes)  # DDP: the episodes of every rank
-            if episode_successes:
-                writer.add_scalar("charts/success_rate", np.mean(episode_successes), global_step)
-
-            # LaGO: the frozen prior's logits for every collected state, once, in batches
-            prior_time = 0.0
-            if use_prior:
-                prior_start = time.time()
-                flat_obs, flat_instructions = obs.reshape(-1, obs_dim), instructions.reshape(-1).tolist()
-                with torch.no_grad():
-                    prior_logits.view(-1, n_actions).copy_(
-                        torch.cat(
-                            [
-                                prior(
-                                    flat_obs[i : i + args.prior_batch_size],
-                                    flat_instructions[i : i + args.prior_batch_size],
-                                )
-                                for i in range(0, args.batch_size, args.prior_batch_size)
-                            ]
-                        )
-                    )
-                prior_time = time.time() - prior_start
-                if args.kl_schedule == "linear":
-                    kl_coef = (
-                        args.kl_coef
-                        + (args.kl_coef_final - args.kl_coef) * (iteration - 1) / args.num_iterations
-                    )
-                elif args.kl_schedule == "auto":
-                    kl_coef = log_kl_coef.exp().item()
-            # end LaGO
-
-            # bootstrap value if not done
-            with torch.no_grad():
-                next_value = agent.get_value(next_obs).reshape(1, -1)
-                advantages = torch.zeros_like(rewards).to(device)
-                lastgaelam = 0
-                for t in reversed(range(args.num_steps)):
-                    if t == args.num_steps - 1:
-                        nextnonterminal = 1.0 - next_done
-                        nextvalues = next_value
-                    else:
-                        nextnonterminal = 1.0 - dones[t + 1]
-                        nextvalues = values[t + 1]
-                    delta = rewards[t] + args.gamma * nextvalues * nextnonterminal - values[t]
-                    advantages[t] = lastgaelam = (
-                        delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam
-                    )
-                returns = advantages + values
-
-            # flatten the batch
-            b_obs = obs.reshape((-1, obs_dim))
-            b_logprobs = logprobs.reshape(-1)
-            b_actions = actions.reshape(-1)
-            b_advantages = advantages.reshape(-1)
-            b_returns = returns.reshape(-1)
-            b_values = values.reshape(-1)
-            b_prior_logits = prior_logits.reshape(-1, n_actions)  # LaGO
-
-            # Optimizing the policy and value network
-            b_inds = np.arange(args.batch_size)
-            clipfracs = []
-            for epoch in range(args.update_epochs):
-                np.random.shuffle(b_inds)
-                for start in range(0, args.batch_size, args.minibatch_size):
-                    end = start + args.minibatch_size
-                    mb_inds = b_inds[start:end]
-
-                    _, newlogprob, entropy, newvalue, newlogits = agent.get_action_and_value(
-                        b_obs[mb_inds], b_actions.long()[mb_inds]
-                    )
-                    logratio = newlogprob - b_logprobs[mb_inds]
-                    ratio = logratio.exp()
-
-                    with torch.no_grad():
-                        # calculate approx_kl http://joschu.net/blog/kl-approx.html
-                        old_approx_kl = (-logratio).mean()
-                        approx_kl = ((ratio - 1) - logratio).mean()
-                        clipfracs += [((ratio - 1.0).abs() > args.clip_coef).float().mean().item()]
-
-                    mb_advantages = b_advantages[mb_inds]
-                    if args.norm_adv:
-                        mean, std = mean_std(mb_advantages)  # DDP: over the minibatches of all ranks
-                        mb_advantages = (mb_advantages - mean) / (std + 1e-8)
-
-                    # Policy loss
-                    pg_loss1 = -mb_advantages * ratio
-                    pg_loss2 = -mb_advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)
-                    pg_loss = torch.max(pg_loss1, pg_loss2).mean()
-
-                    # Value loss
-                    newvalue = newvalue.view(-1)
-                    if args.clip_vloss:
-                        v_loss_unclipped = (newvalue - b_returns[mb_inds]) ** 2
-                        v_clipped = b_values[mb_inds] + torch.clamp(
-                            newvalue - b_values[mb_inds],
-                            -args.clip_coef,
-                            args.clip_coef,
-                        )
-                        v_loss_clipped = (v_clipped - b_returns[mb_inds]) ** 2
-                        v_loss_max = torch.max(v_loss_unclipped, v_loss_clipped)
-                        v_loss = 0.5 * v_loss_max.mean()
-                    else:
-                        v_loss = 0.5 * ((newvalue - b_returns[mb_inds]) ** 2).mean()
-
-                    entropy_loss = entropy.mean()
-                    loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef
-
-                    # LaGO: exact KL(pi || prior) between categoricals, added to the policy loss
-                    if use_prior:
-                        prior_kl = categorical_kl(newlogits, b_prior_logits[mb_inds]).mean()
-                        loss = loss + kl_coef * prior_kl
-                    # end LaGO
-
-                    optimizer.zero_grad()
-                    loss.backward()
-                    average_gradients(agent)  # DDP: the mean gradient of all ranks, clipped below
-                    nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
-                    optimizer.step()
-
-                if args.target_kl is not None and rank_mean(approx_kl) > args.target_kl:  # DDP: rank_mean
-                    break
-
-            # LaGO: auto-tuned coefficient, as SAC tunes its temperature: up when KL > target
-            if use_prior and args.kl_schedule == "auto":
-                kl_coef_loss = -log_kl_coef * (rank_mean(prior_kl.detach()) - args.kl_target)  # DDP
-                kl_coef_optimizer.zero_grad()
-                kl_coef_loss.backward()
-                kl_coef_optimizer.step()
-            # end LaGO
-
-            y_pred, y_true = b_values.cpu().numpy(), b_returns.cpu().numpy()
-            var_y = np.var(y_true)
-            explained_var = np.nan if var_y == 0 else 1 - np.var(y_true - y_pred) / var_y
-
-            # TRY NOT TO MODIFY: record rewards for plotting purposes
-            writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
-            writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
-            writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
-            writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
-            writer.add_scalar("losses/old_approx_kl", old_approx_kl.item(), global_step)
-            writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
-            writer.add_scalar("losses/clipfrac", np.mean(clipfracs), global_step)
-            writer.add_scalar("losses/explained_variance", explained_var, global_step)
-            # LaGO
-            if use_prior:
-                writer.add_scalar("losses/prior_kl", prior_kl.item(), global_step)
-                writer.add_scalar("charts/kl_coef", kl_coef, global_step)
-                writer.add_scalar(
-                    "charts/prior_time_fraction", prior_time / (time.time() - iteration_start), global_step
-                )
-            # end LaGO
-            sps = int((global_step - start_step) / (time.time() - start_time))
-            print("SPS:", sps)
-            writer.add_scalar("charts/SPS", sps, global_step)
-
-            completed = (iteration, global_step)
-            if args.checkpoint_every and iteration % args.checkpoint_every == 0:
-                write_checkpoint(*completed)
-    except KeyboardInterrupt:
-        # The weights as they are now; the unfinished iteration is collected again on resume.
-        write_checkpoint(*completed)
-        print(
-            f"interrupted: checkpoint of iteration {completed[0]} in {run_dir}; resume with --resume {run_dir}"
+        saved_shape = list(envs.single_observation_space.shape)
+        save_agent(
+            model_path,
+            args,
+            agent=agent.state_dict(),
+            env_id=args.env_id,
+            observation_shape=saved_shape,
+            n_actions=int(n_actions),
         )
-        if distributed:  # DDP
-            dist.barrier()  # DDP: every rank waits until rank 0 has written the checkpoint
-            dist.destroy_process_group()  # DDP
-        raise SystemExit(130) from None
-    write_checkpoint(*completed)
-    if distributed:  # DDP: rank 0 saves, evaluates and uploads alone
-        dist.barrier()  # DDP: every rank waits until rank 0 has written the checkpoint
-        dist.destroy_process_group()  # DDP
-
-    if args.save_model and rank == 0:  # DDP: rank == 0
-        model_path = f"{run_dir}/{args.exp_name}.cleanrl_model"
-        saved = {
-            "agent": agent.state_dict(),
-            "env_id": args.env_id,
-            "observation_shape": list(envs.single_observation_space.shape),
-            "n_actions": int(n_actions),
-            "args": {
-                k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))
-            },
-        }
-        save_atomic(saved, model_path)
         print(f"model saved to {model_path}")
-        eval_metrics = {}
+        metrics = {}
         for split in ("train", "heldout"):
-            episodic_returns, successes = evaluate(
-                model_path,
-                args.env_id,
-                eval_episodes=args.eval_episodes,
-                run_name=run_name,
-                device=device,
-                capture_video=args.capture_video,
-                instruction_split=split,
-                seed=args.seed + 10_000,
-                greedy=args.eval_greedy,
-            )
+            episodic_returns, successes = evaluate_ppo_clevr(
+                model_path, make_env, args.env_id, args.eval_episodes, f"{run_name}-eval-{split}", Agent, device,
+                args.capture_video, split, args.seed + 10_000, greedy=args.eval_greedy,
+            )  # fmt: skip
             for idx, episodic_return in enumerate(episodic_returns):
                 writer.add_scalar(f"eval/episodic_return_{split}", episodic_return, idx)
             writer.add_scalar(f"eval/success_rate_{split}", np.mean(successes), global_step)
-            eval_metrics[f"eval/success_rate_{split}"] = round(float(np.mean(successes)), 4)
-            print(
-                f"eval ({split} phrasings): success rate {np.mean(successes):.3f} over {len(successes)} episodes"
-            )
+            metrics[f"eval/success_rate_{split}"] = round(float(np.mean(successes)), 4)
+            print(f"eval ({split} phrasings): success rate {np.mean(successes):.3f} over {len(successes)} episodes")
 
         if args.upload_model:
+            from cleanrl_lago.utils.huggingface import push_agent_to_hub
+
             repo_name = f"{args.env_id}-{args.exp_name}-seed{args.seed}"
             repo_id = f"{args.hf_entity}/{repo_name}" if args.hf_entity else repo_name
-            launcher = f"torchrun --nproc_per_node {args.world_size}" if distributed else "python"  # DDP
+            prior_id = args.prior if use_prior else None  # LaGO
             push_agent_to_hub(
-                repo_id,
-                model_path=model_path,
-                script_path=__file__,
-                run_dir=run_dir,
-                algorithm=args.exp_name,
-                env_id=args.env_id,
-                command=f"{launcher} " + " ".join(sys.argv),  # DDP: launcher
-                prior=args.prior if use_prior else None,
-                kl_coef=args.kl_coef,
-                metrics=eval_metrics,
-                video_folder=f"videos/{run_name}-eval-train",
+                args, repo_id, model_path, __file__, f"runs/{run_name}", f"videos/{run_name}-eval-train", metrics, prior_id
             )
 
     envs.close()

@@ -115,8 +115,7 @@ class Args:
     kl_coef_lr: float = 1e-2
     """the learning rate of log(kl_coef), for `--kl-schedule auto`"""
     prior_quantization: Quantization | None = None
-    """the precision of the prior's frozen LM (default: the one saved with the prior, bf16 for the shipped
-    ones); none is fp32: the same trained weights, slightly different outputs"""
+    """the precision of the prior's frozen LM (default: the prior's own; `none` is fp32)"""
     prior_batch_size: int = 1024
     """states per forward pass of the prior"""
     # end LaGO
@@ -273,6 +272,9 @@ if __name__ == "__main__":
 
     agent = Agent(raw_obs_dim, len(set(tasks)), act_dim).to(device)
     optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    checkpointed = dict(agent=agent, optimizer=optimizer)  # what a checkpoint saves and a resume restores
+    if use_prior:  # LaGO
+        checkpointed.update(log_kl_coef=log_kl_coef, kl_coef_optimizer=kl_coef_optimizer)  # LaGO
 
     # ALGO Logic: Storage setup
     obs = torch.zeros((args.num_steps, args.num_envs, obs_dim)).to(device)
@@ -290,15 +292,7 @@ if __name__ == "__main__":
     global_step = 0
     start_iteration = 1
     if checkpoint:
-        agent.load_state_dict(checkpoint["agent"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        global_step, start_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
-        runs.set_rng_state(checkpoint["rng"])
-        # LaGO
-        if use_prior:
-            log_kl_coef.data.fill_(checkpoint["log_kl_coef"])
-            kl_coef_optimizer.load_state_dict(checkpoint["kl_coef_optimizer"])
-        # end LaGO
+        global_step, start_iteration = runs.restore(checkpoint, **checkpointed)
     start_time = time.time()
     start_step = global_step
     # A resumed run starts fresh episodes: its envs are seeded apart from the ones it replaces.
@@ -313,13 +307,6 @@ if __name__ == "__main__":
         agent.obs_rms.update(raw)
         x = agent.obs_rms.normalize(raw)
         return x if one_hot is None else torch.cat([x, one_hot], dim=1)
-
-    def write_checkpoint(iteration):
-        state = dict(run_name=run_name, args=vars(args), global_step=global_step, iteration=iteration)
-        state.update(agent=agent.state_dict(), optimizer=optimizer.state_dict())
-        if use_prior:  # LaGO
-            state.update(log_kl_coef=log_kl_coef.item(), kl_coef_optimizer=kl_coef_optimizer.state_dict())  # LaGO
-        runs.save_checkpoint(f"runs/{run_name}", **state)
 
     next_obs = observe(next_raw_obs)
     for iteration in range(start_iteration, args.num_iterations + 1):
@@ -495,7 +482,7 @@ if __name__ == "__main__":
 
         # Checkpoints are written between iterations, where a run stops on Ctrl-C/SIGTERM too.
         if stop or iteration == args.num_iterations or (args.checkpoint_every and iteration % args.checkpoint_every == 0):
-            write_checkpoint(iteration)
+            runs.save_checkpoint(run_name, args, iteration, global_step, **checkpointed)
         if stop:
             stop.exit(f"runs/{run_name}", f"iteration {iteration}")
     progress.close()

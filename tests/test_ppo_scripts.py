@@ -226,7 +226,8 @@ def test_bad_input_fails_before_training_with_clear_errors(tiny_priors, tmp_path
 
 def test_clevr_evaluation_greedy_or_sampled(tmp_path):
     """A uniform policy: its argmax repeats push 0 (rarely a success), sampling plays at random (~32%)."""
-    from cleanrl_lago.ppo_lago_clevr import Agent, evaluate
+    from cleanrl_lago.ppo_lago_clevr import Agent, make_env
+    from cleanrl_lago.utils.evals import evaluate_ppo_clevr
 
     agent = Agent(24, 40)
     torch.nn.init.zeros_(agent.actor[-1].weight)
@@ -240,10 +241,10 @@ def test_clevr_evaluation_greedy_or_sampled(tmp_path):
     }
     torch.save(saved, path)
     common = dict(
-        eval_episodes=60, run_name="t", device="cpu", capture_video=False, instruction_split="train"
+        eval_episodes=60, run_name="t", Model=Agent, device="cpu", capture_video=False, instruction_split="train"
     )
-    _, greedy = evaluate(path, "CLEVR-Robot-v0", seed=7, greedy=True, **common)
-    _, sampled = evaluate(path, "CLEVR-Robot-v0", seed=7, greedy=False, **common)
-    _, sampled_again = evaluate(path, "CLEVR-Robot-v0", seed=7, greedy=False, **common)
+    _, greedy = evaluate_ppo_clevr(path, make_env, "CLEVR-Robot-v0", seed=7, greedy=True, **common)
+    _, sampled = evaluate_ppo_clevr(path, make_env, "CLEVR-Robot-v0", seed=7, greedy=False, **common)
+    _, sampled_again = evaluate_ppo_clevr(path, make_env, "CLEVR-Robot-v0", seed=7, greedy=False, **common)
     assert len(greedy) == len(sampled) == 60 and sampled == sampled_again  # seeded
     assert np.mean(greedy) < 0.15 and 0.2 < np.mean(sampled) < 0.45

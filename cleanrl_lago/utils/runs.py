@@ -48,9 +48,29 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(run_dir: str | os.PathLike, **state: Any) -> None:
-    """Write ``run_dir/checkpoint.pt`` atomically: the given state plus every RNG stream."""
-    save_atomic({**state, "rng": rng_state()}, Path(run_dir) / CHECKPOINT_NAME)
+def _state(obj: Any) -> Any:
+    if hasattr(obj, "state_dict"):
+        return obj.state_dict()
+    return obj.detach().clone() if isinstance(obj, torch.Tensor) else obj
+
+
+def save_checkpoint(run_name: str, args: Any, iteration: int, global_step: int, **objects: Any) -> None:
+    """Write ``runs/{run_name}/checkpoint.pt`` atomically: the state dict of each object (modules,
+    optimizers; tensors and plain values as they are), the arguments and every RNG stream."""
+    state = {name: _state(obj) for name, obj in objects.items()}
+    state.update(run_name=run_name, args=vars(args), iteration=iteration, global_step=global_step, rng=rng_state())
+    save_atomic(state, Path("runs") / run_name / CHECKPOINT_NAME)
+
+
+def restore(checkpoint: dict[str, Any], **objects: Any) -> tuple[int, int]:
+    """Load each object's state from ``checkpoint`` and every RNG stream; return (global_step, next iteration)."""
+    for name, obj in objects.items():
+        if hasattr(obj, "load_state_dict"):
+            obj.load_state_dict(checkpoint[name])
+        else:
+            obj.data.copy_(torch.as_tensor(checkpoint[name]))
+    set_rng_state(checkpoint["rng"])
+    return checkpoint["global_step"], checkpoint["iteration"] + 1
 
 
 def load_checkpoint(run_dir: str | os.PathLike) -> dict[str, Any]:
