@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch.distributions import kl_divergence
 
+from cleanrl_lago.demonstrations import clevr_episodes, metaworld_episodes
 from cleanrl_lago.envs.metaworld_tasks import MT10_TASKS
 from priors import DEFAULT_PRIORS, load_prior
-from priors.demonstrations import clevr_episodes, metaworld_episodes
 
 
 def expert_states(env_id: str) -> tuple[torch.Tensor, list[str], np.ndarray]:

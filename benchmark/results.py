@@ -12,7 +12,8 @@ curve (against env steps and against wall seconds) and its SPS. ``report`` reads
 
 Priors: ``lm`` is the LM prior the main grid was measured with, trained and run with its LM in
 fp32 (the scripts' default then). ``lm-bf16`` is the shipped default prior now: the same trained
-weights converted to run the LM in bf16 (``python -m priors.convert``). ``lm``, ``mlp`` and
+weights converted to run the LM in bf16 (``python -m priors.convert``, now spelled
+``python -m cleanrl_lago.convert_prior``). ``lm``, ``mlp`` and
 ``random-lm`` lie in ``benchmark/comparison_priors/``; ``mlp`` and ``random-lm`` were trained by
 the same command as ``lm`` with only ``--kind`` changed (each ``config.json`` holds the exact
 command). The folder is not called ``benchmark/priors``: that name would shadow the ``priors``

@@ -239,7 +239,7 @@ def load_lm(
         warnings.warn(
             f"{device} has no native bfloat16 (a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX): "
             "the LM's bf16 products are emulated and may be slower than fp32. To run it in fp32 instead, "
-            "pass quantization='none' (RL scripts: --prior-quantization none; priors.train and priors.convert: "
+            "pass quantization='none' (RL scripts: --prior-quantization none; training and converting a prior: "
             "--quantization none); a prior's outputs then differ "
             "slightly from its bf16 ones.",
             stacklevel=2,
