@@ -48,7 +48,7 @@ class ConvertSettings:
     seed: int | None = None
     """seed of the validation split and of the evaluation (default: the prior's training seed)"""
     eval_episodes: int = 50
-    """episodes (per task for Meta-World) of the prior as a policy, per instruction split; 0: skip"""
+    """episodes (per task, if the prior has tasks) of the prior as a policy, per instruction split; 0: skip"""
     eval_max_episode_steps: int | None = None
     """time limit of the evaluation episodes (default: the environment's)"""
     device: str = "cpu"

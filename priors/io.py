@@ -46,7 +46,8 @@ DEFAULT_PRIORS: dict[str, str] = {
     "CLEVR-Robot-v0": "clevr-robot-smollm2",
     "Meta-World/MT10": "metaworld-mt10-smollm2",
 }
-"""The shipped prior each script uses by default."""
+"""The shipped prior each of cleanrl-lago's scripts uses by default, by the name of its benchmark (data:
+the library itself does not branch on it)."""
 
 
 def shipped_priors() -> list[str]:

@@ -52,7 +52,7 @@ class LoadedLM:
     tokenizer: PreTrainedTokenizerBase
     name: str
     """The string the model was loaded from (a default name, a GGUF path, a folder or a Hub id)."""
-    quantization: str
+    quantization: Quantization
     fingerprint: str
     """Short hash of the weights and the vocabulary; see :func:`lm_fingerprint`."""
     random_init_seed: int | None = None
@@ -64,7 +64,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("CLEANRL_LAGO_CACHE", Path.home() / ".cache" / "cleanrl-lago"))
 
 
-def default_quantization(device: str | torch.device) -> str:
+def default_quantization(device: str | torch.device) -> Quantization:
     """``"nf4"`` on CUDA (the paper's setting), ``"none"`` elsewhere (faster and better on CPU)."""
     return "nf4" if torch.device(device).type == "cuda" else "none"
 
@@ -217,7 +217,7 @@ def disable_cpu_repacking(model: torch.nn.Module) -> int:
 def load_lm(
     name: str = DEFAULT_LM,
     *,
-    quantization: str | None = None,
+    quantization: Quantization | None = None,
     device: str | torch.device = "cpu",
     random_init_seed: int | None = None,
 ) -> LoadedLM:

@@ -614,7 +614,7 @@ def build_prior(
         seed: seed of the trainable parts' initialisation.
         observation_dims: read only the first this many observation entries (e.g. CLEVR-Robot's
             ball positions without its numeric goal, so the goal must come from the instruction).
-        tasks: the tasks the prior was trained on (Meta-World), checked by :func:`load_prior`.
+        tasks: the tasks the prior was trained on, if the environment has tasks; checked by :func:`load_prior`.
     """
     if kind not in PRIOR_KINDS:
         raise ValueError(f"kind must be one of {PRIOR_KINDS}, got {kind!r}")

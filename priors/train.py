@@ -74,7 +74,7 @@ class TrainSettings:
     successful_only: bool = True
     """train only on the expert episodes that succeeded"""
     eval_episodes: int = 50
-    """episodes (per task for Meta-World) of the prior as a policy, per instruction split; 0: skip"""
+    """episodes (per task, if the prior has tasks) of the prior as a policy, per instruction split; 0: skip"""
     eval_max_episode_steps: int | None = None
     """time limit of the evaluation episodes (default: the environment's)"""
     seed: int = 0
