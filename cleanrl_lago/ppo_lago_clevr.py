@@ -1,12 +1,9 @@
 # docs and experiment results can be found at docs/rl-algorithms/ppo_lago.md
-"""PPO guided by a language-model prior (LaGO) on CLEVR-Robot (discrete, 40 push actions).
-
-CleanRL's ppo.py with one change, fenced by ``# LaGO``: the policy loss gains
-``kl_coef * KL(pi(.|s) || prior(.|s, instruction))``, exact for categoricals. The frozen prior runs once
-per collected state, in batches, with the instruction each env gave. ``--kl-coef 0`` is vanilla PPO.
-Other departures, none in the loss: CLEVR-Robot's success rate and instruction splits; resuming,
-checkpoints, Ctrl-C and a progress bar (``cleanrl_lago.utils``); evaluation and upload imported.
-"""
+"""PPO guided by a language-model prior (LaGO) on CLEVR-Robot (discrete, 40 push actions): CleanRL's ppo.py with
+one change, fenced by ``# LaGO``: the policy loss gains ``kl_coef * KL(pi(.|s) || prior(.|s, instruction))``, exact
+for categoricals. The frozen prior runs once per collected state, in batches. ``--kl-coef 0`` is vanilla PPO.
+Other departures, none in the loss: CLEVR-Robot's success rate and instruction splits; resuming, checkpoints,
+Ctrl-C and a progress bar (``cleanrl_lago.utils``); evaluation and upload imported."""
 
 import os
 import random
@@ -105,9 +102,7 @@ class Args:
     kl_coef: float = 0.05
     """coefficient of KL(pi || prior) in the policy loss; 0 is vanilla PPO (the prior is not loaded)"""
     kl_schedule: Literal["constant", "linear", "auto"] = "constant"
-    """constant; linear from `kl-coef` to `kl-coef-final`; or auto-tuned toward `kl-target`"""
-    kl_coef_final: float = 0.0
-    """the coefficient at the end of training, for `--kl-schedule linear`"""
+    """constant; linear from `kl-coef` to 0 over training (as `--anneal-lr`); or auto-tuned toward `kl-target`"""
     kl_target: float = 0.5
     """the KL(pi || prior) in nats that `--kl-schedule auto` steers toward"""
     kl_coef_lr: float = 1e-2
@@ -190,9 +185,7 @@ if __name__ == "__main__":
     args.batch_size = int(args.num_envs * args.num_steps)
     args.minibatch_size = int(args.batch_size // args.num_minibatches)
     args.num_iterations = args.total_timesteps // args.batch_size
-    checkpoint = runs.load_checkpoint(args.resume) if args.resume else None
-    if checkpoint:
-        runs.check_resume(checkpoint, args, ("num_envs", "num_steps"))
+    checkpoint = runs.load_checkpoint(args.resume, args, same=("num_envs", "num_steps")) if args.resume else None
     run_name = checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     if args.track:
         import wandb
@@ -242,8 +235,7 @@ if __name__ == "__main__":
             device=device,
             quantization=args.prior_quantization,
         )
-        lm_info = "" if prior.config.kind == "mlp" else f", LM {prior.config.lm_name}, {prior.config.quantization}"
-        print(f"prior: {args.prior} ({prior.config.kind}{lm_info})")
+        print(f"prior: {args.prior} ({prior.config.kind}, LM {prior.config.lm_name}, {prior.config.quantization})")
         log_kl_coef = torch.tensor(np.log(max(args.kl_coef, 1e-8)), device=device, requires_grad=True)
         kl_coef_optimizer = optim.Adam([log_kl_coef], lr=args.kl_coef_lr)
         kl_coef = args.kl_coef
@@ -268,10 +260,7 @@ if __name__ == "__main__":
     # end LaGO
 
     # TRY NOT TO MODIFY: start the game
-    global_step = 0
-    start_iteration = 1
-    if checkpoint:
-        global_step, start_iteration = runs.restore(checkpoint, **checkpointed)
+    global_step, start_iteration = runs.restore(checkpoint, **checkpointed) if checkpoint else (0, 1)
     start_time = time.time()
     start_step = global_step
     # A resumed run starts fresh episodes: its envs are seeded apart from the ones it replaces.
@@ -329,7 +318,7 @@ if __name__ == "__main__":
                     prior_logits.view(-1, n_actions)[chunk] = prior(flat_obs[chunk], flat_instructions[chunk])
             prior_time = time.time() - prior_start
             if args.kl_schedule == "linear":
-                kl_coef = args.kl_coef + (args.kl_coef_final - args.kl_coef) * (iteration - 1) / args.num_iterations
+                kl_coef = (1.0 - (iteration - 1.0) / args.num_iterations) * args.kl_coef
             elif args.kl_schedule == "auto":
                 kl_coef = log_kl_coef.exp().item()
         # end LaGO
@@ -450,7 +439,6 @@ if __name__ == "__main__":
         writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
         progress.update(global_step, np.mean(episode_successes) if episode_successes else None)
 
-        # Checkpoints are written between iterations, where a run stops on Ctrl-C/SIGTERM too.
         if stop or iteration == args.num_iterations or (args.checkpoint_every and iteration % args.checkpoint_every == 0):
             runs.save_checkpoint(run_name, args, iteration, global_step, **checkpointed)
         if stop:
@@ -461,15 +449,7 @@ if __name__ == "__main__":
         model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
         from cleanrl_lago.utils.evals import evaluate_ppo_clevr, save_agent
 
-        saved_shape = list(envs.single_observation_space.shape)
-        save_agent(
-            model_path,
-            args,
-            agent=agent.state_dict(),
-            env_id=args.env_id,
-            observation_shape=saved_shape,
-            n_actions=int(n_actions),
-        )
+        save_agent(model_path, args, agent=agent.state_dict(), env_id=args.env_id, obs_dim=obs_dim, n_actions=int(n_actions))
         print(f"model saved to {model_path}")
         metrics = {}
         for split in ("train", "heldout"):

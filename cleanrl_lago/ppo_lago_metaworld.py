@@ -1,13 +1,11 @@
 # docs and experiment results can be found at docs/rl-algorithms/ppo_lago.md
-"""PPO guided by a language-model prior (LaGO) on Meta-World v3 (continuous, 4-dim actions).
-
-CleanRL's ppo_continuous_action.py with one change, fenced by ``# LaGO``: the policy loss gains
+"""PPO guided by a language-model prior (LaGO) on Meta-World v3 (continuous, 4-dim actions): CleanRL's
+ppo_continuous_action.py with one change, fenced by ``# LaGO``: the policy loss gains
 ``kl_coef * KL(pi(.|s) || prior(.|s, instruction))``, in closed form for diagonal Gaussians. The frozen prior
 runs once per collected state, in batches, on the raw observation. ``--kl-coef 0`` is vanilla PPO.
 Other departures, none in the loss: Meta-World's tasks (MT10 with a task one-hot) and success rate;
 observations normalised inline with statistics saved in the agent; resuming, checkpoints, Ctrl-C and a
-progress bar (``cleanrl_lago.utils``); evaluation and upload imported. Multi-GPU: *_multigpu.py.
-"""
+progress bar (``cleanrl_lago.utils``); evaluation and upload imported. Multi-GPU: *_multigpu.py."""
 
 import os
 import random
@@ -107,9 +105,7 @@ class Args:
     kl_coef: float = 0.05
     """coefficient of KL(pi || prior) in the policy loss; 0 is vanilla PPO (the prior is not loaded)"""
     kl_schedule: Literal["constant", "linear", "auto"] = "constant"
-    """constant; linear from `kl-coef` to `kl-coef-final`; or auto-tuned toward `kl-target`"""
-    kl_coef_final: float = 0.0
-    """the coefficient at the end of training, for `--kl-schedule linear`"""
+    """constant; linear from `kl-coef` to 0 over training (as `--anneal-lr`); or auto-tuned toward `kl-target`"""
     kl_target: float = 1.0
     """the KL(pi || prior) in nats that `--kl-schedule auto` steers toward"""
     kl_coef_lr: float = 1e-2
@@ -201,9 +197,7 @@ if __name__ == "__main__":
     args.minibatch_size = int(args.batch_size // args.num_minibatches)
     args.num_iterations = args.total_timesteps // args.batch_size
     tasks = env_tasks(args.env_id, args.num_envs)  # fails on an unknown task before anything starts
-    checkpoint = runs.load_checkpoint(args.resume) if args.resume else None
-    if checkpoint:
-        runs.check_resume(checkpoint, args, ("num_envs", "num_steps"))
+    checkpoint = runs.load_checkpoint(args.resume, args, same=("num_envs", "num_steps")) if args.resume else None
     run_name = checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     if args.track:
         import wandb
@@ -260,8 +254,7 @@ if __name__ == "__main__":
             device=device,
             quantization=args.prior_quantization,
         )
-        lm_info = "" if prior.config.kind == "mlp" else f", LM {prior.config.lm_name}, {prior.config.quantization}"
-        print(f"prior: {args.prior} ({prior.config.kind}{lm_info})")
+        print(f"prior: {args.prior} ({prior.config.kind}, LM {prior.config.lm_name}, {prior.config.quantization})")
         # Each env keeps one phrasing of its task for the whole run.
         phrasings = [task_instructions(task, args.instruction_split) for task in tasks]
         env_instructions = np.array([p[i % len(p)] for i, p in enumerate(phrasings)], dtype=object)
@@ -289,10 +282,7 @@ if __name__ == "__main__":
     # end LaGO
 
     # TRY NOT TO MODIFY: start the game
-    global_step = 0
-    start_iteration = 1
-    if checkpoint:
-        global_step, start_iteration = runs.restore(checkpoint, **checkpointed)
+    global_step, start_iteration = runs.restore(checkpoint, **checkpointed) if checkpoint else (0, 1)
     start_time = time.time()
     start_step = global_step
     # A resumed run starts fresh episodes: its envs are seeded apart from the ones it replaces.
@@ -357,7 +347,7 @@ if __name__ == "__main__":
                     prior_params.view(-1, 2 * act_dim)[chunk] = prior(flat_raw_obs[chunk], flat_instructions[chunk])
             prior_time = time.time() - prior_start
             if args.kl_schedule == "linear":
-                kl_coef = args.kl_coef + (args.kl_coef_final - args.kl_coef) * (iteration - 1) / args.num_iterations
+                kl_coef = (1.0 - (iteration - 1.0) / args.num_iterations) * args.kl_coef
             elif args.kl_schedule == "auto":
                 kl_coef = log_kl_coef.exp().item()
         # end LaGO
@@ -480,7 +470,6 @@ if __name__ == "__main__":
         writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
         progress.update(global_step, np.mean(episode_successes) if episode_successes else None)
 
-        # Checkpoints are written between iterations, where a run stops on Ctrl-C/SIGTERM too.
         if stop or iteration == args.num_iterations or (args.checkpoint_every and iteration % args.checkpoint_every == 0):
             runs.save_checkpoint(run_name, args, iteration, global_step, **checkpointed)
         if stop:

@@ -53,7 +53,6 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "target_network_frequency": _at_least_one,
     "alpha": _non_negative,
     "kl_coef": _non_negative,
-    "kl_coef_final": _non_negative,
     "kl_target": _positive,
     "kl_coef_lr": _positive,
     "prior_batch_size": _at_least_one,

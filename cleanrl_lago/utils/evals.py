@@ -54,23 +54,32 @@ def metaworld_eval_envs(make_env, tasks, max_episode_steps, run_name, capture_vi
     )
 
 
-def evaluate_ppo_metaworld(model_path, make_env, eval_episodes, run_name, Model, device, capture_video=False, seed=0):
-    """Mean-action episodes of a ``ppo_lago_metaworld`` agent, normalised with its saved statistics."""
+def load_ppo_metaworld_policy(model_path, Model, device):
+    """The mean action of a saved ``ppo_lago_metaworld`` agent on raw observations (a batch, one row per
+    env), normalised with the agent's saved statistics and told its task for MT10."""
     saved = _load(model_path, device)
     tasks = list(dict.fromkeys(saved["tasks"]))
-    max_steps = saved["args"]["max_episode_steps"]
-    envs = metaworld_eval_envs(make_env, tasks, max_steps, run_name, capture_video, seed, gamma=None)
     agent = Model(saved["raw_obs_dim"], len(tasks), saved["act_dim"]).to(device)
     agent.load_state_dict(saved["agent"])
     one_hot = task_one_hot(tasks)
     one_hot = None if one_hot is None else torch.as_tensor(one_hot, device=device)
 
     def act(obs):
-        x = agent.obs_rms.normalize(torch.as_tensor(obs, dtype=torch.float64, device=device))
-        x = x if one_hot is None else torch.cat([x, one_hot], dim=1)
-        return agent.actor_mean(x).cpu().numpy()
+        with torch.no_grad():
+            x = agent.obs_rms.normalize(torch.as_tensor(obs, dtype=torch.float64, device=device))
+            x = x if one_hot is None else torch.cat([x, one_hot], dim=1)
+            return agent.actor_mean(x).cpu().numpy()
 
-    return run_episodes(envs, act, eval_episodes, seed)
+    return act
+
+
+def evaluate_ppo_metaworld(model_path, make_env, eval_episodes, run_name, Model, device, capture_video=False, seed=0):
+    """Mean-action episodes of a ``ppo_lago_metaworld`` agent, one env per task, raw rewards."""
+    saved = _load(model_path, device)
+    envs = metaworld_eval_envs(
+        make_env, saved["tasks"], saved["args"]["max_episode_steps"], run_name, capture_video, seed, gamma=None
+    )
+    return run_episodes(envs, load_ppo_metaworld_policy(model_path, Model, device), eval_episodes, seed)
 
 
 def evaluate_sac(
@@ -119,12 +128,12 @@ def evaluate_ppo_clevr(
         [make_env(env_id, 0, capture_video, run_name, instruction_split)],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
-    if saved["env_id"] != env_id or list(saved["observation_shape"]) != list(envs.single_observation_space.shape):
+    if saved["env_id"] != env_id or saved["obs_dim"] != envs.single_observation_space.shape[0]:
         raise ValueError(
-            f"{model_path} holds an agent for {saved['env_id']} with observations {saved['observation_shape']}, "
-            f"not for {env_id} with {envs.single_observation_space.shape}"
+            f"{model_path} holds an agent for {saved['env_id']} with {saved['obs_dim']}-dim observations, "
+            f"not for {env_id} with {envs.single_observation_space.shape[0]}"
         )
-    agent = Model(saved["observation_shape"][0], saved["n_actions"]).to(device)
+    agent = Model(saved["obs_dim"], saved["n_actions"]).to(device)
     agent.load_state_dict(saved["agent"])
     generator = torch.Generator(device=device).manual_seed(seed)
 

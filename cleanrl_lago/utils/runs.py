@@ -73,32 +73,36 @@ def restore(checkpoint: dict[str, Any], **objects: Any) -> tuple[int, int]:
     return checkpoint["global_step"], checkpoint["iteration"] + 1
 
 
-def load_checkpoint(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """The checkpoint of ``run_dir`` (``--resume``), with a clear error if it is missing or unreadable."""
+def load_checkpoint(run_dir: str | os.PathLike, args: Any = None, same: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The checkpoint of ``run_dir`` (``--resume``), with a clear error if it is missing or unreadable, or
+    if ``args`` differ from the run's in any option of ``same`` (those that change what a step means)."""
     path = Path(run_dir) / CHECKPOINT_NAME
     if not path.is_file():
         raise FileNotFoundError(f"--resume {run_dir}: no {CHECKPOINT_NAME} there; pass a folder runs/<run_name>")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
         raise ValueError(
             f"--resume {run_dir}: {CHECKPOINT_NAME} is unreadable ({type(e).__name__}); it was not written by "
             "this project or was damaged: start a new run"
         ) from e
+    check_resume(checkpoint, args, same)
+    return checkpoint
 
 
-def check_resume(checkpoint: dict[str, Any], args: Any, keys: tuple[str, ...]) -> None:
-    """Refuse to resume with settings that change what an iteration or a seed means."""
-    for key in keys:
+def check_resume(checkpoint: dict[str, Any], args: Any, same: tuple[str, ...]) -> None:
+    """Refuse to resume with other values of the options in ``same`` (those that change what a step means)."""
+    for key in same:
         saved, now = checkpoint["args"].get(key), getattr(args, key)
         if saved != now:
             flag = "--" + key.replace("_", "-")
-            raise ValueError(f"--resume: the run used {flag} {saved}, this launch {now}; resume with the same value")
+            raise ValueError(f"--resume: the run used {flag} {saved}, not {now}; resume with the same value")
 
 
 class StopFlag:
     """Ctrl-C and SIGTERM (a scheduler's pre-emption) set this flag instead of raising; the loop checks
-    it where stopping is clean, writes a checkpoint and exits with status 130."""
+    it where stopping is clean (PPO: between iterations; SAC: between steps), writes a checkpoint there
+    and exits with status 130."""
 
     def __init__(self) -> None:
         self.signals: list[int] = []

@@ -1,0 +1,202 @@
+"""What the PPO scripts compute, pinned against independent references: each script runs in this
+process on a tiny budget, and at its first gradient step the test takes the script's own batch and
+gradients (from the frame that calls ``clip_grad_norm_``) and recomputes the loss from scratch with
+``torch.distributions``: PPO's clipped surrogate, the value loss, the entropy bonus and
+``kl_coef * KL(pi || prior)``, the prior's parameters recomputed from the raw observations."""
+
+import runpy
+import signal
+import sys
+
+import numpy as np
+import pytest
+import torch
+from script_helpers import REPO
+from torch.distributions import Categorical, Independent, Normal, kl_divergence
+
+from priors import load_prior
+
+CLEVR = REPO / "cleanrl_lago" / "ppo_lago_clevr.py"
+METAWORLD = REPO / "cleanrl_lago" / "ppo_lago_metaworld.py"
+
+
+def run_in_process(script, args, cwd, monkeypatch):
+    """Run ``script`` as ``__main__`` here; return its globals and, for its first gradient step, the
+    locals of the loop and every parameter's gradient before clipping."""
+    captured = {}
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def spy(parameters, max_norm, *a, **kw):
+        parameters = list(parameters)
+        if not captured:
+            frame = sys._getframe(1)
+            captured["locals"] = dict(frame.f_locals)
+            captured["grads"] = [p.grad.clone() for p in parameters]
+            captured["params"] = [p.detach().clone() for p in parameters]
+        return clip(parameters, max_norm, *a, **kw)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", [str(script), *args])
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    old_handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = runpy.run_path(str(script), run_name="__main__")
+    finally:
+        for s, handler in old_handlers.items():
+            signal.signal(s, handler)
+    return result, captured
+
+
+def ppo_reference_loss(loc, new_dist, new_value, kl):
+    """CleanRL's PPO loss, written again from its definition, plus ``kl_coef * kl``."""
+    args, mb = loc["args"], loc["mb_inds"]
+    actions = loc["b_actions"][mb]
+    actions = actions.long() if isinstance(new_dist, Categorical) else actions
+    logratio = new_dist.log_prob(actions) - loc["b_logprobs"][mb]
+    ratio = logratio.exp()
+    adv = loc["b_advantages"][mb]
+    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    pg_loss = torch.maximum(-adv * ratio, -adv * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)).mean()
+    returns, old_values = loc["b_returns"][mb], loc["b_values"][mb]
+    clipped = old_values + (new_value - old_values).clamp(-args.clip_coef, args.clip_coef)
+    v_loss = 0.5 * torch.maximum((new_value - returns) ** 2, (clipped - returns) ** 2).mean()
+    entropy = new_dist.entropy().mean()
+    return pg_loss - args.ent_coef * entropy + args.vf_coef * v_loss + loc["kl_coef"] * kl.mean()
+
+
+def assert_gradients_match(agent, params, grads, loss_fn):
+    """Gradients of ``loss_fn(agent)`` at ``params`` equal the script's."""
+    with torch.no_grad():
+        for p, value in zip(agent.parameters(), params, strict=True):
+            p.copy_(value)
+    agent.zero_grad()
+    loss_fn(agent).backward()
+    for p, g in zip(agent.parameters(), grads, strict=True):
+        torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-6)
+
+
+def test_clevr_loss_and_gradients_equal_an_independent_reference(tiny_priors, tmp_path, monkeypatch):
+    args = ["--num-envs", "2", "--num-steps", "16", "--num-minibatches", "2", "--update-epochs", "1"]
+    args += ["--total-timesteps", "32", "--prior", str(tiny_priors["clevr"]), "--kl-coef", "0.7"]
+    args += ["--ent-coef", "0.05"]
+    result, captured = run_in_process(CLEVR, args, tmp_path, monkeypatch)
+    loc = captured["locals"]
+    assert loc["kl_coef"] == 0.7
+    # The prior's logits for every collected state are those of the prior itself, on the observation
+    # and the instruction the env gave: recomputed here from a freshly loaded prior.
+    prior = load_prior(tiny_priors["clevr"])
+    obs, instructions = loc["obs"].reshape(32, -1), loc["instructions"].reshape(-1).tolist()
+    with torch.no_grad():
+        expected_logits = prior(obs, instructions)
+    torch.testing.assert_close(loc["b_prior_logits"], expected_logits, rtol=1e-5, atol=1e-5)
+    assert len(set(instructions)) > 1  # the two envs' episodes carry their own goals
+
+    mb = loc["mb_inds"]
+
+    def loss(agent):
+        logits = agent.actor(loc["b_obs"][mb])
+        pi, prior_dist = Categorical(logits=logits), Categorical(logits=expected_logits[mb])
+        kl = kl_divergence(pi, prior_dist)  # KL(pi || prior): the policy first
+        return ppo_reference_loss(loc, pi, agent.critic(loc["b_obs"][mb]).view(-1), kl)
+
+    assert_gradients_match(result["agent"], captured["params"], captured["grads"], loss)
+
+
+def test_metaworld_loss_and_gradients_equal_an_independent_reference(tiny_priors, tmp_path, monkeypatch):
+    args = [
+        "--num-steps",
+        "32",
+        "--num-minibatches",
+        "2",
+        "--update-epochs",
+        "1",
+        "--max-episode-steps",
+        "20",
+    ]
+    args += ["--total-timesteps", "32", "--prior", str(tiny_priors["reach"]), "--kl-coef", "0.3"]
+    args += ["--ent-coef", "0.01"]
+    result, captured = run_in_process(METAWORLD, args, tmp_path, monkeypatch)
+    loc = captured["locals"]
+    # The prior reads the raw observations (it normalises with its own statistics), never the
+    # agent's normalised ones; recomputed here from a freshly loaded prior.
+    prior = load_prior(tiny_priors["reach"])
+    raw = loc["raw_obs"].reshape(32, -1)
+    assert not torch.allclose(raw.float(), loc["b_obs"])  # the agent's input is normalised
+    with torch.no_grad():
+        expected = prior(raw, list(loc["env_instructions"]) * 32)
+    prior_mean, prior_log_std = expected.chunk(2, dim=-1)
+    torch.testing.assert_close(loc["b_prior_mean"], prior_mean, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(loc["b_prior_log_std"], prior_log_std, rtol=1e-5, atol=1e-5)
+
+    mb = loc["mb_inds"]
+
+    def loss(agent):
+        x = loc["b_obs"][mb]
+        mean = agent.actor_mean(x)
+        std = agent.actor_logstd.expand_as(mean).exp()
+        pi = Independent(Normal(mean, std), 1)
+        prior_dist = Independent(Normal(prior_mean[mb], prior_log_std[mb].exp()), 1)
+        return ppo_reference_loss(loc, pi, agent.critic(x).view(-1), kl_divergence(pi, prior_dist))
+
+    assert_gradients_match(result["agent"], captured["params"], captured["grads"], loss)
+
+
+@pytest.mark.parametrize("script", [CLEVR, METAWORLD], ids=["clevr", "metaworld"])
+def test_vanilla_gradients_have_no_kl_term(script, tmp_path, monkeypatch):
+    """At --kl-coef 0 the gradient is PPO's alone (the reference with a zero KL)."""
+    if script == CLEVR:
+        args = ["--num-envs", "2", "--num-steps", "16", "--num-minibatches", "1", "--update-epochs", "1"]
+    else:
+        args = [
+            "--num-steps",
+            "32",
+            "--num-minibatches",
+            "1",
+            "--update-epochs",
+            "1",
+            "--max-episode-steps",
+            "20",
+        ]
+    args += ["--total-timesteps", "32", "--kl-coef", "0", "--prior", "/nowhere"]
+    result, captured = run_in_process(script, args, tmp_path, monkeypatch)
+    loc = dict(captured["locals"], kl_coef=0.0)
+    mb = loc["mb_inds"]
+
+    def loss(agent):
+        x = loc["b_obs"][mb]
+        if script == CLEVR:
+            pi = Categorical(logits=agent.actor(x))
+        else:
+            mean = agent.actor_mean(x)
+            pi = Independent(Normal(mean, agent.actor_logstd.expand_as(mean).exp()), 1)
+        return ppo_reference_loss(loc, pi, agent.critic(x).view(-1), torch.zeros(1))
+
+    assert_gradients_match(result["agent"], captured["params"], captured["grads"], loss)
+
+
+def test_saved_metaworld_agent_acts_as_in_training(tiny_priors, tmp_path, monkeypatch):
+    """The evaluation loads the saved agent with its observation statistics: on the same raw
+    observations it takes exactly the actions (means) the trained agent takes."""
+    from cleanrl_lago.utils.evals import load_ppo_metaworld_policy
+
+    args = [
+        "--num-steps",
+        "32",
+        "--num-minibatches",
+        "2",
+        "--update-epochs",
+        "1",
+        "--max-episode-steps",
+        "20",
+    ]
+    args += ["--total-timesteps", "64", "--kl-coef", "0", "--save-model", "--eval-episodes", "1"]
+    result, _ = run_in_process(METAWORLD, args, tmp_path, monkeypatch)
+    agent = result["agent"]
+    assert agent.obs_rms.count > 64  # trained statistics, far from the initial ones
+    raw = np.random.default_rng(0).normal(size=(5, 39)) * 0.3 + agent.obs_rms.mean.numpy()
+    with torch.no_grad():
+        expected = agent.actor_mean(agent.obs_rms.normalize(torch.as_tensor(raw))).numpy()
+    model_path = next((tmp_path / "runs").glob("*/ppo_lago_metaworld.cleanrl_model"))
+    act = load_ppo_metaworld_policy(str(model_path), result["Agent"], "cpu")
+    np.testing.assert_array_equal(act(raw), expected)
