@@ -16,12 +16,12 @@ import logging
 import shlex
 import sys
 
-import tyro
 from priors import Prior, PriorConfig
 from priors.convert import ConvertSettings, convert
 from priors.evaluation import EnvFactory
 
 from cleanrl_lago.envs.prior_envs import prior_environment
+from cleanrl_lago.utils.cli import cli
 
 COMMAND = "python -m cleanrl_lago.convert_prior"
 
@@ -36,7 +36,7 @@ def evaluation_envs(config: PriorConfig) -> EnvFactory:
 def main(argv: list[str] | None = None) -> Prior:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     argv = sys.argv[1:] if argv is None else argv
-    args = tyro.cli(ConvertSettings, args=argv, description=__doc__.splitlines()[0])
+    args = cli(ConvertSettings, args=argv, description=__doc__.splitlines()[0])
     prior = convert(args, make_env=evaluation_envs, command=f"{COMMAND} {shlex.join(argv)}")
     print(f"prior written to {args.output}: {prior.config.provenance.metrics}")
     return prior

@@ -22,7 +22,6 @@ from typing import Literal
 
 import gymnasium as gym
 import numpy as np
-import tyro
 from metaworld.policies import ENV_POLICY_MAP
 from priors.demonstrations import (
     EpisodeRecorder,
@@ -43,6 +42,7 @@ from cleanrl_lago.envs.metaworld_tasks import (
 )
 from cleanrl_lago.envs.metaworld_tasks import observation_space as metaworld_observation_space
 from cleanrl_lago.envs.prior_envs import CLEVR_ENV_ID
+from cleanrl_lago.utils.cli import cli
 
 logger = logging.getLogger(__name__)
 
@@ -286,7 +286,7 @@ def _default_metaworld_id(spec: str, tasks: list[str]) -> str:
 def main(argv: list[str] | None = None) -> CollectionSummary:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    args = tyro.cli(Args, args=argv, description=__doc__.splitlines()[0])
+    args = cli(Args, args=argv, description=__doc__.splitlines()[0])
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     command = f"{COMMAND} " + shlex.join(sys.argv[1:] if argv is None else argv)
     with logging_redirect_tqdm():

@@ -15,13 +15,13 @@ import logging
 import shlex
 import sys
 
-import tyro
 from priors import Prior
 from priors.demonstrations import dataset_metadata
 from priors.train import TrainSettings, train
 
 from cleanrl_lago.demonstrations import collection_command
 from cleanrl_lago.envs.prior_envs import prior_environment
+from cleanrl_lago.utils.cli import cli
 
 COMMAND = "python -m cleanrl_lago.train_prior"
 
@@ -29,7 +29,7 @@ COMMAND = "python -m cleanrl_lago.train_prior"
 def main(argv: list[str] | None = None) -> Prior:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     argv = sys.argv[1:] if argv is None else argv
-    args = tyro.cli(TrainSettings, args=argv, description=__doc__.splitlines()[0])
+    args = cli(TrainSettings, args=argv, description=__doc__.splitlines()[0])
     collect = collection_command(args.dataset)
     meta = dataset_metadata(args.dataset, collect_command=collect)
     env = prior_environment(meta["env_id"], meta["tasks"])

@@ -138,21 +138,17 @@ def test_kl_coef_zero_is_exactly_the_script_without_lago(script, tmp_path):
         "prior"
         not in vanilla_source.split("if __name__")[1].replace("DEFAULT_PRIORS", "").split("push_agent")[0]
     )
-    vanilla = script.parent / f"_vanilla_{script.name}"  # beside the original, so imports behave the same
+    (tmp_path / "vanilla").mkdir()
+    vanilla = tmp_path / "vanilla" / script.name  # same name: same exp_name; imports via PYTHONPATH
     vanilla.write_text(vanilla_source)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    try:
-        tiny = CLEVR_TINY if script == CLEVR else METAWORLD_TINY
-        # --prior points nowhere: with --kl-coef 0 it must not even be loaded.
-        lago = run_script(
-            script,
-            [*tiny, "--total-timesteps", "96", "--kl-coef", "0", "--prior", "/nowhere"],
-            tmp_path / "a",
-        )
-        plain = run_script(vanilla, [*tiny, "--total-timesteps", "96"], tmp_path / "b")
-    finally:
-        vanilla.unlink()
+    tiny = CLEVR_TINY if script == CLEVR else METAWORLD_TINY
+    # --prior points nowhere: with --kl-coef 0 it must not even be loaded.
+    lago = run_script(
+        script, [*tiny, "--total-timesteps", "96", "--kl-coef", "0", "--prior", "/nowhere"], tmp_path / "a"
+    )
+    plain = run_script(vanilla, [*tiny, "--total-timesteps", "96"], tmp_path / "b")
     assert lago.returncode == 0, lago.stderr[-3000:]
     assert plain.returncode == 0, plain.stderr[-3000:]
     a = torch.load(only_run(tmp_path / "a") / "checkpoint.pt", weights_only=False)

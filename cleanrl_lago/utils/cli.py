@@ -80,9 +80,9 @@ def _one_line_excepthook(exc_type, exc, tb):
     sys.__excepthook__(exc_type, exc, tb)
 
 
-def cli(args_class: type[T]) -> T:
+def cli(args_class: type[T], args: list[str] | None = None, description: str | None = None) -> T:
     """``tyro.cli(args_class)``, then the range checks; from here on a refusal is one line on stderr."""
     sys.excepthook = _one_line_excepthook
-    args = tyro.cli(args_class)
-    check_ranges(args)
-    return args
+    parsed = tyro.cli(args_class, args=args, description=description)
+    check_ranges(parsed)
+    return parsed
