@@ -10,17 +10,29 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tiny_priors(tmp_path_factory):
-    """LM priors on a tiny random Llama for the script tests: CLEVR-Robot and Meta-World reach-v3."""
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory):
+    """A 2-layer random Llama with a word-level tokenizer, saved once per session (priors_helpers)."""
     from priors_helpers import make_tiny_lm
 
+    return str(make_tiny_lm(tmp_path_factory.mktemp("tiny-lm")))
+
+
+@pytest.fixture
+def lago_cache(tmp_path_factory, monkeypatch):
+    """The library's conversion cache in the session's temporary folder, not the user's home."""
+    monkeypatch.setenv("CLEANRL_LAGO_CACHE", str(tmp_path_factory.getbasetemp() / "lago-cache"))
+
+
+@pytest.fixture(scope="module")
+def tiny_priors(tmp_path_factory, tiny_lm):
+    """LM priors on a tiny random Llama for the script tests: CLEVR-Robot and Meta-World reach-v3."""
     import cleanrl_lago.envs  # noqa: F401
     from cleanrl_lago.envs.metaworld_tasks import observation_space as metaworld_observation_space
     from priors import build_prior, save_prior
 
     root = tmp_path_factory.mktemp("tiny-priors")
-    lm = str(make_tiny_lm(root / "tiny-lm"))
+    lm = tiny_lm
     clevr_env = gym.make("CLEVR-Robot-v0")
     clevr = build_prior(
         observation_space=clevr_env.observation_space,

@@ -15,15 +15,7 @@ from priors.atomic import write_folder_atomically
 DISCRETE = gym.spaces.Discrete(5)
 BOX = gym.spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
 
-
-@pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory):
-    return str(make_tiny_lm(tmp_path_factory.mktemp("tiny-lm")))
-
-
-@pytest.fixture(autouse=True)
-def lago_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("CLEANRL_LAGO_CACHE", str(tmp_path_factory.getbasetemp() / "lago-cache"))
+pytestmark = pytest.mark.usefixtures("lago_cache")  # conftest: a temporary conversion cache
 
 
 def trained_like(prior, seed=0):

@@ -4,7 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from priors_helpers import INSTRUCTIONS, make_tiny_lm, observation_space, random_obs
+from priors_helpers import INSTRUCTIONS, observation_space, random_obs
 from torch.distributions import Categorical, Independent
 
 from priors import LMPrior, LoraSettings, MLPPrior, build_prior, load_lm
@@ -12,15 +12,7 @@ from priors import LMPrior, LoraSettings, MLPPrior, build_prior, load_lm
 DISCRETE = gym.spaces.Discrete(5)
 BOX = gym.spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
 
-
-@pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory):
-    return str(make_tiny_lm(tmp_path_factory.mktemp("tiny-lm")))
-
-
-@pytest.fixture(autouse=True)
-def lago_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("CLEANRL_LAGO_CACHE", str(tmp_path_factory.getbasetemp() / "lago-cache"))
+pytestmark = pytest.mark.usefixtures("lago_cache")  # conftest: a temporary conversion cache
 
 
 def mixed_instructions(batch):

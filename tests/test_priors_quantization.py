@@ -5,21 +5,13 @@ import gymnasium as gym
 import pytest
 import torch
 from bitsandbytes.functional import dequantize_4bit, has_avx512bf16
-from priors_helpers import INSTRUCTIONS, make_tiny_lm, observation_space, random_obs
+from priors_helpers import INSTRUCTIONS, observation_space, random_obs
 
 from priors import build_prior, load_lm, load_prior, save_prior
 
 DISCRETE = gym.spaces.Discrete(5)
 
-
-@pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory):
-    return str(make_tiny_lm(tmp_path_factory.mktemp("tiny-lm")))
-
-
-@pytest.fixture(autouse=True)
-def lago_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("CLEANRL_LAGO_CACHE", str(tmp_path_factory.getbasetemp() / "lago-cache"))
+pytestmark = pytest.mark.usefixtures("lago_cache")  # conftest: a temporary conversion cache
 
 
 def dequantised_reference(nf4_lm, folder):

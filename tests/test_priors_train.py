@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from priors_helpers import make_tiny_lm
 
 from cleanrl_lago import convert_prior, train_prior
 from cleanrl_lago import demonstrations as demos
@@ -27,11 +26,6 @@ def datasets(tmp_path_factory):
         demos.collect_clevr("t/clevr/expert-v0", episodes=40, seed=0)
         demos.collect_metaworld(["reach-v3"], "t/reach/expert-v0", episodes_per_task=3, max_episode_steps=60)
         yield path
-
-
-@pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory):
-    return str(make_tiny_lm(tmp_path_factory.mktemp("lm") / "tiny"))
 
 
 def test_split_keeps_episodes_whole_and_batches_group_instructions(datasets):
