@@ -16,7 +16,8 @@ layer's ``__dict__`` with these rules:
   (Meta-World caches ``sawyer_observation_space``, whose goal bounds change at the first ``set_task``);
   ``np.random.Generator`` objects are restored in place too;
 * ``mujoco.MjData``: ``mj_getState(mjSTATE_INTEGRATION)`` (time, qpos, qvel, act, ctrl, applied forces, mocap
-  pose, equality activations, user data, solver warm start), restored with ``mj_setState`` + ``mj_forward``;
+  pose, equality activations, user data, solver warm start), restored with ``mj_setState`` + ``mj_forward`` (the
+  derived quantities) + ``mj_setState`` again (``mj_forward`` overwrites the warm start the next step starts from);
 * ``mujoco.MjModel``: its per-element parameters (bodies, joints, geoms, sites, equality constraints, actuators,
   ... and ``opt``), which Meta-World edits at every reset (goal sites, object bodies, mocap weld data); meshes,
   textures and bounding-volume trees are taken as constant;
@@ -24,6 +25,10 @@ layer's ``__dict__`` with these rules:
   a live view) or into another saved array are re-created as the same views;
 * ``RecordEpisodeStatistics.episode_start_time``: stored as the elapsed time of the running episode;
 * everything else (counters, running statistics, observations, task lists, deques ...) is deep-copied.
+
+``copy.deepcopy`` of a Meta-World env is not enough: ``SawyerXYZEnv.__setstate__`` reloads the model from its XML
+file and restores only ``qpos``/``qvel``, losing the mocap pose (the hand's target), ctrl, time, the warm start
+and the model edits (goal site, weld data).
 """
 
 from __future__ import annotations
