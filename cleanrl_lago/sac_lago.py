@@ -1,31 +1,22 @@
 # docs and experiment results can be found at docs/rl-algorithms/sac_lago.md
 """SAC guided by a language-model prior (LaGO) on Meta-World v3 (continuous, 4-dim actions).
 
-CleanRL's sac_continuous_action.py with one change, fenced by ``# LaGO`` comments, as in SPiRL:
-SAC's entropy bonus becomes a KL penalty toward the frozen prior. With
-
-    penalty(a|s) = log pi(a|s) - log prior(a|s, instruction),    a ~ pi(.|s)
-
-the actor minimises ``kl_coef * penalty - min(Q1, Q2)`` and the soft Q target is
-``r + gamma * (1 - done) * (min(Q1', Q2')(s', a') - kl_coef * penalty(a'|s'))``. ``kl_coef`` is fixed,
-or (``--autotune``) tuned toward ``--kl-target`` nats as SAC tunes its temperature. ``--kl-coef 0`` is
-vanilla SAC, ``penalty = log pi`` with temperature ``--alpha`` (the prior is not even loaded).
-
-pi is a tanh-squashed Gaussian and the prior a Gaussian in action units, so KL(pi || prior) has no
-closed form: ``penalty`` of one reparameterised sample is its unbiased estimate (see
-``prior_kl_estimate``). The prior runs once per transition, in batches, on the transition's next
-observation before the transition enters the replay buffer; its (mean, log_std) are stored there,
-so the target (at a' ~ pi(.|s')) and the actor and coefficient updates (run on the sampled next
-states s', valid replay states too) use them without calling the prior.
+CleanRL's sac_continuous_action.py with one change, fenced by ``# LaGO``: SAC's entropy bonus becomes a KL
+penalty toward the frozen prior, as in SPiRL. ``kl = log pi(a|s) - log prior(a|s, instruction)``, ``a ~ pi``,
+replaces ``log pi`` in the actor loss and the soft target, weighed by ``kl_coef`` (fixed, or tuned toward
+``--kl-target`` nats); the prior's (mean, log_std) at each transition's next observation are computed once, in
+batches (in a thread), and stored in the replay buffer. ``--kl-coef 0`` is vanilla SAC. Other departures, none in
+the losses: Meta-World's tasks (MT10 adds a task one-hot, so the networks take sizes) and success rate; gymnasium
+1.x same-step autoreset; an inline replay buffer (no SB3); ``global_step`` counts env steps, ``iteration`` vector
+steps; resuming, checkpoints, Ctrl-C and a progress bar after each iteration; evaluation and upload imported.
 """
 
 import os
 import random
-import signal
-import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor  # LaGO
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Literal
 
 import gymnasium as gym
@@ -34,13 +25,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.optim as optim
-import tyro
-from torch.distributions.normal import Normal
+from priors import DEFAULT_PRIORS, Quantization, load_prior  # LaGO
 from torch.utils.tensorboard import SummaryWriter
 
-from cleanrl_lago.envs.metaworld_tasks import MT10_TASKS, check_task, make_metaworld_env, task_instructions
-from cleanrl_lago.utils.huggingface import push_agent_to_hub
-from priors import DEFAULT_PRIORS, Quantization, load_prior
+from cleanrl_lago.envs.metaworld_tasks import env_tasks, make_metaworld_env, task_instructions, task_one_hot
+from cleanrl_lago.utils import runs
+from cleanrl_lago.utils.cli import cli
 
 
 @dataclass
@@ -98,15 +88,13 @@ class Args:
     target_network_frequency: int = 1  # Denis Yarats' implementation delays this by 2.
     """the frequency of updates for the target nerworks"""
     alpha: float = 0.2
-    """without a prior: the entropy temperature (its initial value is 1 with `--autotune`)"""
+    """Entropy regularization coefficient."""
     autotune: bool = True
-    """automatic tuning of the coefficient: the temperature toward entropy -act_dim, or with a prior
-    `kl-coef` toward `kl-target`"""
+    """automatic tuning of the entropy coefficient (with a prior: of `kl-coef`, toward `kl-target`)"""
     eval_episodes: int = 10
     """episodes when evaluating the saved agent"""
     checkpoint_every: int = 100_000
-    """write a resumable checkpoint (with the replay buffer) every this many env steps (0: only at the end
-    or on interruption)"""
+    """write a resumable checkpoint (with the replay buffer) every this many env steps (0: at the end only)"""
     resume: str | None = None
     """a run folder `runs/{run_name}` whose checkpoint to resume from"""
 
@@ -114,55 +102,27 @@ class Args:
     prior: str = DEFAULT_PRIORS["Meta-World/MT10"]
     """the prior: a folder, a Hugging Face Hub repo id, or the name of a prior shipped with cleanrl-lago"""
     kl_coef: float = 0.1
-    """coefficient of the KL(pi || prior) penalty in the actor loss and the soft Q target (replacing
-    SAC's entropy bonus); its initial value with `--autotune`; 0 is vanilla SAC (the prior is not loaded)"""
+    """coefficient of KL(pi || prior), in place of the entropy's (initial value with `--autotune`); 0 is vanilla SAC"""
     kl_target: float = 1.0
     """the KL(pi || prior) in nats that `--autotune` steers the coefficient toward"""
     prior_quantization: Quantization | None = None
-    """the precision of the prior's frozen LM (default: the one saved with the prior, bf16 for the shipped
-    ones); none is fp32: the same trained weights, slightly different outputs"""
+    """the precision of the prior's frozen LM (default: the one saved with the prior); none is fp32"""
     prior_batch_size: int = 256
-    """transitions per forward pass of the prior: they wait in a staging list until this many have
-    arrived (or learning starts), then enter the replay buffer with the prior's parameters"""
+    """transitions per forward pass of the prior (they wait until this many have arrived, or learning starts)"""
     prior_async: bool = True
-    """run the prior in a background thread while the agent keeps stepping and learning (a staged batch
-    enters the replay buffer when the next one is handed over); `--no-prior-async`: run it inline"""
+    """run the prior in a background thread while the agent steps and learns; `--no-prior-async`: inline"""
     # end LaGO
-
-    # to be filled in runtime
-    num_iterations: int = 0
-    """the number of vector env steps (computed in runtime)"""
-
-
-def env_tasks(env_id, num_envs):
-    """The task of each env: one task repeated, or the MT10 tasks in turn."""
-    if env_id.lower() == "mt10":
-        if num_envs % len(MT10_TASKS):
-            raise ValueError(
-                f"--env-id MT10 needs --num-envs a multiple of {len(MT10_TASKS)}, got {num_envs}"
-            )
-        return [MT10_TASKS[i % len(MT10_TASKS)] for i in range(num_envs)]
-    return [check_task(env_id)] * num_envs
 
 
 def make_env(task, seed, idx, capture_video, run_name, max_episode_steps):
     def thunk():
         render_mode = "rgb_array" if capture_video and idx == 0 else None
-        env = make_metaworld_env(
-            task, seed=seed, render_mode=render_mode, max_episode_steps=max_episode_steps
-        )
+        env = make_metaworld_env(task, seed=seed, render_mode=render_mode, max_episode_steps=max_episode_steps)
         if render_mode:
             env = gym.wrappers.RecordVideo(env, f"videos/{run_name}")
         return env  # episode statistics: Meta-World records them itself
 
     return thunk
-
-
-def task_one_hot(tasks):
-    """For MT10, the policy is told its task as a one-hot (Meta-World's MT10 convention)."""
-    if len(set(tasks)) == 1:
-        return None
-    return np.eye(len(MT10_TASKS), dtype=np.float32)[[list(MT10_TASKS).index(t) for t in tasks]]
 
 
 def policy_input(raw_obs, one_hot):
@@ -194,92 +154,71 @@ LOG_STD_MIN = -5
 class Actor(nn.Module):
     def __init__(self, obs_dim, action_space):
         super().__init__()
-        act_dim = action_space.shape[0]
         self.fc1 = nn.Linear(obs_dim, 256)
         self.fc2 = nn.Linear(256, 256)
-        self.fc_mean = nn.Linear(256, act_dim)
-        self.fc_logstd = nn.Linear(256, act_dim)
+        self.fc_mean = nn.Linear(256, np.prod(action_space.shape))
+        self.fc_logstd = nn.Linear(256, np.prod(action_space.shape))
         # action rescaling
-        low = torch.as_tensor(action_space.low, dtype=torch.float32)
-        high = torch.as_tensor(action_space.high, dtype=torch.float32)
-        self.register_buffer("action_scale", (high - low) / 2.0)
-        self.register_buffer("action_bias", (high + low) / 2.0)
+        self.register_buffer(
+            "action_scale",
+            torch.tensor(
+                (action_space.high - action_space.low) / 2.0,
+                dtype=torch.float32,
+            ),
+        )
+        self.register_buffer(
+            "action_bias",
+            torch.tensor(
+                (action_space.high + action_space.low) / 2.0,
+                dtype=torch.float32,
+            ),
+        )
 
     def forward(self, x):
         x = F.relu(self.fc1(x))
         x = F.relu(self.fc2(x))
         mean = self.fc_mean(x)
-        log_std = torch.tanh(self.fc_logstd(x))
-        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (
-            log_std + 1
-        )  # From SpinUp / Denis Yarats
+        log_std = self.fc_logstd(x)
+        log_std = torch.tanh(log_std)
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)  # From SpinUp / Denis Yarats
+
         return mean, log_std
 
     def get_action(self, x):
         mean, log_std = self(x)
-        action, log_prob = squashed_normal_sample(mean, log_std, self.action_scale, self.action_bias)
+        std = log_std.exp()
+        normal = torch.distributions.Normal(mean, std)
+        x_t = normal.rsample()  # for reparameterization trick (mean + std * N(0,1))
+        y_t = torch.tanh(x_t)
+        action = y_t * self.action_scale + self.action_bias
+        log_prob = normal.log_prob(x_t)
+        # Enforcing Action Bound
+        log_prob -= torch.log(self.action_scale * (1 - y_t.pow(2)) + 1e-6)
+        log_prob = log_prob.sum(1, keepdim=True)
         mean = torch.tanh(mean) * self.action_scale + self.action_bias
         return action, log_prob, mean
 
 
-def squashed_normal_sample(mean, log_std, action_scale, action_bias):
-    """A reparameterised sample ``a = tanh(u) * scale + bias``, ``u ~ N(mean, std)``, and its log-density
-    in action units: the Normal's minus the log-Jacobian of the squashing (summed over dimensions)."""
-    normal = Normal(mean, log_std.exp())
-    x_t = normal.rsample()  # for reparameterization trick (mean + std * N(0,1))
-    y_t = torch.tanh(x_t)
-    action = y_t * action_scale + action_bias
-    log_prob = normal.log_prob(x_t)
-    # Enforcing Action Bound
-    log_prob -= torch.log(action_scale * (1 - y_t.pow(2)) + 1e-6)
-    return action, log_prob.sum(1)
-
-
-# LaGO
-def prior_kl_estimate(log_pi, action, prior_mean, prior_log_std):
-    """Single-sample estimate of KL(pi || prior): ``log pi(a|s) - log prior(a|s)`` for ``a ~ pi(.|s)``.
-
-    ``log_pi`` must be the squashed density of ``action`` (tanh Jacobian included, as returned by
-    ``squashed_normal_sample``); the prior is a diagonal Gaussian in action units whose mean is not
-    squashed, evaluated at the scaled action. The mean over ``a ~ pi`` is KL(pi || prior restricted to
-    the action box), which is >= 0 because the restricted prior has mass <= 1.
-    """
-    return log_pi - Normal(prior_mean, prior_log_std.exp()).log_prob(action).sum(-1)
-
-
-# end LaGO
-
-
 class ReplayBuffer:
-    """A FIFO replay memory of named float32 arrays (an inline replacement for SB3's)."""
+    """A FIFO replay memory of float32 arrays (in place of SB3's), sampled with NumPy's global RNG; checkpoints hold it."""
 
-    def __init__(self, buffer_size, shapes):
-        self.buffer_size = buffer_size
-        self.arrays = {
-            name: np.zeros((buffer_size, *shape), dtype=np.float32) for name, shape in shapes.items()
-        }
-        self.pos, self.size = 0, 0
+    def __init__(self, buffer_size, obs_dim, act_dim, device, **extra_dims):
+        self.buffer_size, self.device, self.pos, self.size = buffer_size, device, 0, 0
+        dims = dict(observations=obs_dim, next_observations=obs_dim, actions=act_dim, rewards=1, dones=1, **extra_dims)
+        self.arrays = {name: np.zeros((buffer_size, dim), dtype=np.float32) for name, dim in dims.items()}
 
-    def add(self, **batch):
-        """Add a batch of transitions: one array per field, with the same leading length."""
-        n = len(batch["rewards"])
-        rows = (self.pos + np.arange(n)) % self.buffer_size
-        for name, array in self.arrays.items():
-            array[rows] = np.asarray(batch[name], dtype=np.float32).reshape(n, *array.shape[1:])
-        self.pos = (self.pos + n) % self.buffer_size
-        self.size = min(self.size + n, self.buffer_size)
+    def add(self, obs, next_obs, actions, rewards, dones, infos=None, *extra):
+        rows = (self.pos + np.arange(len(rewards))) % self.buffer_size
+        for array, value in zip(self.arrays.values(), (obs, next_obs, actions, rewards, dones, *extra), strict=True):
+            array[rows] = np.reshape(value, (len(rows), -1))
+        self.pos, self.size = (self.pos + len(rows)) % self.buffer_size, min(self.size + len(rows), self.buffer_size)
 
-    def sample(self, batch_size, device):
+    def sample(self, batch_size):
         rows = np.random.randint(0, self.size, size=batch_size)
-        return {name: torch.as_tensor(array[rows], device=device) for name, array in self.arrays.items()}
+        return SimpleNamespace(**{k: torch.as_tensor(v[rows], device=self.device) for k, v in self.arrays.items()})
 
-    def state_dict(self):
-        """The filled part only, so a checkpoint early in training stays small."""
-        return {
-            "pos": self.pos,
-            "size": self.size,
-            **{k: v[: self.size].copy() for k, v in self.arrays.items()},
-        }
+    def state_dict(self):  # the filled part only, so that an early checkpoint stays small
+        return {"pos": self.pos, "size": self.size, **{k: v[: self.size].copy() for k, v in self.arrays.items()}}
 
     def load_state_dict(self, state):
         self.pos, self.size = state["pos"], state["size"]
@@ -287,61 +226,71 @@ class ReplayBuffer:
             array[: self.size] = state[name]
 
 
-def save_atomic(obj, path):
-    """torch.save through a temporary file and a rename: a crash never leaves half a file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+# LaGO
+def prior_kl_estimate(log_pi, action, prior_mean, prior_log_std):
+    """Single-sample estimate of KL(pi || prior): ``log pi(a|s) - log prior(a|s)`` for ``a ~ pi(.|s)``.
+
+    ``log_pi`` is the squashed density of ``action``, of shape (batch, 1) as ``Actor.get_action`` returns it (tanh
+    Jacobian included); the prior is a diagonal Gaussian in action units, its mean not squashed. The mean over
+    ``a ~ pi`` is KL(pi || prior restricted to the action box), >= 0 as the restricted prior has mass <= 1.
+    """
+    return log_pi - torch.distributions.Normal(prior_mean, prior_log_std.exp()).log_prob(action).sum(1, keepdim=True)
 
 
-def evaluate(model_path, eval_episodes, run_name, device, capture_video, seed):
-    """Deterministic (tanh(mean)) episodes of a saved agent, one env per task; returns (returns, successes)."""
-    saved = torch.load(model_path, map_location=device, weights_only=True)
-    tasks = list(dict.fromkeys(saved["tasks"]))
-    envs = gym.vector.SyncVectorEnv(
-        [
-            make_env(task, seed + i, i, capture_video, f"{run_name}-eval", saved["max_episode_steps"])
-            for i, task in enumerate(tasks)
-        ],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        observation_mode="different",  # MT10 tasks declare different goal bounds
-    )
-    actor = Actor(saved["obs_dim"], envs.single_action_space).to(device)
-    actor.load_state_dict(saved["actor"])
-    one_hot = task_one_hot(tasks)
-    obs, _ = envs.reset(seed=seed)
-    episodic_returns, successes, ever_success = [], [], np.zeros(envs.num_envs, dtype=bool)
-    while len(episodic_returns) < eval_episodes:
+class PriorReplayBuffer(ReplayBuffer):
+    """The replay buffer plus the prior's (mean, log_std) at each transition's next observation. New transitions
+    wait in ``staging`` until ``prior_batch_size`` have arrived; the prior then evaluates them in one batched pass,
+    in its own thread (``prior_async``: the batch enters the buffer when the next one is handed over) or inline."""
+
+    def __init__(self, args, obs_dim, act_dim, device, prior, instructions, raw_obs_dim):
+        super().__init__(args.buffer_size, obs_dim, act_dim, device, prior_params=2 * act_dim)
+        self.prior, self.instructions, self.raw_obs_dim, self.args = prior, instructions, raw_obs_dim, args
+        self.staging, self.pending, self.prior_time = [], [], 0.0  # pending: at most one future
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prior")
+
+    def add(self, obs, next_obs, actions, rewards, dones, infos=None):
+        self.staging.append((obs, next_obs, actions, rewards, dones))
+        if len(self.staging) * len(rewards) >= self.args.prior_batch_size:
+            self.hand_over()
+
+    def hand_over(self, wait=False):
+        """The staged batch goes to the prior; the one it finished before enters the buffer (this one too if `wait`)."""
+        start = time.time()
+        if self.pending:
+            super().add(*self.pending.pop().result())
+        if self.staging:
+            self.pending.append(self.thread.submit(self.with_prior_params, self.staging))
+            self.staging = []
+        if self.pending and (wait or not self.args.prior_async):
+            super().add(*self.pending.pop().result())
+        self.prior_time += time.time() - start
+
+    def with_prior_params(self, staged):
+        batch, n = [np.concatenate(field) for field in zip(*staged, strict=True)], self.args.prior_batch_size
+        raw_next_obs = torch.as_tensor(batch[1][:, : self.raw_obs_dim], device=self.device)
+        instructions = np.tile(self.instructions, len(staged)).tolist()
         with torch.no_grad():
-            _, _, actions = actor.get_action(torch.as_tensor(policy_input(obs, one_hot), device=device))
-        obs, _, _, _, infos = envs.step(actions.cpu().numpy())
-        ever_success |= (infos.get("success", 0) > 0) & infos.get("_success", False)  # envs not just reset
-        if "final_info" in infos:
-            final = infos["final_info"]
-            for i in np.nonzero(final.get("_episode", []))[0]:
-                episodic_returns.append(float(final["episode"]["r"][i]))
-                successes.append(float(ever_success[i] or final["success"][i]))
-                ever_success[i] = False
-    envs.close()
-    return episodic_returns, successes
+            params = [self.prior(raw_next_obs[i : i + n], instructions[i : i + n]) for i in range(0, len(instructions), n)]
+        return (*batch, None, torch.cat(params).cpu().numpy())  # no infos, then the prior's parameters
+
+    def state_dict(self):  # the staged transitions and the batch in the prior's hands (awaited, not in the buffer)
+        return {**super().state_dict(), "staging": self.staging, "pending": self.pending[0].result() if self.pending else None}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.staging, self.pending = state["staging"], [Future()] if state["pending"] is not None else []
+        if self.pending:
+            self.pending[0].set_result(state["pending"])
+
+
+# end LaGO
 
 
 if __name__ == "__main__":
-    args = tyro.cli(Args)
-    args.num_iterations = args.total_timesteps // args.num_envs
+    args = cli(Args)
     tasks = env_tasks(args.env_id, args.num_envs)  # fails on an unknown task before anything starts
-    checkpoint = None
-    if args.resume:
-        checkpoint_path = os.path.join(args.resume, "checkpoint.pt")
-        if not os.path.isfile(checkpoint_path):
-            raise FileNotFoundError(
-                f"--resume {args.resume}: no checkpoint.pt there; pass a folder runs/<run_name>"
-            )
-        checkpoint = torch.load(checkpoint_path, weights_only=False)
-        run_name = checkpoint["run_name"]
-    else:
-        run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    run_dir = f"runs/{run_name}"
+    checkpoint = runs.load_checkpoint(args.resume, args, same=("num_envs",)) if args.resume else None
+    run_name = checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     if args.track:
         import wandb
 
@@ -357,7 +306,7 @@ if __name__ == "__main__":
             resume="allow",
         )
     # A resumed run drops whatever the interrupted one logged after its checkpoint.
-    writer = SummaryWriter(run_dir, purge_step=checkpoint["global_step"] + 1 if checkpoint else None)
+    writer = SummaryWriter(f"runs/{run_name}", purge_step=checkpoint["global_step"] + 1 if checkpoint else None)
     writer.add_text(
         "hyperparameters",
         "|param|value|\n|-|-|\n%s" % ("\n".join([f"|{key}|{value}|" for key, value in vars(args).items()])),
@@ -385,6 +334,8 @@ if __name__ == "__main__":
     one_hot = task_one_hot(tasks)
     obs_dim = raw_obs_dim + (0 if one_hot is None else one_hot.shape[1])
 
+    max_action = float(envs.single_action_space.high[0])
+
     # LaGO: load the frozen prior (checked against the env's spaces before any training)
     use_prior = args.kl_coef > 0
     if use_prior:
@@ -396,20 +347,10 @@ if __name__ == "__main__":
             device=device,
             quantization=args.prior_quantization,
         )
-        lm_info = (
-            "" if prior.config.kind == "mlp" else f", LM {prior.config.lm_name}, {prior.config.quantization}"
-        )
+        lm_info = "" if prior.config.kind == "mlp" else f", LM {prior.config.lm_name}, {prior.config.quantization}"
         print(f"prior: {args.prior} ({prior.config.kind}{lm_info})")
-        # Each env keeps one phrasing of its task for the whole run.
-        env_instructions = np.array(
-            [
-                task_instructions(task, args.instruction_split)[
-                    i % len(task_instructions(task, args.instruction_split))
-                ]
-                for i, task in enumerate(tasks)
-            ],
-            dtype=object,
-        )
+        phrasings = [task_instructions(task, args.instruction_split) for task in tasks]  # each env keeps one phrasing
+        env_instructions = np.array([p[i % len(p)] for i, p in enumerate(phrasings)], dtype=object)
     # end LaGO
 
     actor = Actor(obs_dim, envs.single_action_space).to(device)
@@ -422,213 +363,117 @@ if __name__ == "__main__":
     q_optimizer = optim.Adam(list(qf1.parameters()) + list(qf2.parameters()), lr=args.q_lr)
     actor_optimizer = optim.Adam(list(actor.parameters()), lr=args.policy_lr)
 
-    # Automatic entropy tuning: alpha weighs the penalty log pi, tuned so that E[log pi] -> -target_entropy
+    # Automatic entropy tuning
     if args.autotune:
-        target_entropy = -float(act_dim)
+        target_entropy = -torch.prod(torch.Tensor(envs.single_action_space.shape).to(device)).item()
         log_alpha = torch.zeros(1, requires_grad=True, device=device)
-        # LaGO: alpha is kl_coef and the penalty log pi - log prior, tuned so that E[penalty] -> kl_target
-        if use_prior:
-            target_entropy = -args.kl_target
-            log_alpha = torch.full((1,), float(np.log(args.kl_coef)), requires_grad=True, device=device)
-        # end LaGO
         alpha = log_alpha.exp().item()
         a_optimizer = optim.Adam([log_alpha], lr=args.q_lr)
     else:
         alpha = args.alpha
-        alpha = args.kl_coef if use_prior else alpha  # LaGO
-
-    rb = ReplayBuffer(
-        args.buffer_size,
-        {
-            "observations": (obs_dim,),
-            "next_observations": (obs_dim,),
-            "actions": (act_dim,),
-            "rewards": (),
-            "dones": (),
-            **({"prior_params": (2 * act_dim,)} if use_prior else {}),  # LaGO
-        },
-    )
-    # LaGO: transitions waiting for the prior, the batch it is working on, and the wall time it cost
-    staging = []
-    pending = []  # at most one future: the staged batch the prior is evaluating in its thread
-    prior_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prior")
-    prior_time = 0.0
-
-    def with_prior_params(staged):
-        """The staged transitions as one batch, with the prior's (mean, log_std) at each next observation."""
-        batch = {name: np.concatenate([t[name] for t in staged]) for name in staged[0]}
-        raw_next_obs = torch.as_tensor(batch["next_observations"][:, :raw_obs_dim], device=device)
-        instructions = np.tile(env_instructions, len(staged)).tolist()
-        with torch.no_grad():
-            batch["prior_params"] = torch.cat(
-                [
-                    prior(
-                        raw_next_obs[i : i + args.prior_batch_size],
-                        instructions[i : i + args.prior_batch_size],
-                    )
-                    for i in range(0, len(instructions), args.prior_batch_size)
-                ]
-            ).cpu()
-        return batch
-
+    # LaGO: kl_coef weighs KL(pi || prior) in place of the temperature (left unused), tuned toward --kl-target nats
+    if use_prior:
+        log_kl_coef = torch.full((1,), float(np.log(args.kl_coef)), requires_grad=True, device=device)
+        kl_coef = log_kl_coef.exp().item() if args.autotune else args.kl_coef
+        kl_coef_optimizer = optim.Adam([log_kl_coef], lr=args.q_lr)
     # end LaGO
 
+    rb = ReplayBuffer(args.buffer_size, obs_dim, act_dim, device)
+    if use_prior:  # LaGO
+        rb = PriorReplayBuffer(args, obs_dim, act_dim, device, prior, env_instructions, raw_obs_dim)  # LaGO
+
     # TRY NOT TO MODIFY: start the game
-    global_step = 0
-    start_iteration = 1
-    if checkpoint is not None:
-        actor.load_state_dict(checkpoint["actor"])
-        qf1.load_state_dict(checkpoint["qf1"])
-        qf2.load_state_dict(checkpoint["qf2"])
-        qf1_target.load_state_dict(checkpoint["qf1_target"])
-        qf2_target.load_state_dict(checkpoint["qf2_target"])
-        q_optimizer.load_state_dict(checkpoint["q_optimizer"])
-        actor_optimizer.load_state_dict(checkpoint["actor_optimizer"])
-        if args.autotune:
-            log_alpha.data.copy_(checkpoint["log_alpha"])
-            a_optimizer.load_state_dict(checkpoint["a_optimizer"])
-            alpha = log_alpha.exp().item()
-        rb.load_state_dict(checkpoint["replay_buffer"])
-        global_step, start_iteration = checkpoint["global_step"], checkpoint["iteration"] + 1
-        random.setstate(checkpoint["python_rng"])
-        np.random.set_state(checkpoint["numpy_rng"])
-        torch.set_rng_state(checkpoint["torch_rng"])
+    checkpointed = dict(actor=actor, qf1=qf1, qf2=qf2, qf1_target=qf1_target, qf2_target=qf2_target, replay_buffer=rb)
+    checkpointed.update(q_optimizer=q_optimizer, actor_optimizer=actor_optimizer)  # what a resume restores
+    if args.autotune:
+        checkpointed.update(log_alpha=log_alpha, a_optimizer=a_optimizer)
+    if use_prior and args.autotune:  # LaGO
+        checkpointed.update(log_kl_coef=log_kl_coef, kl_coef_optimizer=kl_coef_optimizer)  # LaGO
+    global_step, start_iteration = runs.restore(checkpoint, **checkpointed) if checkpoint else (0, 1)
+    if checkpoint:
         envs.action_space.np_random.bit_generator.state = checkpoint["action_space_rng"]
-        # LaGO: the staged transitions, and the batch the prior had finished, handed back as it was
-        staging = checkpoint["staging"]
-        if checkpoint["prior_pending"] is not None:
-            pending.append(Future())
-            pending[0].set_result(checkpoint["prior_pending"])
-        # end LaGO
+        alpha = log_alpha.exp().item() if args.autotune else alpha
+        kl_coef = log_kl_coef.exp().item() if use_prior and args.autotune else kl_coef  # LaGO
     else:
         envs.action_space.seed(args.seed)
     start_time = time.time()
     start_step = global_step
+    episodes, success_rate = runs.EpisodeStats(args.num_envs), None
+    stop, progress = runs.StopFlag(), runs.Progress(args.total_timesteps, global_step)
+
+    def iterations():
+        """The loop's iterations; after each (even one ended by `continue`) the progress bar, a checkpoint when due
+        (every --checkpoint-every env steps, and at the end), and on Ctrl-C/SIGTERM a checkpoint and exit."""
+        for iteration in range(start_iteration, args.total_timesteps // args.num_envs + 1):
+            yield iteration
+            progress.update(global_step, success_rate)
+            due = args.checkpoint_every and global_step % args.checkpoint_every < args.num_envs
+            if stop or due or iteration == args.total_timesteps // args.num_envs:
+                space_rng = envs.action_space.np_random.bit_generator.state
+                runs.save_checkpoint(run_name, args, iteration, global_step, **checkpointed, action_space_rng=space_rng)
+            if stop:
+                stop.exit(f"runs/{run_name}", f"global_step {global_step}")
+        progress.close()
+
     # A resumed run starts fresh episodes: its envs are seeded apart from the ones it replaces.
-    raw_obs, _ = envs.reset(seed=args.seed + global_step)
-    obs = policy_input(raw_obs, one_hot)
-    ever_success = np.zeros(args.num_envs, dtype=bool)
-
-    def write_checkpoint(iteration, global_step):
-        state = {
-            "run_name": run_name,
-            "args": vars(args),
-            "global_step": global_step,
-            "iteration": iteration,
-            "actor": actor.state_dict(),
-            "qf1": qf1.state_dict(),
-            "qf2": qf2.state_dict(),
-            "qf1_target": qf1_target.state_dict(),
-            "qf2_target": qf2_target.state_dict(),
-            "q_optimizer": q_optimizer.state_dict(),
-            "actor_optimizer": actor_optimizer.state_dict(),
-            "replay_buffer": rb.state_dict(),
-            "python_rng": random.getstate(),
-            "numpy_rng": np.random.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "action_space_rng": envs.action_space.np_random.bit_generator.state,
-        }
-        if args.autotune:
-            state["log_alpha"] = log_alpha.detach().cpu()
-            state["a_optimizer"] = a_optimizer.state_dict()
-        # LaGO: the staged transitions and the batch in the prior's hands (awaited, not yet in the buffer)
-        state["staging"] = staging
-        state["prior_pending"] = pending[0].result() if pending else None
-        # end LaGO
-        save_atomic(state, os.path.join(run_dir, "checkpoint.pt"))
-
-    # SIGTERM (a scheduler's pre-emption) is handled like Ctrl-C, and both stop the run at the end of the
-    # current step: the checkpoint then holds every transition collected and every update made so far.
-    stop_signals = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda signum, frame: stop_signals.append(signum))
-    for iteration in range(start_iteration, args.num_iterations + 1):
+    obs, _ = envs.reset(seed=args.seed + global_step)
+    obs = policy_input(obs, one_hot)
+    for iteration in iterations():
         global_step += args.num_envs
         # ALGO LOGIC: put action logic here
         if global_step <= args.learning_starts:
             actions = envs.action_space.sample()
         else:
-            with torch.no_grad():
-                actions, _, _ = actor.get_action(torch.as_tensor(obs, device=device))
-            actions = actions.cpu().numpy()
+            actions, _, _ = actor.get_action(torch.Tensor(obs).to(device))
+            actions = actions.detach().cpu().numpy()
 
         # TRY NOT TO MODIFY: execute the game and log data.
-        next_raw_obs, rewards, terminations, truncations, infos = envs.step(actions)
+        next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+        next_obs = policy_input(next_obs, one_hot)
 
-        ever_success |= (infos.get("success", 0) > 0) & infos.get("_success", False)  # envs not just reset
-        if "final_info" in infos:
-            final = infos["final_info"]
-            episode_successes = []
-            for i in np.nonzero(final.get("_episode", []))[0]:
-                print(f"global_step={global_step}, episodic_return={final['episode']['r'][i]}")
-                writer.add_scalar("charts/episodic_return", final["episode"]["r"][i], global_step)
-                writer.add_scalar("charts/episodic_length", final["episode"]["l"][i], global_step)
-                episode_successes.append(float(ever_success[i] or final["success"][i]))
-                ever_success[i] = False
-            if episode_successes:
-                writer.add_scalar("charts/success_rate", np.mean(episode_successes), global_step)
+        # TRY NOT TO MODIFY: record rewards for plotting purposes
+        episode_successes = []
+        for episodic_return, episodic_length, success in episodes.finished(infos):
+            print(f"global_step={global_step}, episodic_return={episodic_return}")
+            writer.add_scalar("charts/episodic_return", episodic_return, global_step)
+            writer.add_scalar("charts/episodic_length", episodic_length, global_step)
+            episode_successes.append(success)
+        if episode_successes:
+            success_rate = np.mean(episode_successes)
+            writer.add_scalar("charts/success_rate", success_rate, global_step)
 
         # TRY NOT TO MODIFY: save data to reply buffer; handle `final_obs`
-        real_next_raw_obs = next_raw_obs.copy()
-        for idx in np.nonzero(infos.get("_final_obs", []))[0]:
-            real_next_raw_obs[idx] = infos["final_obs"][idx]
-        new_transitions = [
-            {
-                "observations": obs,
-                "next_observations": policy_input(real_next_raw_obs, one_hot),
-                "actions": actions,
-                "rewards": rewards,
-                "dones": terminations,
-            }
-        ]
-        # LaGO: transitions wait in `staging` until the prior has a batch of next observations to evaluate.
-        # The batch goes to the prior's thread; the one it finished before enters the buffer. Right before
-        # the first update everything is flushed and awaited, so learning starts on every step.
-        if use_prior:
-            staging += new_transitions
-            new_transitions = []
-            starts_learning = global_step - args.num_envs <= args.learning_starts < global_step
-            if len(staging) * args.num_envs >= args.prior_batch_size or starts_learning:
-                wait_start = time.time()
-                if pending:
-                    new_transitions.append(pending.pop().result())
-                pending.append(prior_thread.submit(with_prior_params, staging))
-                staging = []
-                if starts_learning or not args.prior_async:
-                    new_transitions.append(pending.pop().result())
-                prior_time += time.time() - wait_start
+        real_next_obs = next_obs.copy()
+        for idx, done in enumerate(np.logical_or(terminations, truncations)):
+            if done:
+                real_next_obs[idx, :raw_obs_dim] = infos["final_obs"][idx]
+        rb.add(obs, real_next_obs, actions, rewards, terminations, infos)
+        # LaGO: right before the first update, every staged transition goes to the prior and is awaited
+        if use_prior and global_step - args.num_envs <= args.learning_starts < global_step:
+            rb.hand_over(wait=True)
         # end LaGO
-        for batch in new_transitions:
-            rb.add(**batch)
 
         # TRY NOT TO MODIFY: CRUCIAL step easy to overlook
-        obs = policy_input(next_raw_obs, one_hot)
+        obs = next_obs
 
         # ALGO LOGIC: training.
         if global_step > args.learning_starts:
-            data = rb.sample(args.batch_size, device)
-            # LaGO: the stored prior parameters are those of the next observations
-            if use_prior:
-                prior_mean, prior_log_std = data["prior_params"].chunk(2, dim=-1)
-            # end LaGO
+            data = rb.sample(args.batch_size)
             with torch.no_grad():
-                next_state_actions, next_state_log_pi, _ = actor.get_action(data["next_observations"])
-                next_state_penalty = next_state_log_pi
-                # LaGO: the soft target subtracts kl_coef * (log pi - log prior) instead of alpha * log pi
+                next_state_actions, next_state_log_pi, _ = actor.get_action(data.next_observations)
+                qf1_next_target = qf1_target(data.next_observations, next_state_actions)
+                qf2_next_target = qf2_target(data.next_observations, next_state_actions)
+                min_qf_next_target = torch.min(qf1_next_target, qf2_next_target) - alpha * next_state_log_pi
+                # LaGO: the target subtracts kl_coef * (log pi - log prior), with the prior's stored parameters at s'
                 if use_prior:
-                    next_state_penalty = prior_kl_estimate(
-                        next_state_log_pi, next_state_actions, prior_mean, prior_log_std
-                    )
+                    prior_mean, prior_log_std = data.prior_params.chunk(2, dim=-1)
+                    next_state_kl = prior_kl_estimate(next_state_log_pi, next_state_actions, prior_mean, prior_log_std)
+                    min_qf_next_target = torch.min(qf1_next_target, qf2_next_target) - kl_coef * next_state_kl
                 # end LaGO
-                qf1_next_target = qf1_target(data["next_observations"], next_state_actions)
-                qf2_next_target = qf2_target(data["next_observations"], next_state_actions)
-                min_qf_next_target = (
-                    torch.min(qf1_next_target, qf2_next_target).view(-1) - alpha * next_state_penalty
-                )
-                next_q_value = data["rewards"] + (1 - data["dones"]) * args.gamma * min_qf_next_target
+                next_q_value = data.rewards.flatten() + (1 - data.dones.flatten()) * args.gamma * (min_qf_next_target).view(-1)
 
-            qf1_a_values = qf1(data["observations"], data["actions"]).view(-1)
-            qf2_a_values = qf2(data["observations"], data["actions"]).view(-1)
+            qf1_a_values = qf1(data.observations, data.actions).view(-1)
+            qf2_a_values = qf2(data.observations, data.actions).view(-1)
             qf1_loss = F.mse_loss(qf1_a_values, next_q_value)
             qf2_loss = F.mse_loss(qf2_a_values, next_q_value)
             qf_loss = qf1_loss + qf2_loss
@@ -639,32 +484,43 @@ if __name__ == "__main__":
             q_optimizer.step()
 
             if iteration % args.policy_frequency == 0:  # TD 3 Delayed update support
-                policy_states = data["observations"]
-                # LaGO: the actor (and the coefficient) learn on the next states, where the prior is known
+                # LaGO: the actor (and kl_coef) learn on the sampled next states, where the prior is known
                 if use_prior:
-                    policy_states = data["next_observations"]
+                    data.observations = data.next_observations
                 # end LaGO
                 for _ in range(
                     args.policy_frequency
                 ):  # compensate for the delay by doing 'actor_update_interval' instead of 1
-                    pi, log_pi, _ = actor.get_action(policy_states)
-                    penalty = log_pi
-                    # LaGO: KL(pi || prior) replaces the negative entropy
+                    pi, log_pi, _ = actor.get_action(data.observations)
+                    qf1_pi = qf1(data.observations, pi)
+                    qf2_pi = qf2(data.observations, pi)
+                    min_qf_pi = torch.min(qf1_pi, qf2_pi)
+                    actor_loss = ((alpha * log_pi) - min_qf_pi).mean()
+                    # LaGO: KL(pi || prior) replaces log pi (the negative entropy)
                     if use_prior:
-                        penalty = prior_kl_estimate(log_pi, pi, prior_mean, prior_log_std)
+                        kl = prior_kl_estimate(log_pi, pi, prior_mean, prior_log_std)
+                        actor_loss = (kl_coef * kl - min_qf_pi).mean()
                     # end LaGO
-                    qf1_pi = qf1(policy_states, pi)
-                    qf2_pi = qf2(policy_states, pi)
-                    min_qf_pi = torch.min(qf1_pi, qf2_pi).view(-1)
-                    actor_loss = (alpha * penalty - min_qf_pi).mean()
 
                     actor_optimizer.zero_grad()
                     actor_loss.backward()
                     actor_optimizer.step()
 
+                    # LaGO: kl_coef, not the temperature, is tuned: up while this step's KL exceeds --kl-target. Its loss is
+                    # in log(kl_coef), as the PPO scripts' `--kl-schedule auto` and our measured runs: SAC's fixed point
+                    if use_prior:
+                        if args.autotune:
+                            kl_coef_loss = (-log_kl_coef * (kl.detach() - args.kl_target)).mean()
+                            kl_coef_optimizer.zero_grad()
+                            kl_coef_loss.backward()
+                            kl_coef_optimizer.step()
+                            kl_coef = log_kl_coef.exp().item()
+                        continue
+                    # end LaGO
                     if args.autotune:
-                        # alpha rises when E[penalty] exceeds its target (-target_entropy), falls otherwise
-                        alpha_loss = (-log_alpha * (penalty.detach() + target_entropy)).mean()
+                        with torch.no_grad():
+                            _, log_pi, _ = actor.get_action(data.observations)
+                        alpha_loss = (-log_alpha.exp() * (log_pi + target_entropy)).mean()
 
                         a_optimizer.zero_grad()
                         alpha_loss.backward()
@@ -685,79 +541,49 @@ if __name__ == "__main__":
                 writer.add_scalar("losses/qf2_loss", qf2_loss.item(), global_step)
                 writer.add_scalar("losses/qf_loss", qf_loss.item() / 2.0, global_step)
                 writer.add_scalar("losses/actor_loss", actor_loss.item(), global_step)
+                # LaGO: kl_coef and its loss are logged, SAC's unused temperature is not (`continue`)
+                if use_prior:
+                    writer.add_scalar("losses/prior_kl", kl.mean().item(), global_step)
+                    writer.add_scalar("charts/kl_coef", kl_coef, global_step)
+                    if args.autotune:
+                        writer.add_scalar("losses/kl_coef_loss", kl_coef_loss.item(), global_step)
+                    writer.add_scalar("charts/prior_time_fraction", rb.prior_time / (time.time() - start_time), global_step)
+                    print("SPS:", int((global_step - start_step) / (time.time() - start_time)))
+                    writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
+                    continue
+                # end LaGO
                 writer.add_scalar("losses/alpha", alpha, global_step)
+                print("SPS:", int((global_step - start_step) / (time.time() - start_time)))
+                writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
                 if args.autotune:
                     writer.add_scalar("losses/alpha_loss", alpha_loss.item(), global_step)
-                # LaGO
-                if use_prior:
-                    writer.add_scalar("losses/prior_kl", penalty.mean().item(), global_step)
-                    writer.add_scalar("charts/kl_coef", alpha, global_step)
-                    writer.add_scalar(
-                        "charts/prior_time_fraction", prior_time / (time.time() - start_time), global_step
-                    )
-                # end LaGO
-                sps = int((global_step - start_step) / (time.time() - start_time))
-                print("SPS:", sps)
-                writer.add_scalar("charts/SPS", sps, global_step)
-
-        if stop_signals:
-            write_checkpoint(iteration, global_step)
-            print(
-                f"interrupted: checkpoint at global_step {global_step} in {run_dir}; resume with --resume {run_dir}"
-            )
-            raise SystemExit(130)
-        if args.checkpoint_every and global_step % args.checkpoint_every < args.num_envs:
-            write_checkpoint(iteration, global_step)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    write_checkpoint(args.num_iterations, global_step)
 
     if args.save_model:
-        model_path = f"{run_dir}/{args.exp_name}.cleanrl_model"
-        saved = {
-            "actor": actor.state_dict(),
-            "qf1": qf1.state_dict(),
-            "qf2": qf2.state_dict(),
-            "tasks": tasks,
-            "obs_dim": obs_dim,
-            "act_dim": act_dim,
-            "max_episode_steps": args.max_episode_steps,
-            "args": {
-                k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))
-            },
-        }
-        save_atomic(saved, model_path)
+        model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
+        from cleanrl_lago.utils.evals import evaluate_sac, save_agent
+
+        nets = dict(actor=actor.state_dict(), qf1=qf1.state_dict(), qf2=qf2.state_dict())
+        save_agent(model_path, args, **nets, tasks=tasks, obs_dim=obs_dim, act_dim=act_dim)
         print(f"model saved to {model_path}")
-        episodic_returns, successes = evaluate(
-            model_path,
-            eval_episodes=args.eval_episodes,
-            run_name=run_name,
-            device=device,
-            capture_video=args.capture_video,
-            seed=args.seed + 10_000,
-        )
+        eval_setup = (make_env, args.eval_episodes, f"{run_name}-eval", Actor, policy_input, task_one_hot, device)
+        episodic_returns, successes = evaluate_sac(model_path, *eval_setup, args.capture_video, args.seed + 10_000)
         for idx, episodic_return in enumerate(episodic_returns):
             writer.add_scalar("eval/episodic_return", episodic_return, idx)
         writer.add_scalar("eval/success_rate", np.mean(successes), global_step)
         print(f"eval: success rate {np.mean(successes):.3f} over {len(successes)} episodes")
 
         if args.upload_model:
+            from cleanrl_lago.utils.huggingface import push_agent_to_hub
+
             repo_name = f"{args.env_id}-{args.exp_name}-seed{args.seed}"
             repo_id = f"{args.hf_entity}/{repo_name}" if args.hf_entity else repo_name
+            metrics = {"eval/success_rate": round(float(np.mean(successes)), 4)}
+            prior_id = args.prior if use_prior else None  # LaGO
             push_agent_to_hub(
-                repo_id,
-                model_path=model_path,
-                script_path=__file__,
-                run_dir=run_dir,
-                algorithm=args.exp_name,
-                env_id=args.env_id,
-                command="python " + " ".join(sys.argv),
-                prior=args.prior if use_prior else None,  # LaGO
-                kl_coef=args.kl_coef,  # LaGO
-                metrics={"eval/success_rate": round(float(np.mean(successes)), 4)},
-                video_folder=f"videos/{run_name}-eval",
+                args, repo_id, model_path, __file__, f"runs/{run_name}", f"videos/{run_name}-eval", metrics, prior_id
             )
 
-    prior_thread.shutdown()  # LaGO
+    if use_prior:  # LaGO
+        rb.thread.shutdown()  # LaGO
     envs.close()
     writer.close()

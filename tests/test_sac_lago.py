@@ -7,13 +7,14 @@ import signal
 import subprocess
 import sys
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from script_helpers import REPO, only_run, run_script, scalars, script_env, strip_lago
 
 from cleanrl_lago.envs.metaworld_tasks import task_instructions
-from cleanrl_lago.sac_lago import prior_kl_estimate, squashed_normal_sample
+from cleanrl_lago.sac_lago import Actor, prior_kl_estimate
 from priors import load_prior
 
 SAC = REPO / "cleanrl_lago" / "sac_lago.py"
@@ -34,13 +35,13 @@ SAC_TAGS = {
     "losses/qf2_loss",
     "losses/qf_loss",
     "losses/actor_loss",
-    "losses/alpha",
     "charts/SPS",
     "charts/episodic_return",
     "charts/episodic_length",
     "charts/success_rate",
 }
-LAGO_TAGS = {"losses/prior_kl", "charts/kl_coef", "charts/prior_time_fraction"}
+VANILLA_TAGS = {"losses/alpha", "losses/alpha_loss"}  # SAC's temperature: not logged with a prior
+LAGO_TAGS = {"losses/prior_kl", "charts/kl_coef", "losses/kl_coef_loss", "charts/prior_time_fraction"}
 
 
 # ----- the KL estimator ----------------------------------------------------------------------------
@@ -77,8 +78,12 @@ def test_prior_kl_estimate_is_unbiased_against_quadrature(pi, prior, scale, bias
     log_std = torch.full((n, dims), pi[1])
     prior_mean = torch.tensor([[prior[0], -prior[0]]]).expand(n, dims)
     prior_log_std = torch.full((n, dims), prior[1])
-    action_scale, action_bias = torch.full((dims,), scale), torch.tensor([bias, -bias])
-    action, log_pi = squashed_normal_sample(mean, log_std, action_scale, action_bias)
+    action_bias = torch.tensor([bias, -bias])
+    box = gym.spaces.Box(low=(action_bias - scale).numpy(), high=(action_bias + scale).numpy())
+    actor = Actor(1, box)  # the script's own sampling and squashed log-density, at the given mean and log_std
+    actor.forward = lambda x: (mean, log_std)
+    action, log_pi, _ = actor.get_action(torch.zeros(n, 1))
+    assert log_pi.shape == (n, 1)
     assert ((action - action_bias).abs() <= scale).all()
     estimate = prior_kl_estimate(log_pi, action, prior_mean, prior_log_std).double()
     reference = reference_kl_1d(pi[0], pi[1], prior[0], prior[1], scale, bias) + reference_kl_1d(
@@ -89,11 +94,16 @@ def test_prior_kl_estimate_is_unbiased_against_quadrature(pi, prior, scale, bias
     assert estimate.mean().item() == pytest.approx(reference, abs=4 * standard_error + 0.01)
 
 
+# Fields of a staged transition (obs, next_obs, actions, rewards, dones) and of the batch in the prior's
+# hands (the same, then None for the infos and the prior's parameters).
+REWARDS, NEXT_OBS, PRIOR_PARAMS = 3, 1, -1
+
+
 def stored_transitions(checkpoint) -> int:
     """Transitions in the replay buffer plus those waiting for the prior or in its hands."""
-    pending = checkpoint["prior_pending"]
-    staged = sum(len(t["rewards"]) for t in checkpoint["staging"])
-    return checkpoint["replay_buffer"]["size"] + staged + (0 if pending is None else len(pending["rewards"]))
+    buffer = checkpoint["replay_buffer"]
+    staged = sum(len(t[REWARDS]) for t in buffer["staging"])
+    return buffer["size"] + staged + (0 if buffer["pending"] is None else len(buffer["pending"][REWARDS]))
 
 
 # ----- end to end ------------------------------------------------------------------------------------
@@ -108,16 +118,16 @@ def test_end_to_end_with_prior_and_tuned_coefficient(tiny_priors, tmp_path):
         "48",
     ]
     args += ["--kl-coef", "0.1"]
-    args += ["--kl-target", "-50", "--save-model", "--eval-episodes", "1", "--capture-video"]
+    args += ["--kl-target", "0.001", "--save-model", "--eval-episodes", "1", "--capture-video"]
     result = run_script(SAC, args, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     run = only_run(tmp_path)
     logged = scalars(run)
-    assert SAC_TAGS | LAGO_TAGS | {"losses/alpha_loss", "eval/success_rate"} <= set(logged)
-    assert all(math.isfinite(v) for _, v in logged["losses/prior_kl"])
+    assert SAC_TAGS | LAGO_TAGS | {"eval/success_rate"} <= set(logged) and not VANILLA_TAGS & set(logged)
+    assert all(math.isfinite(v) for _, v in logged["losses/prior_kl"] + logged["losses/kl_coef_loss"])
     coefs = [v for _, v in logged["charts/kl_coef"]]
-    # KL far above a target of -50 nats: the coefficient only rises from 0.1; it is the alpha in the losses.
-    assert 0.1 < coefs[0] < coefs[1] and coefs == [v for _, v in logged["losses/alpha"]]
+    # KL far above a target of 0.001 nats: the coefficient only rises from 0.1.
+    assert 0.1 < coefs[0] < coefs[1]
     assert all(0 < v < 1 for _, v in logged["charts/prior_time_fraction"])
     checkpoint = torch.load(run / "checkpoint.pt", weights_only=False)
     assert checkpoint["global_step"] == 240 and stored_transitions(checkpoint) == 240
@@ -151,14 +161,12 @@ def test_stored_prior_parameters_belong_to_their_transitions(tiny_priors, tmp_pa
     # Everything is flushed when learning starts (step 65), then a batch goes every 24 steps: at the end
     # the prior's thread still holds the batch of steps 162-185 (it would enter the buffer at the next
     # handover), and steps 186-200 wait in `staging`. Inline, nothing is held.
-    pending = checkpoint["prior_pending"]
-    assert (pending is not None and len(pending["rewards"]) == 24) == (mode == "--prior-async")
-    parts = [checkpoint["replay_buffer"], *([pending] if pending is not None else [])]
-    size = checkpoint["replay_buffer"]["size"]
-    next_obs = np.concatenate(
-        [parts[0]["next_observations"][:size], *(p["next_observations"] for p in parts[1:])]
-    )
-    stored = np.concatenate([parts[0]["prior_params"][:size], *(p["prior_params"] for p in parts[1:])])
+    buffer = checkpoint["replay_buffer"]
+    pending = buffer["pending"]
+    assert (pending is not None and len(pending[REWARDS]) == 24) == (mode == "--prior-async")
+    later = [pending] if pending is not None else []
+    next_obs = np.concatenate([buffer["next_observations"], *(p[NEXT_OBS] for p in later)])
+    stored = np.concatenate([buffer["prior_params"], *(p[PRIOR_PARAMS] for p in later)])
     assert len(next_obs) == 185
     prior = load_prior(str(tiny_priors["reach"]))
     (instruction,) = task_instructions("reach-v3", "train")[:1]
@@ -173,17 +181,15 @@ def test_kl_coef_zero_is_exactly_the_script_without_lago(tmp_path):
         "prior"
         not in vanilla_source.split("if __name__")[1].replace("DEFAULT_PRIORS", "").split("push_agent")[0]
     )
-    vanilla = SAC.parent / f"_vanilla_{SAC.name}"  # beside the original, so imports behave the same
+    (tmp_path / "vanilla").mkdir()
+    vanilla = tmp_path / "vanilla" / SAC.name  # same name: same exp_name; imports via PYTHONPATH
     vanilla.write_text(vanilla_source)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    try:
-        # --prior points nowhere: with --kl-coef 0 it must not even be loaded.
-        args = [*TINY, "--total-timesteps", "220"]
-        lago = run_script(SAC, [*args, "--kl-coef", "0", "--prior", "/nowhere"], tmp_path / "a")
-        plain = run_script(vanilla, args, tmp_path / "b")
-    finally:
-        vanilla.unlink()
+    # --prior points nowhere: with --kl-coef 0 it must not even be loaded.
+    args = [*TINY, "--total-timesteps", "220"]
+    lago = run_script(SAC, [*args, "--kl-coef", "0", "--prior", "/nowhere"], tmp_path / "a")
+    plain = run_script(vanilla, args, tmp_path / "b")
     assert lago.returncode == 0, lago.stderr[-3000:]
     assert plain.returncode == 0, plain.stderr[-3000:]
     a = torch.load(only_run(tmp_path / "a") / "checkpoint.pt", weights_only=False)
@@ -194,7 +200,7 @@ def test_kl_coef_zero_is_exactly_the_script_without_lago(tmp_path):
             assert torch.equal(a[net][name], b[net][name]), f"{net}.{name}"
     assert torch.equal(a["log_alpha"], b["log_alpha"]) and a["replay_buffer"]["size"] == 220
     la, lb = scalars(only_run(tmp_path / "a")), scalars(only_run(tmp_path / "b"))
-    assert not LAGO_TAGS & set(la)
+    assert not LAGO_TAGS & set(la) and VANILLA_TAGS <= set(la)
     for tag in ("losses/qf_loss", "losses/actor_loss", "losses/alpha", "losses/alpha_loss"):
         assert la[tag] and [v for _, v in la[tag]] == [v for _, v in lb[tag]], tag
 
