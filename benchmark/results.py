@@ -36,6 +36,8 @@ from pathlib import Path
 
 from script_runs import scalar_events
 
+from priors.atomic import write_file_atomically
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "benchmark" / "results" / "data"
 PRIORS = REPO / "benchmark" / "comparison_priors"
@@ -236,9 +238,8 @@ def execute(run: Run, log_dir: Path) -> dict:
 
 
 def write_atomic(path: Path, record: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
+    """One record, written through a temporary file, fsync and a rename (``priors.atomic``)."""
+    write_file_atomically(path, lambda f: f.write(json.dumps(record, indent=1).encode()))
 
 
 def _missing_prior(run: Run) -> Path | None:

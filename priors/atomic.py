@@ -1,4 +1,5 @@
-"""Writing folders atomically: readers see either the old folder, the complete new one, or none."""
+"""Writing files and folders atomically: readers see either the old version, the complete new one, or
+(for a first write) none; a failure at any step leaves the previous version whole."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def _fsync(path: Path) -> None:
@@ -41,12 +43,36 @@ def write_folder_atomically(
         elif replace:
             old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
             os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old, target)  # put the previous version back before giving up
+                raise
+            shutil.rmtree(old, ignore_errors=True)  # the new folder is in place: a leftover is harmless
         else:
             shutil.rmtree(tmp)
         _fsync(target.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def write_file_atomically(target: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Write ``target`` through ``write(file)`` into a temporary sibling, fsync it, then rename it over
+    ``target``. On any error the temporary file is removed and ``target`` is left as it was."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        _fsync(target.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
     return target

@@ -222,9 +222,15 @@ def write_dataset(
         if namespace is not None and namespace not in list_local_namespaces():
             create_namespace(namespace)
         final.parent.mkdir(parents=True, exist_ok=True)
+        replaced = staging / "replaced"
         if final.exists():
-            final.rename(staging / "replaced")
-        (staging / dataset_id).rename(final)
+            final.rename(replaced)
+        try:
+            (staging / dataset_id).rename(final)
+        except BaseException:
+            if replaced.exists():
+                replaced.rename(final)  # put the previous dataset back before giving up
+            raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final

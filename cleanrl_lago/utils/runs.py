@@ -13,23 +13,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from priors.atomic import write_file_atomically
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` through a temporary file, fsync and a rename: a crash never leaves half a file,
-    and the previous version stays whole until the new one is complete."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """``torch.save`` through a temporary file, fsync and a rename (``priors.atomic``): a crash never
+    leaves half a file, and the previous version stays whole until the new one is complete."""
+    write_file_atomically(path, lambda f: torch.save(obj, f))
 
 
 def rng_state() -> dict[str, Any]:
