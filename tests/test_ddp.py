@@ -1,6 +1,8 @@
-"""Data-parallel training under torchrun (gloo, CPU): 2 ranks with half the envs each train the very
-policy of one process with all the envs, only rank 0 writes, a DDP run resumes a checkpoint as one
-process does, and SIGTERM stops every rank after rank 0's checkpoint."""
+"""The data-parallel variant ppo_lago_metaworld_multigpu.py under torchrun (gloo, CPU): 2 ranks with half
+the envs each train the very policy of ppo_lago_metaworld.py with all the envs, only rank 0 writes, a DDP
+run resumes a checkpoint as one process does and refuses another number of envs in all, a signal to any
+rank stops every rank after rank 0's checkpoint, and under plain python the variant is the
+single-process script weight for weight. CLEVR-Robot has no data-parallel variant."""
 
 import os
 import shutil
@@ -9,70 +11,108 @@ import subprocess
 import sys
 import time
 
+import psutil
 import torch
+from hub_server import LocalHub
 from script_helpers import REPO, only_run, run_script, run_torchrun, scalars, script_env
 
-CLEVR = REPO / "cleanrl_lago" / "ppo_lago_clevr.py"
 METAWORLD = REPO / "cleanrl_lago" / "ppo_lago_metaworld.py"
+MULTIGPU = REPO / "cleanrl_lago" / "ppo_lago_metaworld_multigpu.py"
 # One minibatch: each rank's minibatch is then its whole batch, and the ranks' union is the one
 # process's batch; the update is the same up to the order of float sums.
 ONE_MINIBATCH = ["--num-steps", "16", "--num-minibatches", "1", "--update-epochs", "2", "--seed", "3"]
+SHORT_EPISODES = ["--max-episode-steps", "20"]
 
 
-def assert_same_agent(a, b):
+def assert_same_agent(a, b, atol=1e-5):
     assert a.keys() == b.keys()
     for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-5, msg=name)
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=atol, msg=name)
 
 
-def test_metaworld_two_ranks_train_the_one_process_policy_and_only_rank_0_writes(tiny_priors, tmp_path):
-    args = [*ONE_MINIBATCH, "--max-episode-steps", "20", "--total-timesteps", "128"]
-    args += ["--prior", str(tiny_priors["reach"]), "--kl-coef", "0.1", "--kl-schedule", "auto"]
-    args += ["--kl-target", "0.01", "--kl-coef-lr", "0.5", "--save-model", "--eval-episodes", "1"]
+def test_two_ranks_train_the_one_process_policy_and_only_rank_0_writes(tiny_priors, tmp_path, monkeypatch):
+    args = [*ONE_MINIBATCH, *SHORT_EPISODES, "--total-timesteps", "128"]
+    args += ["--save-model", "--eval-episodes", "1", "--prior", str(tiny_priors["reach"])]
+    args += ["--kl-coef", "0.1", "--kl-schedule", "auto", "--kl-target", "0.01", "--kl-coef-lr", "0.5"]
     (tmp_path / "one").mkdir()
     (tmp_path / "ddp").mkdir()
     one = run_script(METAWORLD, ["--num-envs", "4", *args], tmp_path / "one")
-    ddp = run_torchrun(METAWORLD, ["--num-envs", "2", *args], tmp_path / "ddp")
     assert one.returncode == 0, one.stderr[-3000:]
+    upload = ["--upload-model", "--hf-entity", "lago-tests"]
+    with LocalHub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_TOKEN", "hf_local_test_token")
+        ddp = run_torchrun(MULTIGPU, ["--num-envs", "2", *args, *upload], tmp_path / "ddp")
     assert ddp.returncode == 0, ddp.stderr[-3000:]
 
-    # Rank 0 alone logs, prints, checkpoints, saves and evaluates.
+    # Rank 0 alone logs, prints, checkpoints, saves, evaluates and uploads.
     run = only_run(tmp_path / "ddp")
     assert len(list(run.glob("events.out.tfevents.*"))) == 1
     assert {p.name for p in run.iterdir() if not p.name.startswith("events")} == {
         "checkpoint.pt",
-        "ppo_lago_metaworld.cleanrl_model",
+        "ppo_lago_metaworld_multigpu.cleanrl_model",
     }
     assert ddp.stdout.count("SPS:") == 2 and ddp.stdout.count("eval: success rate") == 1
+    assert len(hub.commits) == 1
+    (uploaded,) = hub.repos.values()
+    card = uploaded["README.md"].decode()
+    assert f"torchrun --nproc_per_node 2 {MULTIGPU} --num-envs 2" in card
+    assert uploaded["ppo_lago_metaworld_multigpu.py"] == MULTIGPU.read_bytes()
 
     # 2 ranks x 2 envs == 1 process x 4 envs: weights (observation statistics included), the
-    # auto-tuned coefficient, the RNG stream and the global step count.
+    # auto-tuned coefficient, the RNG streams and the global step count.
     saved_one = torch.load(only_run(tmp_path / "one") / "ppo_lago_metaworld.cleanrl_model", weights_only=True)
-    saved_ddp = torch.load(run / "ppo_lago_metaworld.cleanrl_model", weights_only=True)
+    saved_ddp = torch.load(run / "ppo_lago_metaworld_multigpu.cleanrl_model", weights_only=True)
     assert_same_agent(saved_one["agent"], saved_ddp["agent"])
     assert saved_ddp["tasks"] == ["reach-v3"] * 4 and saved_ddp["args"]["global_batch_size"] == 64
     ckpt_one = torch.load(only_run(tmp_path / "one") / "checkpoint.pt", weights_only=False)
     ckpt_ddp = torch.load(run / "checkpoint.pt", weights_only=False)
     assert abs(ckpt_one["log_kl_coef"] - ckpt_ddp["log_kl_coef"]) < 1e-5
-    assert torch.equal(ckpt_one["torch_rng"], ckpt_ddp["torch_rng"])
+    assert torch.equal(ckpt_one["rng"]["torch"], ckpt_ddp["rng"]["torch"])
     logged_one, logged_ddp = scalars(only_run(tmp_path / "one")), scalars(run)
     assert [s for s, _ in logged_ddp["losses/policy_loss"]] == [64, 128]
     assert [s for s, _ in logged_one["charts/kl_coef"]] == [s for s, _ in logged_ddp["charts/kl_coef"]]
 
 
-def test_clevr_two_ranks_resume_a_checkpoint_as_one_process_does(tiny_priors, tmp_path):
-    args = [*ONE_MINIBATCH, "--prior", str(tiny_priors["clevr"]), "--kl-coef", "0.5"]
+def test_under_plain_python_the_variant_trains_the_single_process_weights(tiny_priors, tmp_path):
+    # Several minibatches and a linear schedule: world size 1 leaves no collective and no reordering,
+    # and the rollout's mean + std * noise draws the numbers Normal.sample draws.
+    args = ["--num-envs", "2", "--num-steps", "32", "--num-minibatches", "4", "--update-epochs", "2"]
+    args += [*SHORT_EPISODES, "--total-timesteps", "128", "--seed", "5", "--prior", str(tiny_priors["reach"])]
+    args += ["--kl-coef", "0.2", "--kl-schedule", "linear"]
     (tmp_path / "one").mkdir()
-    first = run_script(CLEVR, [*args, "--num-envs", "4", "--total-timesteps", "64"], tmp_path / "one")
+    (tmp_path / "variant").mkdir()
+    one = run_script(METAWORLD, args, tmp_path / "one")
+    variant = run_script(MULTIGPU, args, tmp_path / "variant")
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert variant.returncode == 0, variant.stderr[-3000:]
+    ckpt_one = torch.load(only_run(tmp_path / "one") / "checkpoint.pt", weights_only=False)
+    ckpt_variant = torch.load(only_run(tmp_path / "variant") / "checkpoint.pt", weights_only=False)
+    assert_same_agent(ckpt_one["agent"], ckpt_variant["agent"], atol=0)
+    assert torch.equal(ckpt_one["rng"]["torch"], ckpt_variant["rng"]["torch"])
+    assert ckpt_variant["args"]["world_size"] == 1
+    assert ckpt_variant["global_step"] == ckpt_one["global_step"] == 128
+
+
+def test_two_ranks_resume_a_checkpoint_as_one_process_does_and_refuse_other_env_counts(tiny_priors, tmp_path):
+    args = [*ONE_MINIBATCH, *SHORT_EPISODES, "--prior", str(tiny_priors["reach"]), "--kl-coef", "0.5"]
+    (tmp_path / "one").mkdir()
+    first = run_script(METAWORLD, [*args, "--num-envs", "4", "--total-timesteps", "64"], tmp_path / "one")
     assert first.returncode == 0, first.stderr[-3000:]
     run = only_run(tmp_path / "one")
     shutil.copytree(run, tmp_path / "ddp" / "runs" / run.name)
     resume = ["--resume", f"runs/{run.name}", "--total-timesteps", "192"]
-    one = run_script(CLEVR, [*args, "--num-envs", "4", *resume], tmp_path / "one")
-    ddp = run_torchrun(CLEVR, [*args, "--num-envs", "2", *resume], tmp_path / "ddp")
+
+    # 2 ranks x 1 env: 2 envs in all, not the run's 4; refused before any rank trains.
+    refused = run_torchrun(MULTIGPU, [*args, "--num-envs", "1", *resume], tmp_path / "ddp")
+    assert refused.returncode != 0
+    assert "the run stepped 4 envs in all (processes x --num-envs), not 2" in refused.stderr
+    assert "SPS:" not in refused.stdout
+
+    one = run_script(METAWORLD, [*args, "--num-envs", "4", *resume], tmp_path / "one")
+    ddp = run_torchrun(MULTIGPU, [*args, "--num-envs", "2", *resume], tmp_path / "ddp")
     assert one.returncode == 0, one.stderr[-3000:]
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-
     ddp_run = only_run(tmp_path / "ddp")
     assert len(list(ddp_run.glob("events.out.tfevents.*"))) == 2  # the first run's and rank 0's
     assert ddp.stdout.count("SPS:") == 2
@@ -81,15 +121,27 @@ def test_clevr_two_ranks_resume_a_checkpoint_as_one_process_does(tiny_priors, tm
     assert ckpt_one["iteration"] == ckpt_ddp["iteration"] == 3
     assert ckpt_one["global_step"] == ckpt_ddp["global_step"] == 192
     assert_same_agent(ckpt_one["agent"], ckpt_ddp["agent"])
-    assert torch.equal(ckpt_one["torch_rng"], ckpt_ddp["torch_rng"])
+    assert torch.equal(ckpt_one["rng"]["torch"], ckpt_ddp["rng"]["torch"])
 
 
-def test_sigterm_checkpoints_on_rank_0_and_stops_every_rank(tiny_priors, tmp_path):
+def rank_process(torchrun: subprocess.Popen, rank: int) -> psutil.Process | None:
+    """The process torchrun started for ``rank``, once it runs."""
+    for child in psutil.Process(torchrun.pid).children(recursive=True):
+        try:
+            if child.environ().get("RANK") == str(rank) and "TORCHELASTIC_RUN_ID" in child.environ():
+                return child
+        except psutil.Error:  # it ended meanwhile
+            continue
+    return None
+
+
+def test_sigterm_to_one_rank_stops_every_rank_after_rank_0_checkpoints(tiny_priors, tmp_path):
     args = ["--num-envs", "1", "--num-steps", "16", "--num-minibatches", "2", "--update-epochs", "2"]
-    args += ["--total-timesteps", "32000", "--prior", str(tiny_priors["clevr"]), "--checkpoint-every", "1"]
+    args += [*SHORT_EPISODES, "--total-timesteps", "32000", "--checkpoint-every", "1"]
+    args += ["--prior", str(tiny_priors["reach"])]
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     proc = subprocess.Popen(
-        [*launcher, str(CLEVR), *args],
+        [*launcher, str(MULTIGPU), *args],
         cwd=tmp_path,
         env=script_env(),
         stdout=subprocess.PIPE,
@@ -98,17 +150,18 @@ def test_sigterm_checkpoints_on_rank_0_and_stops_every_rank(tiny_priors, tmp_pat
     )
     try:
         deadline = time.time() + 120
-        while (
-            not list(tmp_path.glob("runs/*/checkpoint.pt")) and time.time() < deadline and proc.poll() is None
-        ):
+        while time.time() < deadline and proc.poll() is None and not list(tmp_path.glob("runs/*/*.pt")):
             time.sleep(0.2)
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGTERM)  # as a scheduler does: torchrun passes it on to every rank
-        out, err = proc.communicate(timeout=25)  # torchrun would SIGKILL the ranks after 30 s
+        rank_1 = rank_process(proc, 1)
+        assert rank_1 is not None, "rank 1 is not running"
+        rank_1.send_signal(signal.SIGTERM)  # rank 1 alone: rank 0 learns of it at the end of the iteration
+        out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert b"interrupted: checkpoint of iteration" in out, (out + err).decode()[-3000:]
+    assert b"interrupted: checkpoint at iteration" in out, (out + err).decode()[-3000:]
+    assert proc.returncode != 0  # torchrun reports the ranks' exit status 130
     checkpoint = torch.load(only_run(tmp_path) / "checkpoint.pt", weights_only=False)
     assert 0 < checkpoint["global_step"] < 32000 and checkpoint["global_step"] % 32 == 0
+    assert f"iteration {checkpoint['iteration']} " in out.decode()
