@@ -243,9 +243,6 @@ if __name__ == "__main__":
 
     agent = Agent(obs_dim, n_actions).to(device)
     optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
-    checkpointed = dict(agent=agent, optimizer=optimizer)  # what a checkpoint saves and a resume restores
-    if use_prior:  # LaGO
-        checkpointed.update(log_kl_coef=log_kl_coef, kl_coef_optimizer=kl_coef_optimizer)  # LaGO
 
     # ALGO Logic: Storage setup
     obs = torch.zeros((args.num_steps, args.num_envs, obs_dim)).to(device)
@@ -260,15 +257,22 @@ if __name__ == "__main__":
     # end LaGO
 
     # TRY NOT TO MODIFY: start the game
-    global_step, start_iteration = runs.restore(checkpoint, **checkpointed) if checkpoint else (0, 1)
+    global_step = 0
     start_time = time.time()
-    start_step = global_step
-    # A resumed run starts fresh episodes: its envs are seeded apart from the ones it replaces.
-    next_obs, infos = envs.reset(seed=args.seed + (start_iteration - 1) * args.num_envs)
+    next_obs, infos = envs.reset(seed=args.seed)
     next_obs = torch.Tensor(next_obs).to(device)
     next_done = torch.zeros(args.num_envs).to(device)
     next_instructions = infos["instruction"]  # LaGO
-    episodes = runs.EpisodeStats(args.num_envs)
+    # A checkpoint holds the envs' full state too: a resumed run continues exactly as an uninterrupted one.
+    episodes, start_iteration = runs.EpisodeStats(args.num_envs), 1
+    checkpointed = dict(agent=agent, optimizer=optimizer, envs=envs, episodes=episodes)
+    if use_prior:  # LaGO
+        checkpointed.update(log_kl_coef=log_kl_coef, kl_coef_optimizer=kl_coef_optimizer)  # LaGO
+    if checkpoint:
+        global_step, start_iteration = runs.restore(checkpoint, **checkpointed)
+        next_obs, next_done = checkpoint["carry"]
+        next_instructions = np.array([env.unwrapped.instruction for env in envs.envs], dtype=object)  # LaGO
+    start_step = global_step
     stop, progress = runs.StopFlag(), runs.Progress(args.total_timesteps, global_step)
 
     for iteration in range(start_iteration, args.num_iterations + 1):
@@ -440,7 +444,7 @@ if __name__ == "__main__":
         progress.update(global_step, np.mean(episode_successes) if episode_successes else None)
 
         if stop or iteration == args.num_iterations or (args.checkpoint_every and iteration % args.checkpoint_every == 0):
-            runs.save_checkpoint(run_name, args, iteration, global_step, **checkpointed)
+            runs.save_checkpoint(run_name, args, iteration, global_step, carry=(next_obs, next_done), **checkpointed)
         if stop:
             stop.exit(f"runs/{run_name}", f"iteration {iteration}")
     progress.close()

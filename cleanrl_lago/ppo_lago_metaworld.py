@@ -265,9 +265,6 @@ if __name__ == "__main__":
 
     agent = Agent(raw_obs_dim, len(set(tasks)), act_dim).to(device)
     optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
-    checkpointed = dict(agent=agent, optimizer=optimizer)  # what a checkpoint saves and a resume restores
-    if use_prior:  # LaGO
-        checkpointed.update(log_kl_coef=log_kl_coef, kl_coef_optimizer=kl_coef_optimizer)  # LaGO
 
     # ALGO Logic: Storage setup
     obs = torch.zeros((args.num_steps, args.num_envs, obs_dim)).to(device)
@@ -281,24 +278,30 @@ if __name__ == "__main__":
     prior_params = torch.zeros((args.num_steps, args.num_envs, 2 * act_dim)).to(device)
     # end LaGO
 
-    # TRY NOT TO MODIFY: start the game
-    global_step, start_iteration = runs.restore(checkpoint, **checkpointed) if checkpoint else (0, 1)
-    start_time = time.time()
-    start_step = global_step
-    # A resumed run starts fresh episodes: its envs are seeded apart from the ones it replaces.
-    next_raw_obs, _ = envs.reset(seed=args.seed + (start_iteration - 1) * args.num_envs)
-    next_raw_obs = torch.as_tensor(next_raw_obs, dtype=torch.float64, device=device)
-    next_done = torch.zeros(args.num_envs).to(device)
-    episodes = runs.EpisodeStats(args.num_envs)
-    stop, progress = runs.StopFlag(), runs.Progress(args.total_timesteps, global_step)
-
     def observe(raw):
         """Update the running statistics with new raw observations and return the policy's input."""
         agent.obs_rms.update(raw)
         x = agent.obs_rms.normalize(raw)
         return x if one_hot is None else torch.cat([x, one_hot], dim=1)
 
+    # TRY NOT TO MODIFY: start the game
+    global_step = 0
+    start_time = time.time()
+    next_raw_obs, _ = envs.reset(seed=args.seed)
+    next_raw_obs = torch.as_tensor(next_raw_obs, dtype=torch.float64, device=device)
+    next_done = torch.zeros(args.num_envs).to(device)
     next_obs = observe(next_raw_obs)
+    # A checkpoint holds the envs' full state too: a resumed run continues exactly as an uninterrupted one.
+    episodes, start_iteration = runs.EpisodeStats(args.num_envs), 1
+    checkpointed = dict(agent=agent, optimizer=optimizer, envs=envs, episodes=episodes)
+    if use_prior:  # LaGO
+        checkpointed.update(log_kl_coef=log_kl_coef, kl_coef_optimizer=kl_coef_optimizer)  # LaGO
+    if checkpoint:
+        global_step, start_iteration = runs.restore(checkpoint, **checkpointed)
+        next_obs, next_raw_obs, next_done = checkpoint["carry"]
+    start_step = global_step
+    stop, progress = runs.StopFlag(), runs.Progress(args.total_timesteps, global_step)
+
     for iteration in range(start_iteration, args.num_iterations + 1):
         iteration_start = time.time()
         # Annealing the rate if instructed to do so.
@@ -471,7 +474,9 @@ if __name__ == "__main__":
         progress.update(global_step, np.mean(episode_successes) if episode_successes else None)
 
         if stop or iteration == args.num_iterations or (args.checkpoint_every and iteration % args.checkpoint_every == 0):
-            runs.save_checkpoint(run_name, args, iteration, global_step, **checkpointed)
+            runs.save_checkpoint(
+                run_name, args, iteration, global_step, carry=(next_obs, next_raw_obs, next_done), **checkpointed
+            )
         if stop:
             stop.exit(f"runs/{run_name}", f"iteration {iteration}")
     progress.close()

@@ -200,3 +200,67 @@ def test_saved_metaworld_agent_acts_as_in_training(tiny_priors, tmp_path, monkey
     model_path = next((tmp_path / "runs").glob("*/ppo_lago_metaworld.cleanrl_model"))
     act = load_ppo_metaworld_policy(str(model_path), result["Agent"], "cpu")
     np.testing.assert_array_equal(act(raw), expected)
+
+
+def logged(run_dir):
+    """Every scalar of a run except wall-clock ones, as {tag: [(step, value), ...]}."""
+    from script_helpers import scalars
+
+    return {
+        t: v for t, v in scalars(run_dir).items() if t not in ("charts/SPS", "charts/prior_time_fraction")
+    }
+
+
+@pytest.mark.parametrize("script", [CLEVR, METAWORLD], ids=["clevr", "metaworld"])
+def test_resumed_run_equals_uninterrupted_run(script, tiny_priors, tmp_path, monkeypatch):
+    """Stopped (the flag Ctrl-C/SIGTERM sets) after iteration 2 of 5 and resumed, a run ends with the very
+    weights, optimiser state and logged values of the same run left alone: RNG streams, envs mid-episode,
+    observation statistics and the auto-tuned coefficient all carry over."""
+    from cleanrl_lago.utils import runs
+
+    if script == CLEVR:
+        args = ["--num-envs", "2", "--num-steps", "16", "--num-minibatches", "2", "--update-epochs", "2"]
+        args += ["--total-timesteps", "160", "--prior", str(tiny_priors["clevr"])]
+    else:
+        args = [
+            "--num-steps",
+            "32",
+            "--num-minibatches",
+            "2",
+            "--update-epochs",
+            "2",
+            "--max-episode-steps",
+            "24",
+        ]
+        args += ["--total-timesteps", "160", "--prior", str(tiny_priors["reach"])]
+    args += ["--kl-coef", "0.2", "--kl-schedule", "auto", "--checkpoint-every", "0"]
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "parts").mkdir()
+    run_in_process(script, args, tmp_path / "whole", monkeypatch)
+
+    checks = []
+
+    def stop_in_iteration_3(flag):  # the flag is read twice per iteration: stop right after iteration 2
+        checks.append(1)
+        return len(checks) >= 3
+
+    with monkeypatch.context() as m:
+        m.setattr(runs.StopFlag, "__bool__", stop_in_iteration_3)
+        with pytest.raises(SystemExit) as stopped:
+            run_in_process(script, args, tmp_path / "parts", monkeypatch)
+    assert stopped.value.code == 130
+    (run,) = (tmp_path / "parts" / "runs").iterdir()
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["iteration"] == 2
+    run_in_process(script, [*args, "--resume", f"runs/{run.name}"], tmp_path / "parts", monkeypatch)
+
+    (whole,) = (tmp_path / "whole" / "runs").iterdir()
+    a = torch.load(whole / "checkpoint.pt", weights_only=False)
+    b = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert a["iteration"] == b["iteration"] == 5
+    for name in a["agent"]:
+        assert torch.equal(a["agent"][name], b["agent"][name]), name
+    assert a["log_kl_coef"].item() == b["log_kl_coef"].item()
+    la, lb = logged(whole), logged(run)
+    assert la.keys() == lb.keys() and "losses/prior_kl" in la and "charts/episodic_return" in la
+    for tag in la:
+        assert la[tag] == lb[tag], tag

@@ -11,9 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from priors.atomic import write_file_atomically
+
+from cleanrl_lago.utils.env_state import get_env_state, set_env_state
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -41,14 +44,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def _state(obj: Any) -> Any:
+    if isinstance(obj, gym.vector.SyncVectorEnv):
+        return get_env_state(obj)
     if hasattr(obj, "state_dict"):
         return obj.state_dict()
     return obj.detach().clone() if isinstance(obj, torch.Tensor) else obj
 
 
 def save_checkpoint(run_name: str, args: Any, iteration: int, global_step: int, **objects: Any) -> None:
-    """Write ``runs/{run_name}/checkpoint.pt`` atomically: the state dict of each object (modules,
-    optimizers; tensors and plain values as they are), the arguments and every RNG stream."""
+    """Write ``runs/{run_name}/checkpoint.pt`` atomically: the state of each object (modules, optimizers,
+    buffers: their state dict; vector envs: their full state, so a resume continues their episodes
+    exactly; tensors and plain values as they are), the arguments and every RNG stream."""
     state = {name: _state(obj) for name, obj in objects.items()}
     state.update(run_name=run_name, args=vars(args), iteration=iteration, global_step=global_step, rng=rng_state())
     save_atomic(state, Path("runs") / run_name / CHECKPOINT_NAME)
@@ -57,7 +63,9 @@ def save_checkpoint(run_name: str, args: Any, iteration: int, global_step: int, 
 def restore(checkpoint: dict[str, Any], **objects: Any) -> tuple[int, int]:
     """Load each object's state from ``checkpoint`` and every RNG stream; return (global_step, next iteration)."""
     for name, obj in objects.items():
-        if hasattr(obj, "load_state_dict"):
+        if isinstance(obj, gym.vector.SyncVectorEnv):
+            set_env_state(obj, checkpoint[name])
+        elif hasattr(obj, "load_state_dict"):
             obj.load_state_dict(checkpoint[name])
         else:
             obj.data.copy_(torch.as_tensor(checkpoint[name]))
@@ -115,6 +123,12 @@ class EpisodeStats:
 
     def __init__(self, num_envs: int):
         self.ever_success = np.zeros(num_envs, dtype=bool)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"ever_success": self.ever_success.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.ever_success = state["ever_success"].copy()
 
     def finished(self, infos: dict[str, Any]) -> list[tuple[float, int, float]]:
         """(return, length, success) of each episode that ended at this step."""
