@@ -59,3 +59,14 @@ def observation_space(dim: int = 7) -> gym.spaces.Box:
 
 def random_obs(batch: int, dim: int = 7, seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng(seed).normal(3.0, 2.0, (batch, dim)).astype(np.float32))
+
+
+def trained_like(prior, seed=0):
+    """Perturb every saved tensor so a round trip that silently kept the initial weights would fail."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in prior.trainable_parameters():
+            param.add_(0.1 * torch.randn(param.shape, generator=generator))
+    obs = random_obs(50, seed=seed + 1)
+    prior.set_normalization(obs.mean(0), obs.std(0))
+    return prior

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from priors_helpers import INSTRUCTIONS, make_tiny_lm, observation_space, random_obs
+from priors_helpers import INSTRUCTIONS, make_tiny_lm, observation_space, random_obs, trained_like
 from safetensors.torch import load_file, save_file
 
 from priors import LoraSettings, PriorLoadError, build_prior, load_lm, load_prior, save_prior
@@ -16,17 +16,6 @@ DISCRETE = gym.spaces.Discrete(5)
 BOX = gym.spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
 
 pytestmark = pytest.mark.usefixtures("lago_cache")  # conftest: a temporary conversion cache
-
-
-def trained_like(prior, seed=0):
-    """Perturb every saved tensor so a round trip that silently kept the initial weights would fail."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in prior.trainable_parameters():
-            param.add_(0.1 * torch.randn(param.shape, generator=generator))
-    obs = random_obs(50, seed=seed + 1)
-    prior.set_normalization(obs.mean(0), obs.std(0))
-    return prior
 
 
 @pytest.fixture(scope="module")
