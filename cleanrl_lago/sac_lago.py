@@ -1,22 +1,15 @@
 # docs and experiment results can be found at docs/rl-algorithms/sac_lago.md
-"""SAC guided by a language-model prior (LaGO) on Meta-World v3 (continuous, 4-dim actions).
-
-CleanRL's sac_continuous_action.py with one change, fenced by ``# LaGO``: SAC's entropy bonus becomes a KL
-penalty toward the frozen prior, as in SPiRL. ``kl = log pi(a|s) - log prior(a|s, instruction)``, ``a ~ pi``,
-replaces ``log pi`` in the actor loss and the soft target, weighed by ``kl_coef`` (fixed, or tuned toward
-``--kl-target`` nats); the prior's (mean, log_std) at each transition's next observation are computed once, in
-batches (in a thread), and stored in the replay buffer. ``--kl-coef 0`` is vanilla SAC. Other departures, none in
-the losses: Meta-World's tasks (MT10 adds a task one-hot, so the networks take sizes) and success rate; gymnasium
-1.x same-step autoreset; an inline replay buffer (no SB3); ``global_step`` counts env steps, ``iteration`` vector
-steps; resuming, checkpoints, Ctrl-C and a progress bar after each iteration; evaluation and upload imported.
-"""
+"""SAC guided by a language-model prior (LaGO) on Meta-World v3: CleanRL's sac_continuous_action.py with one change,
+fenced by ``# LaGO``, as in SPiRL: the temperature is 0 and ``kl_coef * KL(pi || prior)`` (one-sample estimate ``log
+pi(a|s) - log prior(a|s, instruction)``) joins the actor loss and the soft target; ``kl_coef`` is fixed or tuned toward
+``--kl-target``. The frozen prior runs in batches on each next observation; its parameters wait in the replay buffer.
+``--kl-coef 0`` is vanilla SAC. Other departures, none in the losses: Meta-World's tasks and success rate; same-step
+autoreset; our replay buffer; resuming, checkpoints, Ctrl-C, progress bar, evaluation and upload (``cleanrl_lago.utils``)."""
 
 import os
 import random
 import time
-from concurrent.futures import Future, ThreadPoolExecutor  # LaGO
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Literal
 
 import gymnasium as gym
@@ -25,11 +18,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.optim as optim
-from priors import DEFAULT_PRIORS, Quantization, load_prior  # LaGO
+from priors import DEFAULT_PRIORS, Quantization, load_prior
 from torch.utils.tensorboard import SummaryWriter
 
-from cleanrl_lago.envs.metaworld_tasks import env_tasks, make_metaworld_env, task_instructions, task_one_hot
+from cleanrl_lago.envs.metaworld_tasks import env_tasks, make_metaworld_env, policy_input, task_instructions, task_one_hot
 from cleanrl_lago.utils import runs
+from cleanrl_lago.utils.buffers import PriorReplayBuffer, ReplayBuffer
 from cleanrl_lago.utils.cli import cli
 
 
@@ -125,12 +119,6 @@ def make_env(task, seed, idx, capture_video, run_name, max_episode_steps):
     return thunk
 
 
-def policy_input(raw_obs, one_hot):
-    """The networks' input: the raw observation, and the task one-hot for MT10."""
-    x = np.asarray(raw_obs, dtype=np.float32)
-    return x if one_hot is None else np.concatenate([x, one_hot], axis=1)
-
-
 # ALGO LOGIC: initialize agent here:
 class SoftQNetwork(nn.Module):
     def __init__(self, obs_dim, act_dim):
@@ -199,33 +187,6 @@ class Actor(nn.Module):
         return action, log_prob, mean
 
 
-class ReplayBuffer:
-    """A FIFO replay memory of float32 arrays (in place of SB3's), sampled with NumPy's global RNG; checkpoints hold it."""
-
-    def __init__(self, buffer_size, obs_dim, act_dim, device, **extra_dims):
-        self.buffer_size, self.device, self.pos, self.size = buffer_size, device, 0, 0
-        dims = dict(observations=obs_dim, next_observations=obs_dim, actions=act_dim, rewards=1, dones=1, **extra_dims)
-        self.arrays = {name: np.zeros((buffer_size, dim), dtype=np.float32) for name, dim in dims.items()}
-
-    def add(self, obs, next_obs, actions, rewards, dones, infos=None, *extra):
-        rows = (self.pos + np.arange(len(rewards))) % self.buffer_size
-        for array, value in zip(self.arrays.values(), (obs, next_obs, actions, rewards, dones, *extra), strict=True):
-            array[rows] = np.reshape(value, (len(rows), -1))
-        self.pos, self.size = (self.pos + len(rows)) % self.buffer_size, min(self.size + len(rows), self.buffer_size)
-
-    def sample(self, batch_size):
-        rows = np.random.randint(0, self.size, size=batch_size)
-        return SimpleNamespace(**{k: torch.as_tensor(v[rows], device=self.device) for k, v in self.arrays.items()})
-
-    def state_dict(self):  # the filled part only, so that an early checkpoint stays small
-        return {"pos": self.pos, "size": self.size, **{k: v[: self.size].copy() for k, v in self.arrays.items()}}
-
-    def load_state_dict(self, state):
-        self.pos, self.size = state["pos"], state["size"]
-        for name, array in self.arrays.items():
-            array[: self.size] = state[name]
-
-
 # LaGO
 def prior_kl_estimate(log_pi, action, prior_mean, prior_log_std):
     """Single-sample estimate of KL(pi || prior): ``log pi(a|s) - log prior(a|s)`` for ``a ~ pi(.|s)``.
@@ -235,52 +196,6 @@ def prior_kl_estimate(log_pi, action, prior_mean, prior_log_std):
     ``a ~ pi`` is KL(pi || prior restricted to the action box), >= 0 as the restricted prior has mass <= 1.
     """
     return log_pi - torch.distributions.Normal(prior_mean, prior_log_std.exp()).log_prob(action).sum(1, keepdim=True)
-
-
-class PriorReplayBuffer(ReplayBuffer):
-    """The replay buffer plus the prior's (mean, log_std) at each transition's next observation. New transitions
-    wait in ``staging`` until ``prior_batch_size`` have arrived; the prior then evaluates them in one batched pass,
-    in its own thread (``prior_async``: the batch enters the buffer when the next one is handed over) or inline."""
-
-    def __init__(self, args, obs_dim, act_dim, device, prior, instructions, raw_obs_dim):
-        super().__init__(args.buffer_size, obs_dim, act_dim, device, prior_params=2 * act_dim)
-        self.prior, self.instructions, self.raw_obs_dim, self.args = prior, instructions, raw_obs_dim, args
-        self.staging, self.pending, self.prior_time = [], [], 0.0  # pending: at most one future
-        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prior")
-
-    def add(self, obs, next_obs, actions, rewards, dones, infos=None):
-        self.staging.append((obs, next_obs, actions, rewards, dones))
-        if len(self.staging) * len(rewards) >= self.args.prior_batch_size:
-            self.hand_over()
-
-    def hand_over(self, wait=False):
-        """The staged batch goes to the prior; the one it finished before enters the buffer (this one too if `wait`)."""
-        start = time.time()
-        if self.pending:
-            super().add(*self.pending.pop().result())
-        if self.staging:
-            self.pending.append(self.thread.submit(self.with_prior_params, self.staging))
-            self.staging = []
-        if self.pending and (wait or not self.args.prior_async):
-            super().add(*self.pending.pop().result())
-        self.prior_time += time.time() - start
-
-    def with_prior_params(self, staged):
-        batch, n = [np.concatenate(field) for field in zip(*staged, strict=True)], self.args.prior_batch_size
-        raw_next_obs = torch.as_tensor(batch[1][:, : self.raw_obs_dim], device=self.device)
-        instructions = np.tile(self.instructions, len(staged)).tolist()
-        with torch.no_grad():
-            params = [self.prior(raw_next_obs[i : i + n], instructions[i : i + n]) for i in range(0, len(instructions), n)]
-        return (*batch, None, torch.cat(params).cpu().numpy())  # no infos, then the prior's parameters
-
-    def state_dict(self):  # the staged transitions and the batch in the prior's hands (awaited, not in the buffer)
-        return {**super().state_dict(), "staging": self.staging, "pending": self.pending[0].result() if self.pending else None}
-
-    def load_state_dict(self, state):
-        super().load_state_dict(state)
-        self.staging, self.pending = state["staging"], [Future()] if state["pending"] is not None else []
-        if self.pending:
-            self.pending[0].set_result(state["pending"])
 
 
 # end LaGO
@@ -336,23 +251,6 @@ if __name__ == "__main__":
 
     max_action = float(envs.single_action_space.high[0])
 
-    # LaGO: load the frozen prior (checked against the env's spaces before any training)
-    use_prior = args.kl_coef > 0
-    if use_prior:
-        prior = load_prior(
-            args.prior,
-            expected_observation_space=envs.single_observation_space,
-            expected_action_space=envs.envs[0].unwrapped.action_space,
-            tasks=sorted(set(tasks)),
-            device=device,
-            quantization=args.prior_quantization,
-        )
-        lm_info = "" if prior.config.kind == "mlp" else f", LM {prior.config.lm_name}, {prior.config.quantization}"
-        print(f"prior: {args.prior} ({prior.config.kind}{lm_info})")
-        phrasings = [task_instructions(task, args.instruction_split) for task in tasks]  # each env keeps one phrasing
-        env_instructions = np.array([p[i % len(p)] for i, p in enumerate(phrasings)], dtype=object)
-    # end LaGO
-
     actor = Actor(obs_dim, envs.single_action_space).to(device)
     qf1 = SoftQNetwork(obs_dim, act_dim).to(device)
     qf2 = SoftQNetwork(obs_dim, act_dim).to(device)
@@ -363,6 +261,26 @@ if __name__ == "__main__":
     q_optimizer = optim.Adam(list(qf1.parameters()) + list(qf2.parameters()), lr=args.q_lr)
     actor_optimizer = optim.Adam(list(actor.parameters()), lr=args.policy_lr)
 
+    # LaGO: load the frozen prior (checked against the env's spaces before any training). KL(pi || prior) takes
+    # the place of SAC's entropy term: the temperature is 0, and --autotune tunes kl_coef toward --kl-target
+    use_prior = args.kl_coef > 0
+    if use_prior:
+        prior = load_prior(
+            args.prior,
+            expected_observation_space=envs.single_observation_space,
+            expected_action_space=envs.envs[0].unwrapped.action_space,
+            tasks=sorted(set(tasks)),
+            device=device,
+            quantization=args.prior_quantization,
+        )
+        print(f"prior: {args.prior} ({prior.config.kind}, LM {prior.config.lm_name}, {prior.config.quantization})")
+        phrasings = [task_instructions(task, args.instruction_split) for task in tasks]  # each env keeps one phrasing
+        env_instructions = np.array([p[i % len(p)] for i, p in enumerate(phrasings)], dtype=object)
+        tune_kl_coef, args.autotune, args.alpha = args.autotune, False, 0.0
+        log_kl_coef = torch.full((1,), float(np.log(args.kl_coef)), requires_grad=True, device=device)
+        kl_coef_optimizer = optim.Adam([log_kl_coef], lr=args.q_lr)
+    # end LaGO
+
     # Automatic entropy tuning
     if args.autotune:
         target_entropy = -torch.prod(torch.Tensor(envs.single_action_space.shape).to(device)).item()
@@ -371,54 +289,32 @@ if __name__ == "__main__":
         a_optimizer = optim.Adam([log_alpha], lr=args.q_lr)
     else:
         alpha = args.alpha
-    # LaGO: kl_coef weighs KL(pi || prior) in place of the temperature (left unused), tuned toward --kl-target nats
-    if use_prior:
-        log_kl_coef = torch.full((1,), float(np.log(args.kl_coef)), requires_grad=True, device=device)
-        kl_coef = log_kl_coef.exp().item() if args.autotune else args.kl_coef
-        kl_coef_optimizer = optim.Adam([log_kl_coef], lr=args.q_lr)
-    # end LaGO
 
     rb = ReplayBuffer(args.buffer_size, obs_dim, act_dim, device)
     if use_prior:  # LaGO
         rb = PriorReplayBuffer(args, obs_dim, act_dim, device, prior, env_instructions, raw_obs_dim)  # LaGO
 
     # TRY NOT TO MODIFY: start the game
+    global_step, start_iteration = 0, 1
+    start_time = time.time()
+    obs, _ = envs.reset(seed=args.seed)
+    obs = policy_input(obs, one_hot)
+    envs.action_space.seed(args.seed)
+    episodes = runs.EpisodeStats(args.num_envs)  # checkpoints hold the envs' state: a resume continues exactly
     checkpointed = dict(actor=actor, qf1=qf1, qf2=qf2, qf1_target=qf1_target, qf2_target=qf2_target, replay_buffer=rb)
-    checkpointed.update(q_optimizer=q_optimizer, actor_optimizer=actor_optimizer)  # what a resume restores
+    checkpointed.update(q_optimizer=q_optimizer, actor_optimizer=actor_optimizer, envs=envs, episodes=episodes)
     if args.autotune:
         checkpointed.update(log_alpha=log_alpha, a_optimizer=a_optimizer)
-    if use_prior and args.autotune:  # LaGO
+    if use_prior:  # LaGO
         checkpointed.update(log_kl_coef=log_kl_coef, kl_coef_optimizer=kl_coef_optimizer)  # LaGO
-    global_step, start_iteration = runs.restore(checkpoint, **checkpointed) if checkpoint else (0, 1)
     if checkpoint:
-        envs.action_space.np_random.bit_generator.state = checkpoint["action_space_rng"]
+        global_step, start_iteration = runs.restore(checkpoint, **checkpointed)
+        obs = checkpoint["carry"]
         alpha = log_alpha.exp().item() if args.autotune else alpha
-        kl_coef = log_kl_coef.exp().item() if use_prior and args.autotune else kl_coef  # LaGO
-    else:
-        envs.action_space.seed(args.seed)
-    start_time = time.time()
-    start_step = global_step
-    episodes, success_rate = runs.EpisodeStats(args.num_envs), None
+    kl_coef = log_kl_coef.exp().item() if use_prior and tune_kl_coef else args.kl_coef  # LaGO
+    start_step, num_iterations = global_step, args.total_timesteps // args.num_envs
     stop, progress = runs.StopFlag(), runs.Progress(args.total_timesteps, global_step)
-
-    def iterations():
-        """The loop's iterations; after each (even one ended by `continue`) the progress bar, a checkpoint when due
-        (every --checkpoint-every env steps, and at the end), and on Ctrl-C/SIGTERM a checkpoint and exit."""
-        for iteration in range(start_iteration, args.total_timesteps // args.num_envs + 1):
-            yield iteration
-            progress.update(global_step, success_rate)
-            due = args.checkpoint_every and global_step % args.checkpoint_every < args.num_envs
-            if stop or due or iteration == args.total_timesteps // args.num_envs:
-                space_rng = envs.action_space.np_random.bit_generator.state
-                runs.save_checkpoint(run_name, args, iteration, global_step, **checkpointed, action_space_rng=space_rng)
-            if stop:
-                stop.exit(f"runs/{run_name}", f"global_step {global_step}")
-        progress.close()
-
-    # A resumed run starts fresh episodes: its envs are seeded apart from the ones it replaces.
-    obs, _ = envs.reset(seed=args.seed + global_step)
-    obs = policy_input(obs, one_hot)
-    for iteration in iterations():
+    for iteration in range(start_iteration, num_iterations + 1):
         global_step += args.num_envs
         # ALGO LOGIC: put action logic here
         if global_step <= args.learning_starts:
@@ -439,8 +335,7 @@ if __name__ == "__main__":
             writer.add_scalar("charts/episodic_length", episodic_length, global_step)
             episode_successes.append(success)
         if episode_successes:
-            success_rate = np.mean(episode_successes)
-            writer.add_scalar("charts/success_rate", success_rate, global_step)
+            writer.add_scalar("charts/success_rate", np.mean(episode_successes), global_step)
 
         # TRY NOT TO MODIFY: save data to reply buffer; handle `final_obs`
         real_next_obs = next_obs.copy()
@@ -448,10 +343,6 @@ if __name__ == "__main__":
             if done:
                 real_next_obs[idx, :raw_obs_dim] = infos["final_obs"][idx]
         rb.add(obs, real_next_obs, actions, rewards, terminations, infos)
-        # LaGO: right before the first update, every staged transition goes to the prior and is awaited
-        if use_prior and global_step - args.num_envs <= args.learning_starts < global_step:
-            rb.hand_over(wait=True)
-        # end LaGO
 
         # TRY NOT TO MODIFY: CRUCIAL step easy to overlook
         obs = next_obs
@@ -464,11 +355,11 @@ if __name__ == "__main__":
                 qf1_next_target = qf1_target(data.next_observations, next_state_actions)
                 qf2_next_target = qf2_target(data.next_observations, next_state_actions)
                 min_qf_next_target = torch.min(qf1_next_target, qf2_next_target) - alpha * next_state_log_pi
-                # LaGO: the target subtracts kl_coef * (log pi - log prior), with the prior's stored parameters at s'
+                # LaGO: the soft target subtracts kl_coef * KL estimate at s', with the prior's stored parameters
                 if use_prior:
                     prior_mean, prior_log_std = data.prior_params.chunk(2, dim=-1)
                     next_state_kl = prior_kl_estimate(next_state_log_pi, next_state_actions, prior_mean, prior_log_std)
-                    min_qf_next_target = torch.min(qf1_next_target, qf2_next_target) - kl_coef * next_state_kl
+                    min_qf_next_target = min_qf_next_target - kl_coef * next_state_kl
                 # end LaGO
                 next_q_value = data.rewards.flatten() + (1 - data.dones.flatten()) * args.gamma * (min_qf_next_target).view(-1)
 
@@ -496,27 +387,16 @@ if __name__ == "__main__":
                     qf2_pi = qf2(data.observations, pi)
                     min_qf_pi = torch.min(qf1_pi, qf2_pi)
                     actor_loss = ((alpha * log_pi) - min_qf_pi).mean()
-                    # LaGO: KL(pi || prior) replaces log pi (the negative entropy)
+                    # LaGO: the actor loss gains kl_coef * KL(pi || prior), a one-sample estimate
                     if use_prior:
                         kl = prior_kl_estimate(log_pi, pi, prior_mean, prior_log_std)
-                        actor_loss = (kl_coef * kl - min_qf_pi).mean()
+                        actor_loss = actor_loss + (kl_coef * kl).mean()
                     # end LaGO
 
                     actor_optimizer.zero_grad()
                     actor_loss.backward()
                     actor_optimizer.step()
 
-                    # LaGO: kl_coef, not the temperature, is tuned: up while this step's KL exceeds --kl-target. Its loss is
-                    # in log(kl_coef), as the PPO scripts' `--kl-schedule auto` and our measured runs: SAC's fixed point
-                    if use_prior:
-                        if args.autotune:
-                            kl_coef_loss = (-log_kl_coef * (kl.detach() - args.kl_target)).mean()
-                            kl_coef_optimizer.zero_grad()
-                            kl_coef_loss.backward()
-                            kl_coef_optimizer.step()
-                            kl_coef = log_kl_coef.exp().item()
-                        continue
-                    # end LaGO
                     if args.autotune:
                         with torch.no_grad():
                             _, log_pi, _ = actor.get_action(data.observations)
@@ -526,6 +406,14 @@ if __name__ == "__main__":
                         alpha_loss.backward()
                         a_optimizer.step()
                         alpha = log_alpha.exp().item()
+                    # LaGO: kl_coef rises while this step's KL exceeds --kl-target, as the PPO scripts' auto schedule
+                    if use_prior and tune_kl_coef:
+                        kl_coef_loss = (-log_kl_coef * (kl.detach() - args.kl_target)).mean()
+                        kl_coef_optimizer.zero_grad()
+                        kl_coef_loss.backward()
+                        kl_coef_optimizer.step()
+                        kl_coef = log_kl_coef.exp().item()
+                    # end LaGO
 
             # update the target networks
             if iteration % args.target_network_frequency == 0:
@@ -541,22 +429,27 @@ if __name__ == "__main__":
                 writer.add_scalar("losses/qf2_loss", qf2_loss.item(), global_step)
                 writer.add_scalar("losses/qf_loss", qf_loss.item() / 2.0, global_step)
                 writer.add_scalar("losses/actor_loss", actor_loss.item(), global_step)
-                # LaGO: kl_coef and its loss are logged, SAC's unused temperature is not (`continue`)
-                if use_prior:
-                    writer.add_scalar("losses/prior_kl", kl.mean().item(), global_step)
-                    writer.add_scalar("charts/kl_coef", kl_coef, global_step)
-                    if args.autotune:
-                        writer.add_scalar("losses/kl_coef_loss", kl_coef_loss.item(), global_step)
-                    writer.add_scalar("charts/prior_time_fraction", rb.prior_time / (time.time() - start_time), global_step)
-                    print("SPS:", int((global_step - start_step) / (time.time() - start_time)))
-                    writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
-                    continue
-                # end LaGO
                 writer.add_scalar("losses/alpha", alpha, global_step)
                 print("SPS:", int((global_step - start_step) / (time.time() - start_time)))
                 writer.add_scalar("charts/SPS", int((global_step - start_step) / (time.time() - start_time)), global_step)
                 if args.autotune:
                     writer.add_scalar("losses/alpha_loss", alpha_loss.item(), global_step)
+                # LaGO
+                if use_prior:
+                    writer.add_scalar("losses/prior_kl", kl.mean().item(), global_step)
+                    writer.add_scalar("charts/kl_coef", kl_coef, global_step)
+                    if tune_kl_coef:
+                        writer.add_scalar("losses/kl_coef_loss", kl_coef_loss.item(), global_step)
+                    writer.add_scalar("charts/prior_time_fraction", rb.prior_time / (time.time() - start_time), global_step)
+                # end LaGO
+        progress.update(global_step, np.mean(episode_successes) if episode_successes else None)
+
+        due = args.checkpoint_every and global_step % args.checkpoint_every < args.num_envs
+        if stop or due or iteration == num_iterations:
+            runs.save_checkpoint(run_name, args, iteration, global_step, carry=obs, **checkpointed)
+        if stop:
+            stop.exit(f"runs/{run_name}", f"global_step {global_step}")
+    progress.close()
 
     if args.save_model:
         model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
@@ -565,8 +458,9 @@ if __name__ == "__main__":
         nets = dict(actor=actor.state_dict(), qf1=qf1.state_dict(), qf2=qf2.state_dict())
         save_agent(model_path, args, **nets, tasks=tasks, obs_dim=obs_dim, act_dim=act_dim)
         print(f"model saved to {model_path}")
-        eval_setup = (make_env, args.eval_episodes, f"{run_name}-eval", Actor, policy_input, task_one_hot, device)
-        episodic_returns, successes = evaluate_sac(model_path, *eval_setup, args.capture_video, args.seed + 10_000)
+        episodic_returns, successes = evaluate_sac(
+            model_path, make_env, args.eval_episodes, f"{run_name}-eval", Actor, device, args.capture_video, args.seed + 10_000
+        )
         for idx, episodic_return in enumerate(episodic_returns):
             writer.add_scalar("eval/episodic_return", episodic_return, idx)
         writer.add_scalar("eval/success_rate", np.mean(successes), global_step)
@@ -584,6 +478,6 @@ if __name__ == "__main__":
             )
 
     if use_prior:  # LaGO
-        rb.thread.shutdown()  # LaGO
+        rb.close()  # LaGO
     envs.close()
     writer.close()

@@ -40,7 +40,7 @@ SAC_TAGS = {
     "charts/episodic_length",
     "charts/success_rate",
 }
-VANILLA_TAGS = {"losses/alpha", "losses/alpha_loss"}  # SAC's temperature: not logged with a prior
+VANILLA_TAGS = {"losses/alpha", "losses/alpha_loss"}  # SAC's temperature: 0 and untuned with a prior
 LAGO_TAGS = {"losses/prior_kl", "charts/kl_coef", "losses/kl_coef_loss", "charts/prior_time_fraction"}
 
 
@@ -123,7 +123,8 @@ def test_end_to_end_with_prior_and_tuned_coefficient(tiny_priors, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     run = only_run(tmp_path)
     logged = scalars(run)
-    assert SAC_TAGS | LAGO_TAGS | {"eval/success_rate"} <= set(logged) and not VANILLA_TAGS & set(logged)
+    assert SAC_TAGS | LAGO_TAGS | {"eval/success_rate"} <= set(logged) and "losses/alpha_loss" not in logged
+    assert [v for _, v in logged["losses/alpha"]] == [0.0] * len(logged["losses/alpha"])  # the KL replaces it
     assert all(math.isfinite(v) for _, v in logged["losses/prior_kl"] + logged["losses/kl_coef_loss"])
     coefs = [v for _, v in logged["charts/kl_coef"]]
     # KL far above a target of 0.001 nats: the coefficient only rises from 0.1.

@@ -309,3 +309,9 @@ def task_one_hot(tasks: list[str]) -> np.ndarray | None:
     if len(set(tasks)) == 1:
         return None
     return np.eye(len(MT10_TASKS), dtype=np.float32)[[MT10_TASKS.index(t) for t in tasks]]
+
+
+def policy_input(raw_obs: np.ndarray, one_hot: np.ndarray | None) -> np.ndarray:
+    """The networks' input for a batch of raw observations: float32, and the task one-hot for MT10."""
+    x = np.asarray(raw_obs, dtype=np.float32)
+    return x if one_hot is None else np.concatenate([x, one_hot], axis=1)

@@ -9,7 +9,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from cleanrl_lago.envs.metaworld_tasks import task_one_hot
+from cleanrl_lago.envs.metaworld_tasks import policy_input, task_one_hot
 from cleanrl_lago.utils.runs import EpisodeStats, save_atomic
 
 
@@ -88,8 +88,6 @@ def evaluate_sac(
     eval_episodes,
     run_name,
     Model,
-    policy_input,
-    task_one_hot,
     device,
     capture_video=False,
     seed=0,
