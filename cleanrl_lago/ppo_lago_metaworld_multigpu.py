@@ -34,6 +34,7 @@ from torch.utils.tensorboard import SummaryWriter
 from cleanrl_lago.envs.metaworld_tasks import env_tasks, make_metaworld_env, task_instructions, task_one_hot
 from cleanrl_lago.utils import runs
 from cleanrl_lago.utils.cli import cli
+from cleanrl_lago.utils.env_state import concat_env_states, get_env_state, slice_env_state  # DDP
 from cleanrl_lago.utils.normalization import RunningMeanStd
 
 
@@ -268,6 +269,25 @@ def average_gradients(model):
         g.copy_(mean.view_as(g))
 
 
+def all_ranks_share(envs, episodes, carry):
+    """The state of the envs, the episode bookkeeping and the rollout's carry rows of every rank, joined in
+    the global env order: what ppo_lago_metaworld.py saves with all the envs in one process."""
+    return dict(
+        envs=concat_env_states(all_items([get_env_state(envs)])),
+        episodes=dict(ever_success=np.concatenate(all_items([episodes.ever_success]))),
+        carry=tuple(all_envs(x) for x in carry),
+    )
+
+
+def rank_share(checkpoint, rank_envs, device):
+    """``checkpoint`` with its envs, episode bookkeeping and carry rows cut to this rank's envs (of all ranks',
+    however many ranks wrote it: a checkpoint holds them as one process with all the envs)."""
+    envs = slice_env_state(checkpoint["envs"], rank_envs.start, rank_envs.stop)
+    episodes = dict(ever_success=checkpoint["episodes"]["ever_success"][rank_envs])
+    carry = tuple(x[rank_envs].to(device) for x in checkpoint["carry"])
+    return {**checkpoint, "envs": envs, "episodes": episodes, "carry": carry}
+
+
 def leave_process_group():
     """Wait for every rank (none exits before rank 0 has written its files), then leave the group."""
     if dist.is_initialized():
@@ -385,9 +405,6 @@ if __name__ == "__main__":
 
     agent = Agent(raw_obs_dim, len(set(tasks)), act_dim).to(device)
     optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
-    checkpointed = dict(agent=agent, optimizer=optimizer)  # what a checkpoint saves and a resume restores
-    if use_prior:  # LaGO
-        checkpointed.update(log_kl_coef=log_kl_coef, kl_coef_optimizer=kl_coef_optimizer)  # LaGO
 
     # ALGO Logic: Storage setup
     obs = torch.zeros((args.num_steps, args.num_envs, obs_dim)).to(device)
@@ -401,25 +418,31 @@ if __name__ == "__main__":
     prior_params = torch.zeros((args.num_steps, args.num_envs, 2 * act_dim)).to(device)
     # end LaGO
 
-    # TRY NOT TO MODIFY: start the game
-    global_step, start_iteration = runs.restore(checkpoint, **checkpointed) if checkpoint else (0, 1)
-    start_time = time.time()
-    start_step = global_step
-    # A resumed run starts fresh episodes: its envs are seeded apart from the ones it replaces.
-    first_seed = args.seed + (start_iteration - 1) * args.num_envs * args.world_size  # DDP: * args.world_size
-    next_raw_obs, _ = envs.reset(seed=first_seed + rank_envs.start)  # DDP: + rank_envs.start
-    next_raw_obs = torch.as_tensor(next_raw_obs, dtype=torch.float64, device=device)
-    next_done = torch.zeros(args.num_envs).to(device)
-    episodes = runs.EpisodeStats(args.num_envs)
-    signalled, progress = runs.StopFlag(), runs.Progress(args.total_timesteps, global_step) if rank == 0 else Silent()  # DDP
-
     def observe(raw):
         """Update the running statistics with new raw observations and return the policy's input."""
         agent.obs_rms.update(all_envs(raw))  # DDP: with every rank's observations, in the global env order
         x = agent.obs_rms.normalize(raw)
         return x if one_hot is None else torch.cat([x, one_hot], dim=1)
 
+    # TRY NOT TO MODIFY: start the game
+    global_step = 0
+    start_time = time.time()
+    next_raw_obs, _ = envs.reset(seed=args.seed + rank_envs.start)  # DDP: + rank_envs.start
+    next_raw_obs = torch.as_tensor(next_raw_obs, dtype=torch.float64, device=device)
+    next_done = torch.zeros(args.num_envs).to(device)
     next_obs = observe(next_raw_obs)
+    # A checkpoint holds the envs' full state too: a resumed run continues exactly as an uninterrupted one.
+    episodes, start_iteration = runs.EpisodeStats(args.num_envs), 1
+    checkpointed = dict(agent=agent, optimizer=optimizer, envs=envs, episodes=episodes)
+    if use_prior:  # LaGO
+        checkpointed.update(log_kl_coef=log_kl_coef, kl_coef_optimizer=kl_coef_optimizer)  # LaGO
+    if checkpoint:
+        checkpoint = rank_share(checkpoint, rank_envs, device)  # DDP: this rank's envs, episodes and carry rows
+        global_step, start_iteration = runs.restore(checkpoint, **checkpointed)
+        next_obs, next_raw_obs, next_done = checkpoint["carry"]
+    start_step = global_step
+    signalled, progress = runs.StopFlag(), runs.Progress(args.total_timesteps, global_step) if rank == 0 else Silent()  # DDP
+
     for iteration in range(start_iteration, args.num_iterations + 1):
         iteration_start = time.time()
         # Annealing the rate if instructed to do so.
@@ -602,8 +625,13 @@ if __name__ == "__main__":
 
         stop = any_rank(signalled, device)  # DDP: flags compared once per iteration, so all ranks stop after the same one
         if stop or iteration == args.num_iterations or (args.checkpoint_every and iteration % args.checkpoint_every == 0):
-            if rank == 0:  # DDP: every rank holds the same state (RNG streams included); rank 0 writes it
-                runs.save_checkpoint(run_name, args, iteration, global_step, **checkpointed)  # DDP
+            # DDP: the weights, optimisers and RNG streams are the same on every rank; the envs, episode
+            # bookkeeping and carry rows of all ranks are gathered, in the global env order, and rank 0 writes
+            # them as one process with all the envs would
+            gathered = all_ranks_share(envs, episodes, (next_obs, next_raw_obs, next_done))
+            if rank == 0:
+                runs.save_checkpoint(run_name, args, iteration, global_step, **{**checkpointed, **gathered})
+            # end DDP
         if stop:
             leave_process_group()  # DDP: no rank exits before rank 0 has written the checkpoint
             signalled.exit(f"runs/{run_name}", f"iteration {iteration}")  # DDP: the flag of this rank

@@ -1,8 +1,10 @@
 """The data-parallel variant ppo_lago_metaworld_multigpu.py under torchrun (gloo, CPU): 2 ranks with half
 the envs each train the very policy of ppo_lago_metaworld.py with all the envs, only rank 0 writes, a DDP
-run resumes a checkpoint as one process does and refuses another number of envs in all, a signal to any
-rank stops every rank after rank 0's checkpoint, and under plain python the variant is the
-single-process script weight for weight. CLEVR-Robot has no data-parallel variant."""
+run resumes a single-process checkpoint exactly as one process does and refuses another number of envs in
+all, a signal to any rank stops every rank after rank 0's checkpoint and the resumed run equals the run
+left alone (under torchrun, and under plain python with all the envs in one process: checkpoints hold the
+envs as one process would), and under plain python the variant is the single-process script weight for
+weight. CLEVR-Robot has no data-parallel variant."""
 
 import os
 import shutil
@@ -11,7 +13,10 @@ import subprocess
 import sys
 import time
 
+import gymnasium as gym
+import numpy as np
 import psutil
+import pytest
 import torch
 from hub_server import LocalHub
 from script_helpers import REPO, only_run, run_script, run_torchrun, scalars, script_env
@@ -28,6 +33,52 @@ def assert_same_agent(a, b, atol=1e-5):
     assert a.keys() == b.keys()
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=atol, msg=name)
+
+
+def vector_env(start, stop, gamma=0.99):
+    """The script's envs [start, stop) of all ranks' (reach-v3, 20 steps an episode), as one rank builds them."""
+    from cleanrl_lago.ppo_lago_metaworld_multigpu import make_env
+
+    fns = [make_env("reach-v3", g, g, False, "test", gamma, 20) for g in range(start, stop)]
+    return gym.vector.SyncVectorEnv(
+        fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP, observation_mode="different"
+    )
+
+
+def test_env_states_of_ranks_join_into_one_and_slice_back():
+    """2 ranks x 2 envs saved as 1 x 4 (concat_env_states) and 1 x 4 cut into rank 1's share (slice_env_state):
+    the restored vector envs step exactly as the ones they were saved from, across autoresets."""
+    from test_env_state import assert_same, round_trip
+
+    from cleanrl_lago.utils.env_state import concat_env_states, get_env_state, set_env_state, slice_env_state
+
+    whole, ranks = vector_env(0, 4), [vector_env(0, 2), vector_env(2, 4)]
+    whole.reset(seed=0)
+    ranks[0].reset(seed=0)
+    ranks[1].reset(seed=2)  # the seeds a rank gives its envs: seed + global index
+    rng = np.random.default_rng(0)
+    for _ in range(27):  # past the first autoreset at step 20
+        actions = rng.uniform(-1, 1, (4, 4))
+        assert_same(
+            whole.step(actions)[0],
+            np.concatenate([ranks[0].step(actions[:2])[0], ranks[1].step(actions[2:])[0]]),
+        )
+
+    joined, sliced = vector_env(0, 4), vector_env(2, 4)
+    joined.reset(seed=100)  # other episodes, then overwritten
+    set_env_state(joined, round_trip(concat_env_states([get_env_state(rank) for rank in ranks]))[0])
+    set_env_state(sliced, round_trip(slice_env_state(get_env_state(whole), 2, 4))[0])
+    assert joined.num_envs == 4 and joined.action_space.shape == (4, 4) and sliced.num_envs == 2
+    boundaries = 0
+    for t in range(30):
+        actions = rng.uniform(-1, 1, (4, 4))
+        out_whole, out_rank_1 = whole.step(actions), ranks[1].step(actions[2:])
+        assert_same(joined.step(actions), out_whole, f"joined, step {t}")
+        assert_same(sliced.step(actions[2:]), out_rank_1, f"sliced, step {t}")
+        boundaries += int(np.any(out_whole[3]))
+    assert boundaries >= 1
+    with pytest.raises(ValueError, match="pick a range inside it"):
+        slice_env_state(get_env_state(whole), 2, 5)
 
 
 def test_two_ranks_train_the_one_process_policy_and_only_rank_0_writes(tiny_priors, tmp_path, monkeypatch):
@@ -135,14 +186,20 @@ def rank_process(torchrun: subprocess.Popen, rank: int) -> psutil.Process | None
     return None
 
 
-def test_sigterm_to_one_rank_stops_every_rank_after_rank_0_checkpoints(tiny_priors, tmp_path):
-    args = ["--num-envs", "1", "--num-steps", "16", "--num-minibatches", "2", "--update-epochs", "2"]
-    args += [*SHORT_EPISODES, "--total-timesteps", "32000", "--checkpoint-every", "1"]
-    args += ["--prior", str(tiny_priors["reach"])]
+def test_sigterm_to_one_rank_stops_every_rank_and_the_resumed_run_equals_the_run_left_alone(
+    tiny_priors, tmp_path
+):
+    """Rank 0 checkpoints the iteration in which rank 1 got SIGTERM, every rank stops; resumed, by 2 ranks or by
+    one process with both envs, the run ends where the same run left alone ends (episodes cross the stop: the
+    envs, episode bookkeeping and rollout carry of both ranks are in the checkpoint)."""
+    # No learning-rate annealing: the stopped run may then be resumed with a shorter --total-timesteps.
+    args = [*ONE_MINIBATCH, *SHORT_EPISODES, "--no-anneal-lr", "--checkpoint-every", "1"]
+    args += ["--prior", str(tiny_priors["reach"]), "--kl-coef", "0.2", "--kl-schedule", "auto"]
+    (tmp_path / "ddp").mkdir()
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     proc = subprocess.Popen(
-        [*launcher, str(MULTIGPU), *args],
-        cwd=tmp_path,
+        [*launcher, str(MULTIGPU), "--num-envs", "1", *args, "--total-timesteps", "32000"],
+        cwd=tmp_path / "ddp",
         env=script_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -150,7 +207,7 @@ def test_sigterm_to_one_rank_stops_every_rank_after_rank_0_checkpoints(tiny_prio
     )
     try:
         deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None and not list(tmp_path.glob("runs/*/*.pt")):
+        while time.time() < deadline and proc.poll() is None and not list(tmp_path.glob("ddp/runs/*/*.pt")):
             time.sleep(0.2)
         rank_1 = rank_process(proc, 1)
         assert rank_1 is not None, "rank 1 is not running"
@@ -162,6 +219,35 @@ def test_sigterm_to_one_rank_stops_every_rank_after_rank_0_checkpoints(tiny_prio
             proc.wait()
     assert b"interrupted: checkpoint at iteration" in out, (out + err).decode()[-3000:]
     assert proc.returncode != 0  # torchrun reports the ranks' exit status 130
-    checkpoint = torch.load(only_run(tmp_path) / "checkpoint.pt", weights_only=False)
-    assert 0 < checkpoint["global_step"] < 32000 and checkpoint["global_step"] % 32 == 0
-    assert f"iteration {checkpoint['iteration']} " in out.decode()
+    run = only_run(tmp_path / "ddp")
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=False)
+    stopped = checkpoint["iteration"]
+    assert 0 < checkpoint["global_step"] == 32 * stopped < 32000
+    assert f"iteration {stopped} " in out.decode()
+    assert len(checkpoint["envs"]["envs"]) == 2 and checkpoint["carry"][1].shape == (
+        2,
+        39,
+    )  # both ranks' envs
+
+    # Resumed to 2 iterations past the stop: by 2 ranks, and by one process with both envs.
+    shutil.copytree(run, tmp_path / "one" / "runs" / run.name)
+    total = ["--total-timesteps", str(32 * (stopped + 2))]
+    resume = ["--resume", f"runs/{run.name}", *total]
+    resumed = run_torchrun(MULTIGPU, ["--num-envs", "1", *args, *resume], tmp_path / "ddp")
+    one = run_script(MULTIGPU, ["--num-envs", "2", *args, *resume], tmp_path / "one")
+    (tmp_path / "alone").mkdir()
+    alone = run_torchrun(MULTIGPU, ["--num-envs", "1", *args, *total], tmp_path / "alone")
+    for result in (resumed, one, alone):
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    ckpt_alone = torch.load(only_run(tmp_path / "alone") / "checkpoint.pt", weights_only=False)
+    ckpt_resumed = torch.load(run / "checkpoint.pt", weights_only=False)
+    ckpt_one = torch.load(only_run(tmp_path / "one") / "checkpoint.pt", weights_only=False)
+    assert ckpt_alone["iteration"] == ckpt_resumed["iteration"] == ckpt_one["iteration"] == stopped + 2
+    assert_same_agent(ckpt_alone["agent"], ckpt_resumed["agent"], atol=0)
+    assert ckpt_alone["log_kl_coef"].item() == ckpt_resumed["log_kl_coef"].item()
+    assert_same_agent(ckpt_alone["agent"], ckpt_one["agent"])
+    assert abs(ckpt_alone["log_kl_coef"] - ckpt_one["log_kl_coef"]) < 1e-5
+    logged_alone, logged_resumed = scalars(only_run(tmp_path / "alone")), scalars(run)
+    for tag in ("charts/episodic_return", "losses/value_loss", "losses/prior_kl", "charts/kl_coef"):
+        assert logged_alone[tag] == logged_resumed[tag], tag

@@ -4,7 +4,8 @@
 built the same way (same constructor arguments; stepped, reset or not), ``set_env_state(new, state)`` makes
 ``new.step`` return exactly what ``envs.step`` would have returned: observations, rewards, terminations,
 truncations and infos, across autoresets. Only ``info["episode"]["t"]`` (wall-clock time) differs: the elapsed
-time of the running episode is carried over.
+time of the running episode is carried over. ``concat_env_states`` joins the states of several vector envs into
+the state of one with all their sub-envs, ``slice_env_state`` cuts out some sub-envs (data-parallel ranks' shares).
 
 What is captured, for the vector env and every layer (wrapper, then the unwrapped env) of every sub-env, is the
 layer's ``__dict__`` with these rules:
@@ -96,6 +97,82 @@ def set_env_state(envs: gym.vector.SyncVectorEnv, state: dict) -> None:
     for env, env_state in zip(envs.envs, state["envs"], strict=True):
         _set_layers(_layers(env), env_state)
     _set_layers([envs], [state["vector"]])
+
+
+# SyncVectorEnv attributes that hold one row (or list item) per sub-env, in sub-env order.
+_PER_ENV_VECTOR_KEYS = ("_env_obs", "_observations", "_rewards", "_terminations", "_truncations", "_autoreset_envs")
+
+
+def concat_env_states(states: list[dict]) -> dict:
+    """One state for the sub-envs of several vector envs together, in the order given: a vector env built
+    with all those sub-envs (the same constructor arguments otherwise) restores it as if it had stepped them.
+
+    So the states of 2 vector envs of 2 envs each (data-parallel ranks) make the state of 1 vector env of 4.
+    The vector env's own batched spaces (``action_space`` ...) and single spaces are left as the restoring
+    vector env built them: their shape depends on the number of envs, and nothing in a vector env draws from
+    them (a sub-env's spaces, RNG included, are in its own state). One state is returned as it is."""
+    if not states:
+        raise ValueError("concat_env_states needs at least one env state")
+    if len(states) == 1:
+        return states[0]
+    vectors = [_check_vector_state(state) for state in states]
+    attrs = {}
+    for name, (kind, value) in vectors[0]["attrs"].items():
+        parts = [vector["attrs"][name][1] for vector in vectors]
+        if name in _PER_ENV_VECTOR_KEYS:
+            joined = [item for part in parts for item in part] if isinstance(value, list) else np.concatenate(parts)
+            attrs[name] = (kind, joined)
+        elif name == "num_envs":
+            attrs[name] = (kind, sum(parts))
+        elif kind in ("space", "config"):
+            attrs[name] = ("config", None)
+        elif kind == "value" and all(_equal(part, value) for part in parts):
+            attrs[name] = (kind, value)
+        else:
+            raise ValueError(f"cannot join the env states: the vector envs differ in {name!r}; build them alike")
+    vector = {"type": vectors[0]["type"], "attrs": attrs}
+    return {"format": FORMAT, "vector": vector, "envs": [env for state in states for env in state["envs"]]}
+
+
+def slice_env_state(state: dict, start: int, stop: int) -> dict:
+    """The state of sub-envs ``[start, stop)`` of ``state``, for a vector env built with just those sub-envs:
+    a data-parallel rank's share of the state of all envs (see :func:`concat_env_states`, which it undoes)."""
+    vector = _check_vector_state(state)
+    num_envs = len(state["envs"])
+    if not 0 <= start < stop <= num_envs:
+        raise ValueError(f"envs [{start}, {stop}) of an env state of {num_envs} envs; pick a range inside it")
+    if (start, stop) == (0, num_envs):
+        return state
+    attrs = {}
+    for name, (kind, value) in vector["attrs"].items():
+        if name in _PER_ENV_VECTOR_KEYS:
+            attrs[name] = (kind, value[start:stop])
+        elif name == "num_envs":
+            attrs[name] = (kind, stop - start)
+        elif kind in ("space", "config"):
+            attrs[name] = ("config", None)
+        elif kind == "value":
+            attrs[name] = (kind, value)
+        else:
+            raise ValueError(f"cannot slice the env state: its vector env's {name!r} is a {kind}")
+    vector = {"type": vector["type"], "attrs": attrs}
+    return {"format": FORMAT, "vector": vector, "envs": state["envs"][start:stop]}
+
+
+def _check_vector_state(state: dict) -> dict:
+    if state.get("format") != FORMAT:
+        raise ValueError(f"unknown env state format {state.get('format')!r} (expected {FORMAT})")
+    vector = state["vector"]
+    if not vector["type"].endswith(".SyncVectorEnv"):
+        raise ValueError(f"env state of a {vector['type']}; only SyncVectorEnv states can be joined or sliced")
+    return vector
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(np.all(a == b)) if isinstance(a, np.ndarray) else bool(a == b)
+    except Exception:
+        return False
 
 
 # ----- capture -----------------------------------------------------------------------------------------------
