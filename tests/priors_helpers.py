@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import gymnasium as gym
@@ -23,10 +24,10 @@ INSTRUCTIONS = [
 ]
 
 
-def make_tiny_lm(folder: Path, seed: int = 0) -> Path:
-    """Save a 2-layer, 32-wide random Llama and its tokenizer to ``folder``."""
+def make_tiny_lm(folder: Path, seed: int = 0, words: Iterable[str] = WORDS) -> Path:
+    """Save a 2-layer, 32-wide random Llama and its tokenizer (a vocabulary of ``words``) to ``folder``."""
     vocab = {"[PAD]": 0, "[UNK]": 1}
-    for word in WORDS:
+    for word in words:
         vocab.setdefault(word, len(vocab))
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
