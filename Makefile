@@ -4,7 +4,7 @@ export MUJOCO_GL ?= osmesa
 export PYOPENGL_PLATFORM ?= $(MUJOCO_GL)
 PY := .venv/bin/python
 
-.PHONY: setup run test lint docs format
+.PHONY: setup run test lint docs format mutation
 
 setup:
 	bash scripts/setup.sh
@@ -26,3 +26,10 @@ docs: setup
 format: setup
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
+
+# Mutation testing of the method's core (slow, outside `make test`; docs/mutation.md). Configured in
+# pyproject.toml [tool.mutmut]; one module at a time: make mutation MUTANTS='priors.io.*'
+MUTANTS ?=
+mutation: setup
+	OMP_NUM_THREADS=1 .venv/bin/mutmut run --max-children $(or $(JOBS),1) $(MUTANTS)
+	.venv/bin/mutmut results
