@@ -298,7 +298,7 @@ if __name__ == "__main__":
         checkpointed.update(log_kl_coef=log_kl_coef, kl_coef_optimizer=kl_coef_optimizer)  # LaGO
     if checkpoint:
         global_step, start_iteration = runs.restore(checkpoint, **checkpointed)
-        next_obs, next_raw_obs, next_done = checkpoint["carry"]
+        next_obs, next_raw_obs, next_done = (x.to(device) for x in checkpoint["carry"])
     start_step = global_step
     stop, progress = runs.StopFlag(), runs.Progress(args.total_timesteps, global_step)
 

@@ -4,9 +4,11 @@ gradients (from the frame that calls ``clip_grad_norm_``) and recomputes the los
 ``torch.distributions``: PPO's clipped surrogate, the value loss, the entropy bonus and
 ``kl_coef * KL(pi || prior)``, the prior's parameters recomputed from the raw observations."""
 
+import copy
 import runpy
 import signal
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -251,6 +253,7 @@ def test_resumed_run_equals_uninterrupted_run(script, tiny_priors, tmp_path, mon
     assert stopped.value.code == 130
     (run,) = (tmp_path / "parts" / "runs").iterdir()
     assert torch.load(run / "checkpoint.pt", weights_only=False)["iteration"] == 2
+    time.sleep(1.1)  # a later event file name: TensorBoard orders files by their timestamp (one process here)
     run_in_process(script, [*args, "--resume", f"runs/{run.name}"], tmp_path / "parts", monkeypatch)
 
     (whole,) = (tmp_path / "whole" / "runs").iterdir()
@@ -262,5 +265,146 @@ def test_resumed_run_equals_uninterrupted_run(script, tiny_priors, tmp_path, mon
     assert a["log_kl_coef"].item() == b["log_kl_coef"].item()
     la, lb = logged(whole), logged(run)
     assert la.keys() == lb.keys() and "losses/prior_kl" in la and "charts/episodic_return" in la
+    for tag in la:
+        assert la[tag] == lb[tag], tag
+
+
+SAC = REPO / "cleanrl_lago" / "sac_lago.py"
+SAC_TINY = [
+    "--learning-starts",
+    "40",
+    "--batch-size",
+    "16",
+    "--max-episode-steps",
+    "20",
+    "--prior-batch-size",
+    "16",
+]
+
+
+def run_sac_capturing_first_updates(args, cwd, monkeypatch):
+    """Run sac_lago.py here; at the first critic step and the first actor step keep the frame's locals and
+    the gradients, and record the standard-normal noise of every reparameterised sample."""
+    captured, noises = {}, []
+    rsample, step = torch.distributions.Normal.rsample, torch.optim.Adam.step
+
+    def recording_rsample(self, sample_shape=torch.Size()):  # noqa: B008
+        x = rsample(self, sample_shape)
+        noises.append(((x - self.loc) / self.scale).detach().clone())
+        return x
+
+    def spying_step(self, *a, **kw):
+        frame = sys._getframe(1)
+        while frame is not None and "actor_optimizer" not in frame.f_locals:  # past torch's step hooks
+            frame = frame.f_back
+        loc = frame.f_locals if frame is not None else {}
+        for name in ("q_optimizer", "actor_optimizer"):
+            if loc.get(name) is self and name not in captured:
+                params = [p for group in self.param_groups for p in group["params"]]
+                captured[name] = (
+                    dict(loc),
+                    [p.grad.clone() for p in params],
+                    [p.detach().clone() for p in params],
+                )
+                captured[name + "_noise"] = noises[-1]
+                captured[name + "_critics"] = copy.deepcopy((loc["qf1"], loc["qf2"]))  # trained on afterwards
+        return step(self, *a, **kw)
+
+    monkeypatch.setattr(torch.distributions.Normal, "rsample", recording_rsample)
+    monkeypatch.setattr(torch.optim.Adam, "step", spying_step)
+    result, _ = run_in_process(SAC, args, cwd, monkeypatch)
+    return result, captured
+
+
+def squashed_sample(actor, obs, noise):
+    """A tanh-squashed Gaussian sample and its log-density, from the definition (the script's noise)."""
+    mean, log_std = actor(obs)
+    x = mean + log_std.exp() * noise
+    action = torch.tanh(x) * actor.action_scale + actor.action_bias
+    log_pi = Normal(mean, log_std.exp()).log_prob(x) - torch.log(
+        actor.action_scale * (1 - torch.tanh(x) ** 2) + 1e-6
+    )
+    return action, log_pi.sum(1)
+
+
+def test_sac_losses_equal_an_independent_reference(tiny_priors, tmp_path, monkeypatch):
+    """The soft target subtracts kl_coef * (log pi - log prior) at s' and the actor minimises
+    kl_coef * (log pi - log prior) - min Q with the temperature at 0: checked against a reference written
+    from the definitions, the prior's parameters recomputed by a freshly loaded prior."""
+    args = [*SAC_TINY, "--total-timesteps", "44", "--prior", str(tiny_priors["reach"]), "--kl-coef", "0.4"]
+    args += ["--no-autotune"]
+    result, captured = run_sac_capturing_first_updates(args, tmp_path, monkeypatch)
+    prior = load_prior(tiny_priors["reach"])
+
+    loc, _, _ = captured["q_optimizer"]
+    data, kl_coef = loc["data"], loc["kl_coef"]
+    assert kl_coef == pytest.approx(0.4) and loc["alpha"] == 0.0
+    with torch.no_grad():
+        expected = prior(data.next_observations[:, :39], list(result["env_instructions"]) * 16)
+    torch.testing.assert_close(data.prior_params, expected, rtol=1e-5, atol=1e-5)
+    prior_dist = Independent(Normal(expected[:, :4], expected[:, 4:].exp()), 1)
+    a_next, log_pi_next = loc["next_state_actions"], loc["next_state_log_pi"].view(-1)
+    with torch.no_grad():
+        q_next = torch.min(loc["qf1_next_target"], loc["qf2_next_target"])  # (the critics train on later)
+        kl_next = log_pi_next - prior_dist.log_prob(a_next)
+        target = data.rewards.flatten() + (1 - data.dones.flatten()) * 0.99 * (
+            q_next.view(-1) - 0.4 * kl_next
+        )
+    torch.testing.assert_close(loc["next_q_value"], target, rtol=1e-5, atol=1e-5)
+
+    loc, grads, params = captured["actor_optimizer"]
+    actor = result["actor"]
+    with torch.no_grad():
+        for p, value in zip(actor.parameters(), params, strict=True):
+            p.copy_(value)
+    actor.zero_grad()
+    obs = loc["data"].next_observations  # with a prior the actor learns on s', where the prior is known
+    with torch.no_grad():
+        expected = prior(obs[:, :39], list(result["env_instructions"]) * 16)
+    prior_dist = Independent(Normal(expected[:, :4], expected[:, 4:].exp()), 1)
+    action, log_pi = squashed_sample(actor, obs, captured["actor_optimizer_noise"])
+    kl = log_pi - prior_dist.log_prob(action)  # one-sample KL(pi || prior): pi's sample, pi first
+    qf1, qf2 = captured["actor_optimizer_critics"]
+    min_q = torch.min(qf1(obs, action), qf2(obs, action)).view(-1)
+    (0.4 * kl - min_q).mean().backward()
+    for p, g in zip(actor.parameters(), grads, strict=True):
+        torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-6)
+
+
+def test_sac_resumed_run_equals_uninterrupted_run(tiny_priors, tmp_path, monkeypatch):
+    """Stopped after 120 env steps and resumed, SAC with a prior (in its thread, a batch in flight) ends
+    with the weights, replay buffer and logged values of the same run left alone."""
+    from cleanrl_lago.utils import runs
+
+    args = [*SAC_TINY, "--total-timesteps", "210", "--prior", str(tiny_priors["reach"]), "--kl-coef", "0.2"]
+    args += ["--checkpoint-every", "0", "--policy-frequency", "1"]
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "parts").mkdir()
+    run_in_process(SAC, args, tmp_path / "whole", monkeypatch)
+    checks = []
+
+    def stop_after_step_120(flag):  # read twice per step
+        checks.append(1)
+        return len(checks) >= 239
+
+    with monkeypatch.context() as m:
+        m.setattr(runs.StopFlag, "__bool__", stop_after_step_120)
+        with pytest.raises(SystemExit):
+            run_in_process(SAC, args, tmp_path / "parts", monkeypatch)
+    (run,) = (tmp_path / "parts" / "runs").iterdir()
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["global_step"] == 120
+    time.sleep(1.1)  # a later event file name: TensorBoard orders files by their timestamp (one process here)
+    run_in_process(SAC, [*args, "--resume", f"runs/{run.name}"], tmp_path / "parts", monkeypatch)
+    (whole,) = (tmp_path / "whole" / "runs").iterdir()
+    a = torch.load(whole / "checkpoint.pt", weights_only=False)
+    b = torch.load(run / "checkpoint.pt", weights_only=False)
+    for net in ("actor", "qf1", "qf2", "qf1_target", "qf2_target"):
+        for name in a[net]:
+            assert torch.equal(a[net][name], b[net][name]), (net, name)
+    for name in ("observations", "actions", "rewards", "prior_params"):
+        assert np.array_equal(a["replay_buffer"][name], b["replay_buffer"][name]), name
+    assert a["log_kl_coef"].item() == b["log_kl_coef"].item()
+    la, lb = logged(whole), logged(run)
+    assert la.keys() == lb.keys() and "losses/prior_kl" in la
     for tag in la:
         assert la[tag] == lb[tag], tag
