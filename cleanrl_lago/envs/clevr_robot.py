@@ -99,9 +99,7 @@ def instruction_text(goal: tuple[int, int, int], template: str) -> str:
 
 def all_goals() -> list[tuple[int, int, int]]:
     """The 80 goals (ball A, relation, ball B) with A != B, in a fixed order."""
-    return [
-        (a, r, b) for a in range(NUM_BALLS) for r in range(len(RELATIONS)) for b in range(NUM_BALLS) if a != b
-    ]
+    return [(a, r, b) for a in range(NUM_BALLS) for r in range(len(RELATIONS)) for b in range(NUM_BALLS) if a != b]
 
 
 def all_instructions(split: str) -> list[str]:
@@ -340,9 +338,7 @@ def _check_action(action) -> int:
         )
     a = int(arr)
     if not 0 <= a < NUM_ACTIONS:
-        raise ValueError(
-            f"action {a} is outside 0..{NUM_ACTIONS - 1} (ball = a // 8 in 0..4, direction = a % 8 in 0..7)"
-        )
+        raise ValueError(f"action {a} is outside 0..{NUM_ACTIONS - 1} (ball = a // 8 in 0..4, direction = a % 8 in 0..7)")
     return a
 
 
