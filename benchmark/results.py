@@ -34,8 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from script_runs import scalar_events
-
+from cleanrl_lago.utils.benchmark import scalar_events
 from priors.atomic import write_file_atomically
 
 REPO = Path(__file__).resolve().parents[1]

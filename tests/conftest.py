@@ -54,3 +54,17 @@ def tiny_priors(tmp_path_factory, tiny_lm):
     )
     reach.set_normalization(np.zeros(39), np.ones(39))
     return {"clevr": save_prior(clevr, root / "clevr"), "reach": save_prior(reach, root / "reach"), "lm": lm}
+
+
+# Tests that run a script end to end (a subprocess or in-process) or load the real default LM are marked
+# `slow`: `pytest -m "not slow"` is the quick pass (unit tests on tiny models); CI runs everything.
+_RUNS_A_SCRIPT = {"run_script", "run_torchrun", "run_in_process", "run_sac_capturing_first_updates", "Popen"}
+_REAL_LM_MODULES = {"test_default_priors", "test_priors_smollm2"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        code = getattr(getattr(item, "function", None), "__code__", None)
+        names = set(code.co_names) if code else set()
+        if names & _RUNS_A_SCRIPT or item.module.__name__ in _REAL_LM_MODULES:
+            item.add_marker(pytest.mark.slow)

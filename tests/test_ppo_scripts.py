@@ -201,19 +201,34 @@ def test_interrupted_run_resumes_from_its_checkpoint(tiny_priors, tmp_path):
     assert steps == sorted(set(steps)) and steps[-1] == 3200 and min(steps) == 32
 
 
-def test_bad_input_fails_before_training_with_clear_errors(tiny_priors, tmp_path):
+def assert_refused(result, message):
+    """A refusal: exit status 2, one line on stderr naming the problem, no traceback, nothing trained."""
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert len(lines) == 1 and message in lines[0], result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "SPS" not in result.stdout
+
+
+def test_bad_input_fails_before_training_with_one_line_errors(tiny_priors, tmp_path):
     wrong_env = run_script(METAWORLD, [*METAWORLD_TINY, "--prior", str(tiny_priors["clevr"])], tmp_path)
-    assert wrong_env.returncode != 0 and "Observation size mismatch" in wrong_env.stderr
-    unknown_task = run_script(METAWORLD, ["--env-id", "reach", "--kl-coef", "0"], tmp_path)
-    assert unknown_task.returncode != 0 and "Did you mean 'reach-v3'" in unknown_task.stderr
+    assert_refused(wrong_env, "Observation size mismatch")
+    assert_refused(
+        run_script(METAWORLD, ["--env-id", "reach", "--kl-coef", "0"], tmp_path), "Did you mean 'reach-v3'"
+    )
     other_task = run_script(
         METAWORLD, ["--env-id", "push-v3", "--prior", str(tiny_priors["reach"])], tmp_path
     )
-    assert other_task.returncode != 0 and "trained on the tasks ['reach-v3']" in other_task.stderr
-    missing = run_script(CLEVR, ["--prior", str(tmp_path / "missing")], tmp_path)
-    assert missing.returncode != 0 and "No prior folder" in missing.stderr
-    for result in (wrong_env, other_task, missing):
-        assert "SPS" not in result.stdout  # nothing was trained
+    assert_refused(other_task, "trained on the tasks ['reach-v3']")
+    assert_refused(run_script(CLEVR, ["--prior", str(tmp_path / "missing")], tmp_path), "No prior folder")
+    assert_refused(
+        run_script(CLEVR, ["--kl-coef", "-1"], tmp_path), "--kl-coef -1.0 is out of range: it must be >= 0"
+    )
+    assert_refused(run_script(METAWORLD, ["--gamma", "nan"], tmp_path), "--gamma nan is out of range")
+    assert_refused(run_script(CLEVR, ["--num-envs", "0"], tmp_path), "--num-envs 0 is out of range")
+    assert_refused(run_script(CLEVR, ["--resume", "runs/nothing"], tmp_path), "no checkpoint.pt there")
+    (tmp_path / "runs" / "broken").mkdir(parents=True)
+    (tmp_path / "runs" / "broken" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    assert_refused(run_script(CLEVR, ["--resume", "runs/broken"], tmp_path), "checkpoint.pt is unreadable")
 
 
 def test_clevr_evaluation_greedy_or_sampled(tmp_path):
