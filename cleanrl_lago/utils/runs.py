@@ -152,13 +152,14 @@ class Progress:
         from tqdm import tqdm
 
         self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, disable=not sys.stderr.isatty())
-        self.start_time, self.start_step = time.time(), initial
+        self.start_time, self.start_step, self.success_rate = time.time(), initial, None
 
     def update(self, global_step: int, success_rate: float | None = None) -> None:
         sps = (global_step - self.start_step) / max(time.time() - self.start_time, 1e-9)
+        self.success_rate = self.success_rate if success_rate is None else success_rate  # the latest known
         postfix = {"SPS": int(sps)}
-        if success_rate is not None:
-            postfix["success"] = f"{success_rate:.2f}"
+        if self.success_rate is not None:
+            postfix["success"] = f"{self.success_rate:.2f}"
         self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(global_step - self.bar.n)
 
