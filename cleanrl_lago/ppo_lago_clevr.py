@@ -251,10 +251,7 @@ if __name__ == "__main__":
     rewards = torch.zeros((args.num_steps, args.num_envs)).to(device)
     dones = torch.zeros((args.num_steps, args.num_envs)).to(device)
     values = torch.zeros((args.num_steps, args.num_envs)).to(device)
-    # LaGO: the instruction of every collected state, and the prior's logits for it
-    instructions = np.empty((args.num_steps, args.num_envs), dtype=object)
-    prior_logits = torch.zeros((args.num_steps, args.num_envs, n_actions)).to(device)
-    # end LaGO
+    instructions = np.empty((args.num_steps, args.num_envs), dtype=object)  # each state's instruction  # LaGO
 
     # TRY NOT TO MODIFY: start the game
     global_step = 0
@@ -263,7 +260,6 @@ if __name__ == "__main__":
     next_obs = torch.Tensor(next_obs).to(device)
     next_done = torch.zeros(args.num_envs).to(device)
     next_instructions = infos["instruction"]  # LaGO
-    # A checkpoint holds the envs' full state too: a resumed run continues exactly as an uninterrupted one.
     episodes, start_iteration = runs.EpisodeStats(args.num_envs), 1
     checkpointed = dict(agent=agent, optimizer=optimizer, envs=envs, episodes=episodes)
     if use_prior:  # LaGO
@@ -315,11 +311,7 @@ if __name__ == "__main__":
         # LaGO: the frozen prior's logits for every collected state, once, in batches
         if use_prior:
             prior_start = time.time()
-            flat_obs, flat_instructions = obs.reshape(-1, obs_dim), instructions.reshape(-1).tolist()
-            with torch.no_grad():
-                for i in range(0, args.batch_size, args.prior_batch_size):
-                    chunk = slice(i, i + args.prior_batch_size)
-                    prior_logits.view(-1, n_actions)[chunk] = prior(flat_obs[chunk], flat_instructions[chunk])
+            prior_logits = prior.predict(obs.reshape(-1, obs_dim), instructions.reshape(-1).tolist(), args.prior_batch_size)
             prior_time = time.time() - prior_start
             if args.kl_schedule == "linear":
                 kl_coef = (1.0 - (iteration - 1.0) / args.num_iterations) * args.kl_coef
@@ -350,7 +342,7 @@ if __name__ == "__main__":
         b_advantages = advantages.reshape(-1)
         b_returns = returns.reshape(-1)
         b_values = values.reshape(-1)
-        b_prior_logits = prior_logits.reshape(-1, n_actions)  # LaGO
+        b_prior_logits = prior_logits if use_prior else None  # LaGO
 
         # Optimizing the policy and value network
         b_inds = np.arange(args.batch_size)
@@ -455,17 +447,16 @@ if __name__ == "__main__":
 
         save_agent(model_path, args, agent=agent.state_dict(), env_id=args.env_id, obs_dim=obs_dim, n_actions=int(n_actions))
         print(f"model saved to {model_path}")
-        metrics = {}
-        for split in ("train", "heldout"):
-            episodic_returns, successes = evaluate_ppo_clevr(
-                model_path, make_env, args.env_id, args.eval_episodes, f"{run_name}-eval-{split}", Agent, device,
-                args.capture_video, split, args.seed + 10_000, greedy=args.eval_greedy,
-            )  # fmt: skip
+        evaluations = evaluate_ppo_clevr(
+            model_path, make_env, args.env_id, args.eval_episodes, f"{run_name}-eval", Agent, device, args.capture_video,
+            args.seed + 10_000, greedy=args.eval_greedy,
+        )  # fmt: skip
+        for split, (episodic_returns, successes) in evaluations.items():
             for idx, episodic_return in enumerate(episodic_returns):
                 writer.add_scalar(f"eval/episodic_return_{split}", episodic_return, idx)
             writer.add_scalar(f"eval/success_rate_{split}", np.mean(successes), global_step)
-            metrics[f"eval/success_rate_{split}"] = round(float(np.mean(successes)), 4)
             print(f"eval ({split} phrasings): success rate {np.mean(successes):.3f} over {len(successes)} episodes")
+        metrics = {f"eval/success_rate_{split}": round(float(np.mean(s)), 4) for split, (_, s) in evaluations.items()}
 
         if args.upload_model:
             from cleanrl_lago.utils.huggingface import push_agent_to_hub

@@ -413,10 +413,7 @@ if __name__ == "__main__":
     rewards = torch.zeros((args.num_steps, args.num_envs)).to(device)
     dones = torch.zeros((args.num_steps, args.num_envs)).to(device)
     values = torch.zeros((args.num_steps, args.num_envs)).to(device)
-    # LaGO: the raw observation of every collected state, and the prior's (mean, log_std) for it
-    raw_obs = torch.zeros((args.num_steps, args.num_envs, raw_obs_dim)).to(device)
-    prior_params = torch.zeros((args.num_steps, args.num_envs, 2 * act_dim)).to(device)
-    # end LaGO
+    raw_obs = torch.zeros((args.num_steps, args.num_envs, raw_obs_dim)).to(device)  # what the prior reads  # LaGO
 
     def observe(raw):
         """Update the running statistics with new raw observations and return the policy's input."""
@@ -431,7 +428,6 @@ if __name__ == "__main__":
     next_raw_obs = torch.as_tensor(next_raw_obs, dtype=torch.float64, device=device)
     next_done = torch.zeros(args.num_envs).to(device)
     next_obs = observe(next_raw_obs)
-    # A checkpoint holds the envs' full state too: a resumed run continues exactly as an uninterrupted one.
     episodes, start_iteration = runs.EpisodeStats(args.num_envs), 1
     checkpointed = dict(agent=agent, optimizer=optimizer, envs=envs, episodes=episodes)
     if use_prior:  # LaGO
@@ -439,7 +435,7 @@ if __name__ == "__main__":
     if checkpoint:
         checkpoint = rank_share(checkpoint, rank_envs, device)  # DDP: this rank's envs, episodes and carry rows
         global_step, start_iteration = runs.restore(checkpoint, **checkpointed)
-        next_obs, next_raw_obs, next_done = checkpoint["carry"]
+        next_obs, next_raw_obs, next_done = (x.to(device) for x in checkpoint["carry"])
     start_step = global_step
     signalled, progress = runs.StopFlag(), runs.Progress(args.total_timesteps, global_step) if rank == 0 else Silent()  # DDP
 
@@ -490,12 +486,8 @@ if __name__ == "__main__":
         # LaGO: the frozen prior's (mean, log_std) for every collected state, once, in batches
         if use_prior:
             prior_start = time.time()
-            flat_raw_obs = raw_obs.reshape(-1, raw_obs_dim)
-            flat_instructions = np.tile(env_instructions, args.num_steps).tolist()
-            with torch.no_grad():
-                for i in range(0, args.batch_size, args.prior_batch_size):
-                    chunk = slice(i, i + args.prior_batch_size)
-                    prior_params.view(-1, 2 * act_dim)[chunk] = prior(flat_raw_obs[chunk], flat_instructions[chunk])
+            instructions = np.tile(env_instructions, args.num_steps).tolist()  # (step, env) order, as raw_obs
+            prior_params = prior.predict(raw_obs.reshape(-1, raw_obs_dim), instructions, args.prior_batch_size)
             prior_time = time.time() - prior_start
             if args.kl_schedule == "linear":
                 kl_coef = (1.0 - (iteration - 1.0) / args.num_iterations) * args.kl_coef
@@ -526,7 +518,7 @@ if __name__ == "__main__":
         b_advantages = advantages.reshape(-1)
         b_returns = returns.reshape(-1)
         b_values = values.reshape(-1)
-        b_prior_mean, b_prior_log_std = prior_params.reshape(-1, 2 * act_dim).chunk(2, dim=-1)  # LaGO
+        b_prior_mean, b_prior_log_std = prior_params.chunk(2, dim=-1) if use_prior else (None, None)  # LaGO
 
         # Optimizing the policy and value network
         b_inds = np.arange(args.batch_size)

@@ -298,6 +298,23 @@ class Prior(nn.Module):
         log_std = lo + 0.5 * (hi - lo) * (torch.tanh(raw_log_std) + 1.0)
         return torch.cat([mean, log_std], dim=-1)
 
+    @torch.no_grad()
+    def predict(self, obs: Observations, instructions: Instructions, batch_size: int = 1024) -> torch.Tensor:
+        """:meth:`forward` without gradients, in batches of ``batch_size`` states: the frozen prior's
+        parameters for many states at once (e.g. every state of an RL rollout)."""
+        n = len(obs)
+        if isinstance(instructions, str):
+            instructions = [instructions] * n
+        if len(instructions) != n:
+            raise ValueError(
+                f"{n} observations but {len(instructions)} instructions: pass one per observation"
+            )
+        chunks = [
+            self(obs[i : i + batch_size], list(instructions[i : i + batch_size]))
+            for i in range(0, n, batch_size)
+        ]
+        return torch.cat(chunks)
+
     def distribution_from_params(self, params: torch.Tensor) -> Distribution:
         """``Categorical`` (Discrete) or ``Independent(Normal)`` (Box) from :meth:`forward`'s output."""
         if self.config.is_discrete:

@@ -248,15 +248,11 @@ def test_clevr_evaluation_greedy_or_sampled(tmp_path):
     }
     torch.save(saved, path)
     common = dict(
-        eval_episodes=60,
-        run_name="t",
-        Model=Agent,
-        device="cpu",
-        capture_video=False,
-        instruction_split="train",
+        eval_episodes=60, run_name="t", Model=Agent, device="cpu", capture_video=False, splits=("train",)
     )
-    _, greedy = evaluate_ppo_clevr(path, make_env, "CLEVR-Robot-v0", seed=7, greedy=True, **common)
-    _, sampled = evaluate_ppo_clevr(path, make_env, "CLEVR-Robot-v0", seed=7, greedy=False, **common)
-    _, sampled_again = evaluate_ppo_clevr(path, make_env, "CLEVR-Robot-v0", seed=7, greedy=False, **common)
+    (_, greedy), (_, sampled), (_, sampled_again) = (
+        evaluate_ppo_clevr(path, make_env, "CLEVR-Robot-v0", seed=7, greedy=g, **common)["train"]
+        for g in (True, False, False)
+    )
     assert len(greedy) == len(sampled) == 60 and sampled == sampled_again  # seeded
     assert np.mean(greedy) < 0.15 and 0.2 < np.mean(sampled) < 0.45

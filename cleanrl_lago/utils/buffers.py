@@ -71,12 +71,11 @@ class PriorReplayBuffer(ReplayBuffer):
         self.prior_time += time.time() - start
 
     def with_prior_params(self, staged):
-        batch, n = [np.concatenate(field) for field in zip(*staged, strict=True)], self.args.prior_batch_size
+        batch = [np.concatenate(field) for field in zip(*staged, strict=True)]
         raw_next_obs = torch.as_tensor(batch[1][:, : self.raw_obs_dim], device=self.device)
         instructions = np.tile(self.instructions, len(staged)).tolist()
-        with torch.no_grad():
-            params = [self.prior(raw_next_obs[i : i + n], instructions[i : i + n]) for i in range(0, len(instructions), n)]
-        return (*batch, None, torch.cat(params).cpu().numpy())  # no infos, then the prior's parameters
+        params = self.prior.predict(raw_next_obs, instructions, self.args.prior_batch_size)
+        return (*batch, None, params.cpu().numpy())  # no infos, then the prior's parameters
 
     def state_dict(self):  # the staged transitions and the batch in the prior's hands (awaited, not in the buffer)
         pending = self.pending[0].result() if self.pending else None

@@ -108,37 +108,32 @@ def evaluate_sac(
 
 
 def evaluate_ppo_clevr(
-    model_path,
-    make_env,
-    env_id,
-    eval_episodes,
-    run_name,
-    Model,
-    device,
-    capture_video,
-    instruction_split,
-    seed,
-    greedy=True,
-):
-    """Greedy (argmax) or sampled episodes of a ``ppo_lago_clevr`` agent on one instruction split."""
+    model_path, make_env, env_id, eval_episodes, run_name, Model, device, capture_video, seed, greedy=True,
+    splits=("train", "heldout"),
+):  # fmt: skip
+    """Greedy (argmax) or sampled episodes of a ``ppo_lago_clevr`` agent with each instruction split's
+    phrasings; returns {split: (episodic returns, successes)}."""
     saved = _load(model_path, device)
-    envs = gym.vector.SyncVectorEnv(
-        [make_env(env_id, 0, capture_video, run_name, instruction_split)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
-    if saved["env_id"] != env_id or saved["obs_dim"] != envs.single_observation_space.shape[0]:
-        raise ValueError(
-            f"{model_path} holds an agent for {saved['env_id']} with {saved['obs_dim']}-dim observations, "
-            f"not for {env_id} with {envs.single_observation_space.shape[0]}"
-        )
     agent = Model(saved["obs_dim"], saved["n_actions"]).to(device)
     agent.load_state_dict(saved["agent"])
-    generator = torch.Generator(device=device).manual_seed(seed)
+    results = {}
+    for split in splits:
+        envs = gym.vector.SyncVectorEnv(
+            [make_env(env_id, 0, capture_video, f"{run_name}-{split}", split)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
+        if saved["env_id"] != env_id or saved["obs_dim"] != envs.single_observation_space.shape[0]:
+            raise ValueError(
+                f"{model_path} holds an agent for {saved['env_id']} with {saved['obs_dim']}-dim observations, "
+                f"not for {env_id} with {envs.single_observation_space.shape[0]}"
+            )
+        generator = torch.Generator(device=device).manual_seed(seed)
 
-    def act(obs):
-        logits = agent.actor(torch.as_tensor(obs, dtype=torch.float32, device=device))
-        if greedy:
-            return logits.argmax(dim=-1).cpu().numpy()
-        return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1).cpu().numpy()
+        def act(obs, generator=generator):
+            logits = agent.actor(torch.as_tensor(obs, dtype=torch.float32, device=device))
+            if greedy:
+                return logits.argmax(dim=-1).cpu().numpy()
+            return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1).cpu().numpy()
 
-    return run_episodes(envs, act, eval_episodes, seed)
+        results[split] = run_episodes(envs, act, eval_episodes, seed)
+    return results
