@@ -13,7 +13,7 @@ import torch
 from priors_helpers import INSTRUCTIONS, observation_space, random_obs, trained_like
 from torch.distributions import Categorical, Normal
 
-from priors import LoraSettings, PriorConfig, Provenance, build_prior
+from priors import LoraSettings, PriorConfig, Provenance, build_prior, load_lm
 from priors.model import space_from_dict, space_to_dict
 
 BOX = gym.spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
@@ -116,3 +116,126 @@ def test_version_1_config_without_split_or_metrics():
     assert config.provenance == Provenance(command="python train.py")  # no metrics: an empty table
     version_1 = {**current, "format_version": 1, "metrics": {"val_nll": 1.5}}
     assert PriorConfig.from_dict(version_1).provenance == Provenance(metrics={"val_nll": 1.5})
+
+
+def test_normalize_clamps_at_ten_standard_deviations():
+    prior = mlp_prior(BOX)
+    prior.set_normalization(np.zeros(7), np.ones(7))
+    normalized = prior.normalize(np.array([[100.0, -100.0, 9.5, -9.5, 0.0, 10.0, -10.0]]))
+    assert normalized.tolist() == [[10.0, -10.0, 9.5, -9.5, 0.0, 10.0, -10.0]]
+
+
+def test_saved_tensor_names_are_the_file_format(tiny_lm):
+    """A saved prior is loaded by these names: a layer added, removed or moved (e.g. the LayerNorm before
+    the head, a GELU between two linears) breaks every prior saved before it."""
+    lm_prior = build_prior(observation_space=observation_space(), action_space=BOX, lm=tiny_lm)
+    assert sorted(lm_prior.trainable_state_dict()) == [
+        "action_head.0.bias",  # LayerNorm
+        "action_head.0.weight",
+        "action_head.1.0.bias",  # Linear, GELU, Linear
+        "action_head.1.0.weight",
+        "action_head.1.2.bias",
+        "action_head.1.2.weight",
+        "obs_mean",
+        "obs_std",
+        "projection.0.bias",
+        "projection.0.weight",
+        "projection.2.bias",
+        "projection.2.weight",
+        "token_scale",
+    ]
+    assert isinstance(lm_prior.action_head[0], torch.nn.LayerNorm)
+    assert isinstance(lm_prior.projection[1], torch.nn.GELU) and isinstance(
+        lm_prior.action_head[1][1], torch.nn.GELU
+    )
+    mlp = build_prior(observation_space=observation_space(), action_space=BOX, kind="mlp")
+    assert sorted(mlp.trainable_state_dict()) == [
+        "action_head.bias",
+        "action_head.weight",
+        "instruction_embedding.weight",
+        "obs_mean",
+        "obs_std",
+        "trunk.0.bias",
+        "trunk.0.weight",
+        "trunk.2.bias",
+        "trunk.2.weight",
+    ]
+    assert isinstance(mlp.trunk[1], torch.nn.GELU) and isinstance(mlp.trunk[3], torch.nn.GELU)
+
+
+def test_soft_tokens_are_the_projection_at_the_embeddings_scale(tiny_lm):
+    prior = trained_like(build_prior(observation_space=observation_space(), action_space=BOX, lm=tiny_lm))
+    embeddings = prior.lm.get_input_embeddings().weight
+    torch.testing.assert_close(prior.token_scale, embeddings.pow(2).mean().sqrt().reshape(1))
+    x = prior.normalize(random_obs(5))
+    with torch.no_grad():
+        expected = (prior.projection(x) * embeddings.pow(2).mean().sqrt()).reshape(5, 4, 64)
+        torch.testing.assert_close(prior.soft_tokens(x), expected)
+
+
+def test_build_prior_records_and_uses_every_argument(tiny_lm):
+    tasks = ("reach-v3", "push-v3")
+    kwargs = dict(observation_space=observation_space(), action_space=BOX, lm=tiny_lm, n_obs_tokens=3)
+    kwargs.update(prompt_format="Do: {instruction}\nObs:", hidden_size=16, seed=5, observation_dims=4)
+    prior = build_prior(**kwargs, tasks=tasks, quantization="bf16")
+    config = prior.config
+    assert (config.n_obs_tokens, config.hidden_size, config.seed, config.observation_dims) == (3, 16, 5, 4)
+    assert config.prompt_format == "Do: {instruction}\nObs:" and config.tasks == ["reach-v3", "push-v3"]
+    assert config.lm_name == tiny_lm and config.quantization == "bf16"
+    assert next(prior.lm.parameters()).dtype == torch.bfloat16
+    assert prior.projection[0].in_features == 4 and prior.projection[0].out_features == 16
+    assert prior.projection[2].out_features == 3 * 64 and prior.prompt("go") == "Do: go\nObs:"
+    same, other = build_prior(**kwargs), build_prior(**{**kwargs, "seed": 6})
+    for name, value in same.trainable_state_dict().items():
+        if name != "token_scale":  # the bf16 LM's embedding scale differs from the fp32 one's
+            assert torch.equal(value, prior.trainable_state_dict()[name]), name
+    assert not torch.equal(other.projection[0].weight, same.projection[0].weight)
+
+
+def test_build_prior_refusals(tiny_lm):
+    def build(**kwargs):
+        return build_prior(observation_space=observation_space(), action_space=BOX, kind="mlp", **kwargs)
+
+    for dims in (0, 8):
+        with pytest.raises(ValueError) as refused:
+            build(observation_dims=dims)
+        assert str(refused.value) == f"observation_dims must be in 1..7, got {dims}"
+    assert build(observation_dims=1).config.obs_dim == 1 and build(observation_dims=7).config.obs_dim == 7
+    with pytest.raises(ValueError) as refused:
+        build(prompt_format="no placeholder")
+    assert str(refused.value) == "prompt_format must contain '{instruction}'"
+    with pytest.raises(ValueError) as refused:
+        build_prior(
+            observation_space=observation_space(), action_space=BOX, kind="random-lm", lm=load_lm(tiny_lm)
+        )
+    assert str(refused.value) == "kind='random-lm' needs the LM's name, not a loaded LM"
+
+
+def test_lora_training_gradients_reach_the_prompt(tiny_lm):
+    """With LoRA and gradients on, the default path recomputes the prompt (the cache holds detached keys and
+    values): the adapters' gradients are those of the full pass, which the cached pass would miss."""
+    prior = trained_like(
+        build_prior(
+            observation_space=observation_space(),
+            action_space=BOX,
+            lm=tiny_lm,
+            lora=LoraSettings(r=4, alpha=8),
+        )
+    )
+    with torch.no_grad():  # non-zero adapters, so that the prompt's keys and values depend on them
+        for name, param in prior.lm.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.1, generator=torch.Generator().manual_seed(1))
+    obs, instructions = random_obs(4), INSTRUCTIONS
+    lora = [p for n, p in prior.lm.named_parameters() if "lora_A" in n]
+
+    def grads(use_cache):
+        prior.zero_grad()
+        prior.action_head(
+            prior.features(prior.normalize(obs), instructions, use_cache=use_cache)
+        ).sum().backward()
+        return torch.cat([p.grad.flatten() for p in lora])
+
+    default, full, cached = grads(None), grads(False), grads(True)
+    torch.testing.assert_close(default, full)
+    assert not torch.allclose(cached, full)  # the trap the default avoids is real
