@@ -238,7 +238,6 @@ if __name__ == "__main__":
         print(f"prior: {args.prior} ({prior.config.kind}, LM {prior.config.lm_name}, {prior.config.quantization})")
         log_kl_coef = torch.tensor(np.log(max(args.kl_coef, 1e-8)), device=device, requires_grad=True)
         kl_coef_optimizer = optim.Adam([log_kl_coef], lr=args.kl_coef_lr)
-        kl_coef = args.kl_coef
     # end LaGO
 
     agent = Agent(obs_dim, n_actions).to(device)
@@ -313,10 +312,8 @@ if __name__ == "__main__":
             prior_start = time.time()
             prior_logits = prior.predict(obs.reshape(-1, obs_dim), instructions.reshape(-1).tolist(), args.prior_batch_size)
             prior_time = time.time() - prior_start
-            if args.kl_schedule == "linear":
-                kl_coef = (1.0 - (iteration - 1.0) / args.num_iterations) * args.kl_coef
-            elif args.kl_schedule == "auto":
-                kl_coef = log_kl_coef.exp().item()
+            kl_frac = 1.0 - (iteration - 1.0) / args.num_iterations if args.kl_schedule == "linear" else 1.0
+            kl_coef = log_kl_coef.exp().item() if args.kl_schedule == "auto" else kl_frac * args.kl_coef
         # end LaGO
 
         # bootstrap value if not done
@@ -342,7 +339,6 @@ if __name__ == "__main__":
         b_advantages = advantages.reshape(-1)
         b_returns = returns.reshape(-1)
         b_values = values.reshape(-1)
-        b_prior_logits = prior_logits if use_prior else None  # LaGO
 
         # Optimizing the policy and value network
         b_inds = np.arange(args.batch_size)
@@ -392,7 +388,7 @@ if __name__ == "__main__":
 
                 # LaGO: exact KL(pi || prior) between categoricals, added to the policy loss
                 if use_prior:
-                    prior_kl = categorical_kl(agent.actor(b_obs[mb_inds]), b_prior_logits[mb_inds]).mean()
+                    prior_kl = categorical_kl(agent.actor(b_obs[mb_inds]), prior_logits[mb_inds]).mean()
                     loss = loss + kl_coef * prior_kl
                 # end LaGO
 

@@ -400,7 +400,6 @@ if __name__ == "__main__":
         env_instructions = np.array([p[i % len(p)] for i, p in enumerate(phrasings)], dtype=object)[rank_envs]  # DDP
         log_kl_coef = torch.tensor(np.log(max(args.kl_coef, 1e-8)), device=device, requires_grad=True)
         kl_coef_optimizer = optim.Adam([log_kl_coef], lr=args.kl_coef_lr)
-        kl_coef = args.kl_coef
     # end LaGO
 
     agent = Agent(raw_obs_dim, len(set(tasks)), act_dim).to(device)
@@ -489,10 +488,8 @@ if __name__ == "__main__":
             instructions = np.tile(env_instructions, args.num_steps).tolist()  # (step, env) order, as raw_obs
             prior_params = prior.predict(raw_obs.reshape(-1, raw_obs_dim), instructions, args.prior_batch_size)
             prior_time = time.time() - prior_start
-            if args.kl_schedule == "linear":
-                kl_coef = (1.0 - (iteration - 1.0) / args.num_iterations) * args.kl_coef
-            elif args.kl_schedule == "auto":
-                kl_coef = log_kl_coef.exp().item()
+            kl_frac = 1.0 - (iteration - 1.0) / args.num_iterations if args.kl_schedule == "linear" else 1.0
+            kl_coef = log_kl_coef.exp().item() if args.kl_schedule == "auto" else kl_frac * args.kl_coef
         # end LaGO
 
         # bootstrap value if not done

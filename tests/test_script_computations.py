@@ -91,7 +91,7 @@ def test_clevr_loss_and_gradients_equal_an_independent_reference(tiny_priors, tm
     obs, instructions = loc["obs"].reshape(32, -1), loc["instructions"].reshape(-1).tolist()
     with torch.no_grad():
         expected_logits = prior(obs, instructions)
-    torch.testing.assert_close(loc["b_prior_logits"], expected_logits, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(loc["prior_logits"], expected_logits, rtol=1e-5, atol=1e-5)
     assert len(set(instructions)) > 1  # the two envs' episodes carry their own goals
 
     mb = loc["mb_inds"]
