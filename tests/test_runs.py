@@ -106,7 +106,9 @@ def test_load_checkpoint_refusals_name_the_cause_and_the_fix(tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError) as garbled:
         runs.load_checkpoint(tmp_path)
-    assert str(garbled.value).startswith(f"--resume {tmp_path}: checkpoint.pt is unreadable (")
+    assert str(garbled.value).startswith(
+        f"--resume {tmp_path}: checkpoint.pt is unreadable (UnpicklingError)"
+    )
     assert str(garbled.value).endswith("it was not written by this project or was damaged: start a new run")
 
     checkpoint = {"args": {"num_envs": 4, "num_steps": 32}}
@@ -135,10 +137,14 @@ def test_episode_success_is_any_step_of_the_episode():
     infos = {"success": np.array([0.0, 0.0, 0.0]), "_success": np.array([True, True, True])}
     infos["final_info"] = final([True, True, False], [4.5, -1.0, 0.0], [2, 2, 0], [0.0, 0.0, 0.0])
     assert stats.finished(infos) == [(4.5, 2, 1.0), (-1.0, 2, 0.0)]
-    # Step 3: env 0's new episode ends without success (the flag was reset); env 2 succeeds at its last
-    # step, seen only in final_info.
-    infos = {"final_info": final([True, False, True], [0.5, 0.0, 7.0], [1, 0, 3], [0.0, 0.0, 1.0])}
-    assert stats.finished(infos) == [(0.5, 1, 0.0), (7.0, 3, 1.0)]
+    # Step 3: env 0's new episode ends without success (the flag was reset); env 2's ends too, and the
+    # success value it reported while masked at step 1 does not count.
+    infos = {"final_info": final([True, False, True], [0.5, 0.0, 7.0], [1, 0, 3], [0.0, 0.0, 0.0])}
+    assert stats.finished(infos) == [(0.5, 1, 0.0), (7.0, 3, 0.0)]
+    # Step 4: no mask given: every env's success counts; env 1 also succeeds at its last step.
+    assert stats.finished({"success": np.array([0.0, 1.0, 1.0])}) == []
+    infos = {"final_info": final([True, True, True], [1.0, 2.0, 3.0], [1, 4, 1], [0.0, 1.0, 0.0])}
+    assert stats.finished(infos) == [(1.0, 1, 0.0), (2.0, 4, 1.0), (3.0, 1, 1.0)]
     assert stats.ever_success.tolist() == [False, False, False]
 
 
