@@ -70,3 +70,21 @@ def test_out_of_range_options_are_refused_by_name(field, value, message):
     check_ranges(Options())
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         check_ranges(Options(**{field: value}))
+
+
+def test_stop_flag_sets_on_the_first_signal_and_interrupts_on_a_second_ctrl_c():
+    import signal
+
+    from cleanrl_lago.utils.runs import StopFlag
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        flag = StopFlag()
+        assert not flag
+        signal.raise_signal(signal.SIGTERM)
+        assert flag and flag.signals == [signal.SIGTERM]
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)

@@ -102,12 +102,17 @@ def check_resume(checkpoint: dict[str, Any], args: Any, same: tuple[str, ...]) -
 class StopFlag:
     """Ctrl-C and SIGTERM (a scheduler's pre-emption) set this flag instead of raising; the loop checks
     it where stopping is clean (PPO: between iterations; SAC: between steps), writes a checkpoint there
-    and exits with status 130."""
+    and exits with status 130. A second Ctrl-C interrupts at once (e.g. during the final evaluation)."""
 
     def __init__(self) -> None:
         self.signals: list[int] = []
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda signum, frame: self.signals.append(signum))
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signals and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signals.append(signum)
 
     def __bool__(self) -> bool:
         return bool(self.signals)
