@@ -5,6 +5,7 @@ prior's word hashing (part of its file format) and configs of format version 1 w
 Written to kill the mutants that survived the other tests (docs/mutation.md)."""
 
 import hashlib
+import json
 
 import gymnasium as gym
 import numpy as np
@@ -239,3 +240,16 @@ def test_lora_training_gradients_reach_the_prompt(tiny_lm):
     default, full, cached = grads(None), grads(False), grads(True)
     torch.testing.assert_close(default, full)
     assert not torch.allclose(cached, full)  # the trap the default avoids is real
+
+
+def test_save_prior_records_its_provenance_and_weights_metadata(tmp_path):
+    from safetensors import safe_open
+
+    from priors import save_prior
+
+    split = {"train": INSTRUCTIONS[:3], "held_out": INSTRUCTIONS[3:]}
+    path = save_prior(mlp_prior(BOX), tmp_path / "p", dataset="org/demos-v0", instruction_split=split)
+    provenance = json.loads((path / "config.json").read_text())["provenance"]
+    assert provenance["dataset"] == "org/demos-v0" and provenance["instruction_split"] == split
+    with safe_open(path / "model.safetensors", "pt") as weights:
+        assert weights.metadata() == {"format": "pt", "kind": "mlp"}  # "pt": what safetensors loaders expect
