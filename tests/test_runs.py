@@ -1,11 +1,9 @@
 """cleanrl_lago/utils/runs.py, in process: checkpoints restore every object and RNG stream exactly, resume
-refusals name the option, episode success is counted as Meta-World reports it, the stop flag, and the
+refusals name the option, episode success is counted as Meta-World reports it, the stop flag's exit, and the
 atomic writer's layout (priors/atomic.py: hidden sibling, missing parents, fsync before rename, replace=False).
 Written to kill the mutants that survived the end-to-end tests (docs/mutation.md)."""
 
-import os
 import random
-import signal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -160,25 +158,15 @@ def test_episodes_without_success_info_and_state_round_trip():
     assert other.ever_success.tolist() == [True, False]
 
 
-# ----- the stop flag --------------------------------------------------------------------------------
-def test_stop_flag_catches_sigint_and_sigterm_and_exits_130(capsys):
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        flag = runs.StopFlag()
-        assert not flag
-        os.kill(os.getpid(), signal.SIGTERM)
-        assert flag and flag.signals == [signal.SIGTERM]
-        os.kill(os.getpid(), signal.SIGINT)  # no KeyboardInterrupt
-        assert flag.signals == [signal.SIGTERM, signal.SIGINT]
-        with pytest.raises(SystemExit) as stopped:
-            flag.exit("runs/x", "iteration 3")
-        assert stopped.value.code == 130
-        assert capsys.readouterr().out == (
-            "interrupted: checkpoint at iteration 3 in runs/x; resume with --resume runs/x\n"
-        )
-    finally:
-        for s, handler in handlers.items():
-            signal.signal(s, handler)
+# ----- the stop flag (its signals: tests/test_utils.py) ---------------------------------------------
+def test_stop_flag_exit_names_the_checkpoint_and_exits_130(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        runs.StopFlag.exit(None, "runs/x", "iteration 3")
+    assert stopped.value.code == 130
+    assert (
+        capsys.readouterr().out
+        == "interrupted: checkpoint at iteration 3 in runs/x; resume with --resume runs/x\n"
+    )
 
 
 # ----- priors/atomic.py: where and how the new version is staged -----------------------------------
