@@ -159,9 +159,10 @@ def test_episodes_without_success_info_and_state_round_trip():
 
 
 # ----- the stop flag (its signals: tests/test_utils.py) ---------------------------------------------
-def test_stop_flag_exit_names_the_checkpoint_and_exits_130(capsys):
+def test_stop_flag_exit_names_the_checkpoint_and_exits_130(capsys, monkeypatch):
+    monkeypatch.setattr(runs.signal, "signal", lambda signum, handler: None)  # leave pytest's handlers
     with pytest.raises(SystemExit) as stopped:
-        runs.StopFlag.exit(None, "runs/x", "iteration 3")
+        runs.StopFlag().exit("runs/x", "iteration 3")
     assert stopped.value.code == 130
     assert (
         capsys.readouterr().out
