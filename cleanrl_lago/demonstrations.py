@@ -27,13 +27,22 @@ from priors.demonstrations import (
     EpisodeRecorder,
     ExpertEpisode,
     check_new_dataset,
+    policy_success_rates,
     task_success_rates,
     write_dataset,
 )
 from tqdm import tqdm
 
-from cleanrl_lago.envs.clevr_expert import expert_action
-from cleanrl_lago.envs.clevr_robot import ClevrRobotEnv
+from cleanrl_lago.envs.clevr_expert import GOOD_TOLERANCE, expert_labels
+from cleanrl_lago.envs.clevr_robot import (
+    BALL_RADIUS,
+    NUM_ACTIONS,
+    NUM_BALLS,
+    WALL_X,
+    WALL_Y_BEHIND,
+    WALL_Y_FRONT,
+    ClevrRobotEnv,
+)
 from cleanrl_lago.envs.metaworld_tasks import (
     check_task,
     make_metaworld_env,
@@ -53,26 +62,91 @@ COMMAND = "python -m cleanrl_lago.demonstrations"
 
 
 # ----- experts ---------------------------------------------------------------------------------
-def clevr_episodes(episodes: int, seed: int = 0, max_episode_steps: int | None = None) -> Iterator[ExpertEpisode]:
-    """Run the scripted CLEVR-Robot expert; episode ``i`` resets with seed ``seed + i``.
+def parse_behaviours(behaviour: str, shares: str | None = None) -> dict[str, float]:
+    """``"expert,random,epsilon:0.3"`` and optional shares ``"0.5,0.2,0.3"`` (default: equal) as
+    ``{policy: share of the episodes}``. ``epsilon:P`` takes a uniformly random push with
+    probability P at each step, else the expert's."""
+    names = [b.strip() for b in behaviour.split(",") if b.strip()]
+    for name in names:
+        kind, _, value = name.partition(":")
+        valid = (kind in ("expert", "random") and not value) or (
+            kind == "epsilon" and value.replace(".", "", 1).isdigit() and 0.0 <= float(value) <= 1.0
+        )
+        if not valid:
+            raise ValueError(f"unknown behaviour {name!r}: use expert, random or epsilon:P with P in [0, 1]")
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"--behaviour needs distinct policies, got {behaviour!r}")
+    weights = [1.0] * len(names) if shares is None else [float(w) for w in shares.split(",")]
+    if len(weights) != len(names) or min(weights) < 0 or sum(weights) <= 0:
+        raise ValueError(f"--behaviour-shares needs {len(names)} non-negative numbers, got {shares!r}")
+    return {name: w / sum(weights) for name, w in zip(names, weights, strict=True)}
 
-    The env samples the goal and its train-split instruction from the episode's seed.
+
+def episode_policies(shares: dict[str, float], episodes: int) -> list[str]:
+    """The acting policy of each episode: ``round(share * episodes)`` episodes each (largest
+    remainders fill up), in blocks in the order given."""
+    exact = {name: share * episodes for name, share in shares.items()}
+    counts = {name: int(np.floor(v)) for name, v in exact.items()}
+    by_remainder = sorted(exact, key=lambda name: counts[name] - exact[name])
+    for name in by_remainder[: episodes - sum(counts.values())]:
+        counts[name] += 1
+    return [name for name, n in counts.items() for _ in range(n)]
+
+
+def clevr_episodes(
+    episodes: int,
+    seed: int = 0,
+    max_episode_steps: int | None = None,
+    behaviour: dict[str, float] | None = None,
+    tolerance: float = GOOD_TOLERANCE,
+) -> Iterator[ExpertEpisode]:
+    """Run CLEVR-Robot episodes; episode ``i`` resets with seed ``seed + i``.
+
+    The env samples the goal and its train-split instruction from the episode's seed. Who acts
+    follows ``behaviour`` (:func:`parse_behaviours`; default: the expert in every episode); the
+    expert labels every observation with its action and its set of good pushes
+    (:func:`cleanrl_lago.envs.clevr_expert.expert_labels`, ``tolerance``). Random pushes are drawn
+    with ``np.random.default_rng((seed + i, 1))``.
     """
     kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
     env = gym.make(CLEVR_ENV_ID, instruction_split="train", **kwargs)
+    policies = episode_policies(behaviour or {"expert": 1.0}, episodes)
     try:
-        for i in range(episodes):
+        for i, policy in enumerate(policies):
+            epsilon = 1.0 if policy == "random" else float(policy.partition(":")[2] or 0.0)
+            rng = np.random.default_rng((seed + i, 1))
             obs, info = env.reset(seed=seed + i)
             ep = EpisodeRecorder(obs, info)
             while True:
-                action = expert_action(env.unwrapped)
+                label, good = expert_labels(env.unwrapped, tolerance)
+                ep.label(label, good)
+                acting = "random" if epsilon > 0 and rng.random() < epsilon else "expert"
+                action = int(rng.integers(NUM_ACTIONS)) if acting == "random" else label
                 obs, reward, terminated, truncated, info = env.step(action)
-                ep.add(action, obs, reward, terminated, truncated, info)
+                ep.add(action, obs, reward, terminated, truncated, info, behaviour=acting)
                 if terminated or truncated:
                     break
-            yield ep.finish(seed + i, CLEVR_ENV_ID, info["instruction"], action_dtype=np.int64)
+            ep.label(*expert_labels(env.unwrapped, tolerance))
+            yield ep.finish(seed + i, CLEVR_ENV_ID, info["instruction"], action_dtype=np.int64, policy=policy)
     finally:
         env.close()
+
+
+def balls_touching_wall(observations: np.ndarray, margin: float = 0.01) -> np.ndarray:
+    """[N, 5] bool: which balls of CLEVR-Robot observations touch a wall (centre within
+    ``BALL_RADIUS + margin`` of it)."""
+    balls = np.asarray(observations)[:, : 2 * NUM_BALLS].reshape(-1, NUM_BALLS, 2)
+    reach = BALL_RADIUS + margin
+    return (
+        (np.abs(balls[..., 0]) >= WALL_X - reach)
+        | (balls[..., 1] <= WALL_Y_BEHIND + reach)
+        | (balls[..., 1] >= WALL_Y_FRONT - reach)
+    )
+
+
+def wall_contact_share(observations: np.ndarray) -> float:
+    """Share of CLEVR-Robot observations in which at least one ball touches a wall."""
+    return float(balls_touching_wall(observations).any(axis=1).mean()) if len(observations) else 0.0
 
 
 def metaworld_episodes(
@@ -132,6 +206,11 @@ class CollectionSummary:
     task_success_rates: dict[str, float]
     size_mb: float
     seconds: float
+    policy_success_rates: dict[str, float]
+    """success rate of each acting policy's episodes"""
+    wall_contact_shares: dict[str, float]
+    """CLEVR-Robot: share of the states (where an action is chosen) with a ball touching a wall, per
+    acting policy and ``"all"``; empty for Meta-World"""
 
 
 def collection_command(dataset_id: str) -> str:
@@ -156,11 +235,15 @@ def collect_clevr(
     max_episode_steps: int | None = None,
     overwrite: bool = False,
     command: str | None = None,
+    behaviour: dict[str, float] | None = None,
+    tolerance: float = GOOD_TOLERANCE,
 ) -> CollectionSummary:
-    """Collect CLEVR-Robot expert episodes into the Minari dataset ``dataset_id``."""
+    """Collect CLEVR-Robot episodes, labelled by the expert, into the Minari dataset ``dataset_id``
+    (who acts: ``behaviour``, see :func:`clevr_episodes`)."""
     check_new_dataset(dataset_id, overwrite)
+    behaviour = behaviour or {"expert": 1.0}
     start = time.perf_counter()
-    gen = clevr_episodes(episodes, seed, max_episode_steps)
+    gen = clevr_episodes(episodes, seed, max_episode_steps, behaviour, tolerance)
     collected = _with_progress(gen, episodes)
     spaces_env = ClevrRobotEnv()
     spaces_env.close()
@@ -169,6 +252,8 @@ def collect_clevr(
         "seed": seed,
         "episodes": episodes,
         "max_episode_steps": max_episode_steps or gym.spec(CLEVR_ENV_ID).max_episode_steps,
+        "behaviour_shares": behaviour,
+        "good_action_tolerance": tolerance,
         "command": command or f"{COMMAND} --env clevr --episodes {episodes} --seed {seed}",
     }
     path = write_dataset(
@@ -181,7 +266,13 @@ def collect_clevr(
         overwrite=overwrite,
         code_permalink="cleanrl_lago/demonstrations.py",
     )
-    return _summary(dataset_id, path, collected, start)
+    summary = _summary(dataset_id, path, collected, start)
+    by_policy: dict[str, list[np.ndarray]] = {}
+    for ep in collected:
+        by_policy.setdefault(ep.policy, []).append(ep.observations[:-1])
+    by_policy["all"] = [ep.observations[:-1] for ep in collected]
+    summary.wall_contact_shares = {name: wall_contact_share(np.concatenate(obs)) for name, obs in by_policy.items()}
+    return summary
 
 
 def collect_metaworld(
@@ -244,10 +335,13 @@ def _summary(dataset_id: str, path: Path, episodes: list[ExpertEpisode], start: 
         path=path,
         episodes=len(episodes),
         steps=sum(len(ep.actions) for ep in episodes),
-        success_rate=float(np.mean([ep.success for ep in episodes])),
+        # the expert's own episodes, as the per-task rates
+        success_rate=float(np.mean([ep.success for ep in episodes if ep.policy == "expert"] or [False])),
         task_success_rates=task_success_rates(episodes),
         size_mb=_folder_size_mb(path),
         seconds=time.perf_counter() - start,
+        policy_success_rates=policy_success_rates(episodes),
+        wall_contact_shares={},
     )
 
 
@@ -260,6 +354,13 @@ class Args:
     """Meta-World tasks: 'mt10', 'mt50' or comma-separated names such as 'reach-v3,push-v3'"""
     episodes: int = 500
     """CLEVR-Robot: number of episodes (seeds seed .. seed + episodes - 1)"""
+    behaviour: str = "expert"
+    """CLEVR-Robot: who acts, comma-separated: expert, random (uniform pushes), epsilon:P (a random push
+    with probability P at each step, else the expert's); the expert labels every step either way"""
+    behaviour_shares: str | None = None
+    """CLEVR-Robot: share of the episodes of each --behaviour policy, comma-separated (default: equal)"""
+    good_action_tolerance: float = GOOD_TOLERANCE
+    """CLEVR-Robot: a push is good when no push makes the goal hold and its cost is within this of the best"""
     episodes_per_task: int = 20
     """Meta-World: number of episodes per task"""
     seed: int = 0
@@ -298,6 +399,8 @@ def main(argv: list[str] | None = None) -> CollectionSummary:
                 max_episode_steps=args.max_episode_steps,
                 overwrite=args.overwrite,
                 command=command,
+                behaviour=parse_behaviours(args.behaviour, args.behaviour_shares),
+                tolerance=args.good_action_tolerance,
             )
         else:
             tasks = resolve_tasks(args.tasks)
@@ -313,6 +416,10 @@ def main(argv: list[str] | None = None) -> CollectionSummary:
             )
     for task, rate in summary.task_success_rates.items():
         logger.info("expert success %-28s %6.1f%%", task, 100 * rate)
+    for policy, rate in summary.policy_success_rates.items():
+        logger.info("success of %-16s episodes %6.1f%%", policy, 100 * rate)
+    for policy, share in summary.wall_contact_shares.items():
+        logger.info("states with a ball touching a wall, %-12s %6.1f%%", policy, 100 * share)
     logger.info(
         "wrote %s: %d episodes, %d steps, expert success %.1f%%, %.2f MB, %.1f s -> %s",
         summary.dataset_id,

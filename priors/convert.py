@@ -86,10 +86,11 @@ def convert(
     seed = config.seed if args.seed is None else args.seed
     demos = load_demonstrations(dataset, successful_only=args.successful_only)
     _, val_rows = split_by_episode(demos, args.val_fraction, seed)
-    before = validate(source, demos, val_rows)
+    phrasings = demos.split_instruction_ids.get("validation")  # as in training
+    before = validate(source, demos, val_rows, instruction_ids=phrasings)
     del source
     prior = load_prior(args.source, device=args.device, quantization=args.quantization)
-    after = validate(prior, demos, val_rows)
+    after = validate(prior, demos, val_rows, instruction_ids=phrasings)
     logger.info("validation at %s: %s; at %s: %s", config.quantization, before, args.quantization, after)
 
     policy = ("policy_success_train", "policy_success_heldout")

@@ -7,7 +7,11 @@ for its benchmarks is described in ``docs/demonstrations.md``.)
 
 Storage. Each episode is a Minari episode (observations float32 with the final one, actions,
 rewards, terminations, truncations; the episode's seed in its metadata). Its infos hold, per
-step (reset included), the integer ``instruction_id`` and ``task_id`` and the bool ``success``.
+step (reset included), the integer ``instruction_id``, ``task_id``, ``policy_id`` and
+``behaviour_id`` and the bool ``success``; episodes relabelled by a demonstrator also hold
+``expert_action`` (its action in each observation, the training label), episodes with action sets
+``good_actions`` (``[T + 1, n]`` bool, discrete actions), and episodes with phrasings of other
+instruction splits ``<split>_instruction_id``.
 The tables these ids index, the collection settings and the command live under the key
 ``"cleanrl_lago"`` of the dataset's ``metadata.json`` (:data:`METADATA_KEY`; the name is part of the
 stored format). (Minari's hdf5 backend would store strings in infos too, but reads them back as
@@ -44,6 +48,8 @@ logger = logging.getLogger(__name__)
 METADATA_KEY = "cleanrl_lago"
 """The key of the dataset's ``metadata.json`` this module's tables and settings live under."""
 FORMAT_VERSION = 1
+DEMONSTRATOR = "expert"
+"""The name of the policy whose actions label every step (and the default acting policy)."""
 
 
 @dataclass
@@ -72,6 +78,23 @@ class Demonstrations:
     """Share of the expert episodes that reached success."""
     task_success_rates: dict[str, float] = field(default_factory=dict)
     """Expert success rate per task."""
+    action_sets: np.ndarray | None = None
+    """[N, n] bool, discrete actions only: the set of actions as good as the label in each step's
+    observation (``None``: the dataset has no sets)."""
+    behaviours: list[str] = field(default_factory=lambda: [DEMONSTRATOR])
+    """Who can act in the dataset's episodes (:data:`DEMONSTRATOR`, or a behaviour policy such as
+    ``"random"``); every step is labelled by the demonstrator whoever acted."""
+    behaviour_ids: np.ndarray | None = None
+    """[N] int64 index into ``behaviours``: who took the step's action (``None``: the demonstrator)."""
+    policies: list[str] = field(default_factory=lambda: [DEMONSTRATOR])
+    """The episodes' acting policies (e.g. ``"expert"``, ``"random"``, ``"epsilon:0.3"``)."""
+    policy_ids: np.ndarray | None = None
+    """[N] int64 index into ``policies``: the policy of the step's episode (``None``: the demonstrator)."""
+    split_instruction_ids: dict[str, np.ndarray] = field(default_factory=dict)
+    """Other instruction splits' phrasings of each step's task, e.g. ``{"validation": [N] int64}``
+    (indices into ``instructions``); empty when the dataset records none."""
+    policy_success_rates: dict[str, float] = field(default_factory=dict)
+    """Success rate of the episodes of each acting policy."""
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -90,6 +113,11 @@ class ExpertEpisode:
     terminations: np.ndarray  # [T] bool
     truncations: np.ndarray  # [T] bool
     successes: np.ndarray  # [T + 1] bool, reset included
+    policy: str = DEMONSTRATOR  # who acted in the episode
+    behaviours: list[str] | None = None  # [T] who took each action (None: all the policy's)
+    expert_actions: np.ndarray | None = None  # [T + 1] the demonstrator's action in each observation
+    action_sets: np.ndarray | None = None  # [T + 1, n] bool, the good actions in each observation
+    split_instructions: dict[str, str] = field(default_factory=dict)  # other splits' phrasings
 
     @property
     def success(self) -> bool:
@@ -98,7 +126,10 @@ class ExpertEpisode:
 
 class EpisodeRecorder:
     """Builds an :class:`ExpertEpisode` step by step: the reset's observation and info, then
-    :meth:`add` after each step, then :meth:`finish`. ``info["success"]`` marks successful steps."""
+    :meth:`add` after each step, then :meth:`finish`. ``info["success"]`` marks successful steps.
+
+    Episodes where another policy acts and the demonstrator labels every observation call
+    :meth:`label` once per observation (before each :meth:`add`, and once for the final one)."""
 
     def __init__(self, obs: np.ndarray, info: dict[str, Any]):
         self.observations = [np.asarray(obs, dtype=np.float32)]
@@ -107,8 +138,22 @@ class EpisodeRecorder:
         self.rewards: list[float] = []
         self.terminations: list[bool] = []
         self.truncations: list[bool] = []
+        self.behaviours: list[str] = []
+        self.expert_actions: list[Any] = []
+        self.action_sets: list[np.ndarray] = []
 
-    def add(self, action, obs, reward, terminated, truncated, info) -> None:
+    def label(self, expert_action, action_set: np.ndarray | None = None) -> None:
+        """The demonstrator's action in the latest observation, and optionally the set of actions
+        as good as it (a bool mask over a discrete action space)."""
+        if len(self.expert_actions) != len(self.observations) - 1:
+            raise RuntimeError("label() once per observation: before each add(), and once after the last")
+        self.expert_actions.append(expert_action)
+        if action_set is not None:
+            self.action_sets.append(np.asarray(action_set, dtype=bool))
+
+    def add(self, action, obs, reward, terminated, truncated, info, behaviour: str = DEMONSTRATOR) -> None:
+        """Record a step; ``behaviour`` names who took ``action``."""
+        self.behaviours.append(behaviour)
         self.actions.append(action)
         self.observations.append(np.asarray(obs, dtype=np.float32))
         self.rewards.append(float(reward))
@@ -116,7 +161,24 @@ class EpisodeRecorder:
         self.truncations.append(bool(truncated))
         self.successes.append(bool(info.get("success", False)))
 
-    def finish(self, seed: int, task: str, instruction: str, action_dtype: type) -> ExpertEpisode:
+    def finish(
+        self,
+        seed: int,
+        task: str,
+        instruction: str,
+        action_dtype: type,
+        *,
+        policy: str = DEMONSTRATOR,
+        split_instructions: dict[str, str] | None = None,
+    ) -> ExpertEpisode:
+        """The episode; ``policy`` names who acted, ``split_instructions`` other splits' phrasings."""
+        labelled = bool(self.expert_actions)
+        if labelled and len(self.expert_actions) != len(self.observations):
+            raise RuntimeError(
+                f"{len(self.expert_actions)} labels for {len(self.observations)} observations: label the final one too"
+            )
+        if self.action_sets and len(self.action_sets) != len(self.observations):
+            raise RuntimeError("give an action set with every label, or none")
         return ExpertEpisode(
             seed=seed,
             task=task,
@@ -127,6 +189,11 @@ class EpisodeRecorder:
             terminations=np.asarray(self.terminations, dtype=bool),
             truncations=np.asarray(self.truncations, dtype=bool),
             successes=np.asarray(self.successes, dtype=bool),
+            policy=policy,
+            behaviours=list(self.behaviours),
+            expert_actions=np.asarray(self.expert_actions, dtype=action_dtype) if labelled else None,
+            action_sets=np.stack(self.action_sets) if self.action_sets else None,
+            split_instructions=dict(split_instructions or {}),
         )
 
 
@@ -163,10 +230,48 @@ def write_dataset(
     """
     check_new_dataset(dataset_id, overwrite)
     final = get_dataset_path(dataset_id)
+    if not episodes:
+        raise ValueError("no episodes to write")
+    for what, has in (
+        ("demonstrator labels (expert_actions)", lambda ep: ep.expert_actions is not None),
+        ("action sets", lambda ep: ep.action_sets is not None),
+        ("instruction splits", lambda ep: sorted(ep.split_instructions)),
+    ):
+        if len({str(has(ep)) for ep in episodes}) > 1:
+            raise ValueError(f"some episodes have {what} and others not (or other ones): all or none")
+    splits = sorted(episodes[0].split_instructions)
     instructions = list(dict.fromkeys(ep.instruction for ep in episodes))
+    for split in splits:  # after the train phrasings, so their ids stay what they were
+        instructions += [
+            s for s in dict.fromkeys(ep.split_instructions[split] for ep in episodes) if s not in instructions
+        ]
     tasks = list(dict.fromkeys(ep.task for ep in episodes))
+    policies = list(dict.fromkeys([DEMONSTRATOR] + [ep.policy for ep in episodes]))
+    behaviours = list(dict.fromkeys([DEMONSTRATOR] + [b for ep in episodes for b in ep.behaviours or ()]))
     instruction_index = {s: i for i, s in enumerate(instructions)}
     task_index = {s: i for i, s in enumerate(tasks)}
+
+    def infos(ep: ExpertEpisode) -> dict[str, np.ndarray]:
+        n = len(ep.successes)
+        acted = ep.behaviours or [DEMONSTRATOR] * (n - 1)
+        out = {
+            "instruction_id": np.full(n, instruction_index[ep.instruction], dtype=np.int64),
+            "task_id": np.full(n, task_index[ep.task], dtype=np.int64),
+            "success": ep.successes,
+            "policy_id": np.full(n, policies.index(ep.policy), dtype=np.int64),
+            # who acts in each observation; -1 in the final one, where nobody does
+            "behaviour_id": np.array([behaviours.index(b) for b in acted] + [-1], dtype=np.int64),
+        }
+        for split in splits:
+            out[f"{split}_instruction_id"] = np.full(
+                n, instruction_index[ep.split_instructions[split]], dtype=np.int64
+            )
+        if ep.expert_actions is not None:
+            out["expert_action"] = ep.expert_actions
+        if ep.action_sets is not None:
+            out["good_actions"] = ep.action_sets
+        return out
+
     buffers = [
         EpisodeBuffer(
             id=i,
@@ -176,13 +281,7 @@ def write_dataset(
             rewards=ep.rewards.tolist(),
             terminations=ep.terminations.tolist(),
             truncations=ep.truncations.tolist(),
-            infos={
-                "instruction_id": np.full(
-                    len(ep.successes), instruction_index[ep.instruction], dtype=np.int64
-                ),
-                "task_id": np.full(len(ep.successes), task_index[ep.task], dtype=np.int64),
-                "success": ep.successes,
-            },
+            infos=infos(ep),
         )
         for i, ep in enumerate(episodes)
     ]
@@ -192,7 +291,11 @@ def write_dataset(
         "tasks": tasks,
         "instructions": instructions,
         "instruction_split": "train",
+        "instruction_splits": splits,
+        "policies": policies,
+        "behaviours": behaviours,
         "task_success_rates": task_success_rates(episodes),
+        "policy_success_rates": policy_success_rates(episodes),
         **settings,
     }
     # A hidden folder next to the datasets: Minari's listings skip it, and the final rename stays
@@ -213,8 +316,9 @@ def write_dataset(
                 code_permalink=code_permalink,
                 description=(
                     f"Scripted-expert demonstrations on {env_id} ({len(tasks)} task(s)) tagged with train-split "
-                    f"language instructions. Per-step infos: instruction_id, task_id (indices into "
-                    f"metadata['{METADATA_KEY}']['instructions'/'tasks']) and success."
+                    f"language instructions. Per-step infos: instruction_id, task_id, policy_id, behaviour_id "
+                    f"(indices into metadata['{METADATA_KEY}']['instructions'/'tasks'/'policies'/'behaviours']), "
+                    "success, and where present expert_action, good_actions and <split>_instruction_id."
                 ),
             )
             dataset.storage.update_metadata({METADATA_KEY: metadata})
@@ -237,11 +341,20 @@ def write_dataset(
 
 
 def task_success_rates(episodes: list[ExpertEpisode]) -> dict[str, float]:
-    """The share of successful episodes per task."""
+    """The share of successful episodes per task, among the demonstrator's own episodes."""
     outcomes: dict[str, list[bool]] = {}
     for ep in episodes:
-        outcomes.setdefault(ep.task, []).append(ep.success)
+        if ep.policy == DEMONSTRATOR:
+            outcomes.setdefault(ep.task, []).append(ep.success)
     return {task: float(np.mean(s)) for task, s in outcomes.items()}
+
+
+def policy_success_rates(episodes: list[ExpertEpisode]) -> dict[str, float]:
+    """The share of successful episodes per acting policy."""
+    outcomes: dict[str, list[bool]] = {}
+    for ep in episodes:
+        outcomes.setdefault(ep.policy, []).append(ep.success)
+    return {policy: float(np.mean(s)) for policy, s in outcomes.items()}
 
 
 def check_new_dataset(dataset_id: str, overwrite: bool) -> None:
@@ -336,46 +449,86 @@ def _flatten(
     dataset: minari.MinariDataset, meta: dict[str, Any], episodes: list, successful_only: bool
 ) -> Demonstrations:
     instructions, tasks = list(meta["instructions"]), list(meta["tasks"])
+    policies = list(meta.get("policies", [DEMONSTRATOR]))
+    behaviours = list(meta.get("behaviours", [DEMONSTRATOR]))
+    splits = list(meta.get("instruction_splits", []))
     if not episodes:
         raise ValueError("it holds no episodes")
-    obs, actions, instruction_ids, task_ids, episode_ids = [], [], [], [], []
+    action_space = dataset.action_space
+    discrete = isinstance(action_space, gym.spaces.Discrete)
+    per_step = ["instruction_id", "task_id", "success"] + [f"{split}_instruction_id" for split in splits]
+    optional = [
+        k
+        for k in ("policy_id", "behaviour_id", "expert_action", "good_actions")
+        if k in (episodes[0].infos or {})
+    ]
+    if "good_actions" in optional and not discrete:
+        raise ValueError("action sets (good_actions) need a Discrete action space")
+    columns: dict[str, list[np.ndarray]] = {
+        k: [] for k in ["obs", "actions", "episode_ids", *per_step, *optional]
+    }
     successes: dict[str, list[bool]] = {}
+    policy_outcomes: dict[str, list[bool]] = {}
     for ep in episodes:
         steps = len(ep.actions)
         infos = ep.infos or {}
         if len(ep.observations) != steps + 1 or any(
-            len(infos.get(k, ())) != steps + 1 for k in ("instruction_id", "task_id", "success")
+            len(infos.get(k, ())) != steps + 1 for k in per_step + optional
         ):
             raise ValueError(f"episode {ep.id} has inconsistent lengths")
         success = bool(np.any(infos["success"]))
-        successes.setdefault(tasks[int(infos["task_id"][0])], []).append(success)
-        if successful_only and not success:
+        policy = policies[int(infos["policy_id"][0])] if "policy_id" in infos else DEMONSTRATOR
+        policy_outcomes.setdefault(policy, []).append(success)
+        if policy == DEMONSTRATOR:
+            successes.setdefault(tasks[int(infos["task_id"][0])], []).append(success)
+        # Another policy's episode is labelled by the demonstrator step by step: kept even if it failed.
+        if successful_only and not success and policy == DEMONSTRATOR:
             continue
-        obs.append(np.asarray(ep.observations[:-1], dtype=np.float32))
-        actions.append(np.asarray(ep.actions))
-        instruction_ids.append(np.asarray(infos["instruction_id"][:-1], dtype=np.int64))
-        task_ids.append(np.asarray(infos["task_id"][:-1], dtype=np.int64))
-        episode_ids.append(np.full(steps, ep.id, dtype=np.int64))
-    action_space = dataset.action_space
-    discrete = isinstance(action_space, gym.spaces.Discrete)
-    if not obs:
+        columns["obs"].append(np.asarray(ep.observations[:-1], dtype=np.float32))
+        labels = infos["expert_action"] if "expert_action" in infos else ep.actions
+        columns["actions"].append(np.asarray(labels[:steps]))
+        columns["episode_ids"].append(np.full(steps, ep.id, dtype=np.int64))
+        for key in per_step + optional:
+            if key not in ("success", "expert_action"):
+                columns[key].append(np.asarray(infos[key][:-1]))
+    if not columns["obs"]:
         raise _NoSuccessfulEpisode
-    flat_instruction_ids, flat_task_ids = np.concatenate(instruction_ids), np.concatenate(task_ids)
-    if np.any(flat_instruction_ids < 0) or np.any(flat_instruction_ids >= len(instructions)):
-        raise ValueError("instruction ids out of range of the instruction table")
-    if np.any(flat_task_ids < 0) or np.any(flat_task_ids >= len(tasks)):
-        raise ValueError("task ids out of range of the task table")
+
+    def ids(key: str, table: list) -> np.ndarray:
+        values = np.concatenate(columns[key]).astype(np.int64)
+        if np.any(values < 0) or np.any(values >= len(table)):
+            raise ValueError(f"{key} out of range of its table")
+        return values
+
+    action_sets = None
+    if "good_actions" in optional:
+        action_sets = np.concatenate(columns["good_actions"]).astype(bool)
+        if action_sets.shape[1:] != (action_space.n,):
+            raise ValueError(f"good_actions of shape {action_sets.shape[1:]}, not ({action_space.n},)")
+        if not action_sets.any(axis=1).all():
+            raise ValueError("some steps have an empty action set (good_actions)")
+    if successes:
+        success_rate = float(np.mean([s for v in successes.values() for s in v]))
+    else:
+        success_rate = float(np.mean([s for v in policy_outcomes.values() for s in v]))
     return Demonstrations(
-        observations=np.concatenate(obs),
-        actions=np.concatenate(actions).astype(np.int64 if discrete else np.float32),
+        observations=np.concatenate(columns["obs"]),
+        actions=np.concatenate(columns["actions"]).astype(np.int64 if discrete else np.float32),
         instructions=instructions,
-        instruction_ids=flat_instruction_ids,
-        episode_ids=np.concatenate(episode_ids),
+        instruction_ids=ids("instruction_id", instructions),
+        episode_ids=np.concatenate(columns["episode_ids"]),
         tasks=tasks,
-        task_ids=flat_task_ids,
+        task_ids=ids("task_id", tasks),
         env_id=str(meta["env_id"]),
         observation_space=dataset.observation_space,
         action_space=action_space,
-        success_rate=float(np.mean([s for v in successes.values() for s in v])),
+        success_rate=success_rate,
         task_success_rates={task: float(np.mean(v)) for task, v in successes.items()},
+        action_sets=action_sets,
+        behaviours=behaviours,
+        behaviour_ids=ids("behaviour_id", behaviours) if "behaviour_id" in optional else None,
+        policies=policies,
+        policy_ids=ids("policy_id", policies) if "policy_id" in optional else None,
+        split_instruction_ids={split: ids(f"{split}_instruction_id", instructions) for split in splits},
+        policy_success_rates={policy: float(np.mean(v)) for policy, v in policy_outcomes.items()},
     )

@@ -338,6 +338,15 @@ class Prior(nn.Module):
         """Mean negative log-likelihood of a batch of demonstrations (the training loss)."""
         return -self.log_prob(obs, instructions, actions).mean()
 
+    def set_log_prob(self, obs: Observations, instructions: Instructions, action_sets) -> torch.Tensor:
+        """``log sum_{a in set} p(a | s, instruction)`` per sample, ``[B]``: the log-probability of
+        choosing any action of the set, given as a ``[B, n]`` bool mask (discrete actions only)."""
+        if not self.config.is_discrete:
+            raise ValueError("action sets need a Discrete action space")
+        sets = torch.as_tensor(action_sets, dtype=torch.bool, device=self.device)
+        log_probs = torch.log_softmax(self(obs, instructions), dim=-1)
+        return log_probs.masked_fill(~sets, float("-inf")).logsumexp(dim=-1)
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Parameters to optimise: projection, head, LoRA adapters (never the frozen LM)."""
         return [p for p in self.parameters() if p.requires_grad]

@@ -1,7 +1,10 @@
 """Training a LaGO prior on demonstrations (stage 1 of LaGO).
 
-Maximum likelihood on (instruction, observation, action) steps, with a validation split by
-episode, early stopping on the validation NLL, TensorBoard under ``runs/``, and at the end the
+Maximum likelihood on (instruction, observation, action) steps, or, where the demonstrations give
+each step a set of equally good actions (discrete actions), on the likelihood of the set
+``-log sum_{a in set} p(a | s)``; a validation split by episode (phrased with the dataset's
+validation phrasings when it has them); early stopping on the validation loss with patience;
+TensorBoard under ``runs/``, and at the end the
 success rate of the prior used directly as a policy (greedy / mean action) in environments the
 caller's factory makes (:mod:`priors.evaluation`), with the train and the held-out instruction
 phrasings. The metrics and the command go into the saved prior's provenance and model card.
@@ -12,6 +15,7 @@ passes its environments to :func:`train`. See docs/priors.md.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -55,8 +59,8 @@ class TrainSettings:
     """rank of LoRA adapters on the LM (0: off, the LM stays fully frozen)"""
     hidden_size: int = 256
     """width of the projection and head MLPs"""
-    epochs: int = 20
-    """maximum number of passes over the training steps"""
+    epochs: int | None = None
+    """maximum number of passes over the training steps (None: until early stopping)"""
     batch_size: int = 256
     """steps per gradient step"""
     instructions_per_batch: int = 16
@@ -68,7 +72,7 @@ class TrainSettings:
     val_fraction: float = 0.1
     """share of the episodes held out for validation"""
     patience: int = 3
-    """epochs without a better validation NLL before stopping"""
+    """epochs without a better validation loss (val_set_nll with action sets, else val_nll) before stopping"""
     max_steps_per_epoch: int | None = None
     """cap on gradient steps per epoch (default: one pass over the training steps)"""
     successful_only: bool = True
@@ -114,30 +118,52 @@ def grouped_batches(
         yield np.concatenate([rng.choice(by_instruction[i], size=per_group) for i in chosen])
 
 
-def validate(prior: Prior, demos: Demonstrations, rows: np.ndarray, chunk: int = 1024) -> dict[str, float]:
-    """Validation NLL and, for discrete actions, accuracy of the argmax; else MSE of the mean."""
-    rows = rows[np.argsort(demos.instruction_ids[rows], kind="stable")]  # contiguous prefixes
-    nll_sum, hit_sum, err_sum = 0.0, 0.0, 0.0
+def validate(
+    prior: Prior,
+    demos: Demonstrations,
+    rows: np.ndarray,
+    chunk: int = 1024,
+    instruction_ids: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Validation metrics of ``rows``: NLL of the labels and, for discrete actions, accuracy of the
+    argmax (else MSE of the mean); with action sets also ``val_set_nll`` (the set loss),
+    ``val_good_mass`` (mean probability of the set) and ``val_good_argmax`` (share of steps whose
+    argmax is in the set). ``instruction_ids`` replaces the steps' instructions (e.g. with the
+    validation phrasings, ``demos.split_instruction_ids["validation"]``)."""
+    instruction_ids = demos.instruction_ids if instruction_ids is None else instruction_ids
+    rows = rows[np.argsort(instruction_ids[rows], kind="stable")]  # contiguous prefixes
     discrete = isinstance(demos.action_space, gym.spaces.Discrete)
+    has_sets = discrete and demos.action_sets is not None
+    sums = dict.fromkeys(["val_nll", "val_accuracy" if discrete else "val_action_mse"], 0.0)
+    if has_sets:
+        sums.update(val_set_nll=0.0, val_good_mass=0.0, val_good_argmax=0.0)
     with torch.no_grad():
         for start in range(0, len(rows), chunk):
             idx = rows[start : start + chunk]
-            obs, instructions, actions = batch(demos, idx, prior.device)
+            obs, instructions, actions = batch(demos, idx, prior.device, instruction_ids)
             dist = prior.distribution(obs, instructions)
-            nll_sum += float(-dist.log_prob(actions).sum())
-            if discrete:
-                hit_sum += float((dist.probs.argmax(-1) == actions).float().sum())
-            else:
-                err_sum += float(((dist.mean - actions) ** 2).mean(-1).sum())
+            sums["val_nll"] += float(-dist.log_prob(actions).sum())
+            if not discrete:
+                sums["val_action_mse"] += float(((dist.mean - actions) ** 2).mean(-1).sum())
+                continue
+            argmax = dist.probs.argmax(-1)
+            sums["val_accuracy"] += float((argmax == actions).float().sum())
+            if has_sets:
+                sets = torch.as_tensor(demos.action_sets[idx], device=prior.device)
+                mass = (dist.probs * sets).sum(-1)
+                sums["val_set_nll"] += float(-mass.log().sum())
+                sums["val_good_mass"] += float(mass.sum())
+                sums["val_good_argmax"] += float(sets.gather(1, argmax[:, None]).float().sum())
     n = max(len(rows), 1)
-    metrics = {"val_nll": nll_sum / n}
-    metrics["val_accuracy" if discrete else "val_action_mse"] = (hit_sum if discrete else err_sum) / n
-    return metrics
+    return {name: value / n for name, value in sums.items()}
 
 
-def batch(demos: Demonstrations, idx: np.ndarray, device: torch.device):
+def batch(
+    demos: Demonstrations, idx: np.ndarray, device: torch.device, instruction_ids: np.ndarray | None = None
+):
+    ids = demos.instruction_ids if instruction_ids is None else instruction_ids
     obs = torch.as_tensor(demos.observations[idx], device=device)
-    instructions = [demos.instructions[i] for i in demos.instruction_ids[idx]]
+    instructions = [demos.instructions[i] for i in ids[idx]]
     actions = torch.as_tensor(demos.actions[idx], device=device)
     actions = actions.long() if actions.dtype == torch.int64 else actions.float()
     return obs, instructions, actions
@@ -215,17 +241,24 @@ def train(
     if args.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, args.max_steps_per_epoch)
 
+    use_sets = demos.action_sets is not None and prior.config.is_discrete
+    selection = "val_set_nll" if use_sets else "val_nll"
+    val_instruction_ids = demos.split_instruction_ids.get("validation")
     best, best_state, stale, step, start = np.inf, None, 0, 0, time.time()
     metrics: dict[str, float] = {}
-    for epoch in range(1, args.epochs + 1):
+    for epoch in itertools.count(1) if args.epochs is None else range(1, args.epochs + 1):
         prior.train()
         # disable=None: a progress bar on a terminal, nothing in logs and pipes
         progress = tqdm(
-            range(steps_per_epoch), desc=f"epoch {epoch}/{args.epochs}", leave=False, disable=None
+            range(steps_per_epoch), desc=f"epoch {epoch}/{args.epochs or '-'}", leave=False, disable=None
         )
         for _ in progress:
-            obs, instructions, actions = batch(demos, next(batches), device)
-            loss = prior.nll(obs, instructions, actions)
+            idx = next(batches)
+            obs, instructions, actions = batch(demos, idx, device)
+            if use_sets:
+                loss = -prior.set_log_prob(obs, instructions, demos.action_sets[idx]).mean()
+            else:
+                loss = prior.nll(obs, instructions, actions)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training NLL became {loss.item()} at step {step}: lower --learning-rate "
@@ -236,16 +269,19 @@ def train(
             torch.nn.utils.clip_grad_norm_(prior.trainable_parameters(), 1.0)
             optimizer.step()
             step += 1
-            writer.add_scalar("prior/train_nll", loss.item(), step)
+            writer.add_scalar("prior/train_set_nll" if use_sets else "prior/train_nll", loss.item(), step)
             progress.set_postfix(nll=f"{loss.item():.3f}")
-        metrics = validate(prior, demos, val_rows) if len(val_rows) else {"val_nll": float(loss)}
+        if len(val_rows):
+            metrics = validate(prior, demos, val_rows, instruction_ids=val_instruction_ids)
+        else:
+            metrics = {selection: float(loss)}
         for name, value in metrics.items():
             writer.add_scalar(f"prior/{name}", value, step)
         logger.info("epoch %d: %s", epoch, metrics)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-        if metrics["val_nll"] < best - 1e-4:
-            best, stale = metrics["val_nll"], 0
+        if metrics[selection] < best - 1e-4:
+            best, stale = metrics[selection], 0
             best_state = {k: v.clone() for k, v in prior.trainable_state_dict().items()}
             best_metrics = dict(metrics, epoch=epoch)
         else:
