@@ -42,6 +42,7 @@ from cleanrl_lago.envs.clevr_robot import (
     WALL_Y_BEHIND,
     WALL_Y_FRONT,
     ClevrRobotEnv,
+    sample_instruction,
 )
 from cleanrl_lago.envs.metaworld_tasks import (
     check_task,
@@ -59,6 +60,8 @@ METAWORLD_ENV_ID = "Meta-World/MT1"
 CLEVR_DATASET_ID = "cleanrl-lago/clevr-robot/expert-v0"
 METAWORLD_DATASET_ID = "cleanrl-lago/metaworld-{tasks}/expert-v0"
 COMMAND = "python -m cleanrl_lago.demonstrations"
+OTHER_SPLITS = ("validation", "test")
+"""The instruction splits whose phrasings CLEVR-Robot datasets record beside the train one."""
 
 
 # ----- experts ---------------------------------------------------------------------------------
@@ -106,7 +109,9 @@ def clevr_episodes(
     follows ``behaviour`` (:func:`parse_behaviours`; default: the expert in every episode); the
     expert labels every observation with its action and its set of good pushes
     (:func:`cleanrl_lago.envs.clevr_expert.expert_labels`, ``tolerance``). Random pushes are drawn
-    with ``np.random.default_rng((seed + i, 1))``.
+    with ``np.random.default_rng((seed + i, 1))``. Each episode also records a validation and a test
+    phrasing of its goal, drawn with ``np.random.default_rng((seed + i, 2))``: priors select models
+    on the first and report the second; they train on the train phrasing only.
     """
     kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
     env = gym.make(CLEVR_ENV_ID, instruction_split="train", **kwargs)
@@ -127,7 +132,9 @@ def clevr_episodes(
                 if terminated or truncated:
                     break
             ep.label(*expert_labels(env.unwrapped, tolerance))
-            yield ep.finish(seed + i, CLEVR_ENV_ID, info["instruction"], action_dtype=np.int64, policy=policy)
+            phrasing_rng = np.random.default_rng((seed + i, 2))
+            other = {split: sample_instruction(env.unwrapped.goal, split, phrasing_rng) for split in OTHER_SPLITS}
+            yield ep.finish(seed + i, CLEVR_ENV_ID, info["instruction"], np.int64, policy=policy, split_instructions=other)
     finally:
         env.close()
 

@@ -53,7 +53,7 @@ class Args:
     # Algorithm specific arguments
     env_id: str = "CLEVR-Robot-v0"
     """the id of the environment"""
-    instruction_split: Literal["train", "heldout"] = "train"
+    instruction_split: Literal["train", "validation", "test", "heldout"] = "train"
     """which phrasings of the goals the environment gives during training"""
     total_timesteps: int = 500_000
     """total timesteps of the experiments"""
@@ -460,9 +460,7 @@ if __name__ == "__main__":
             repo_name = f"{args.env_id}-{args.exp_name}-seed{args.seed}"
             repo_id = f"{args.hf_entity}/{repo_name}" if args.hf_entity else repo_name
             prior_id = args.prior if use_prior else None  # LaGO
-            push_agent_to_hub(
-                args, repo_id, model_path, __file__, f"runs/{run_name}", f"videos/{run_name}-eval-train", metrics, prior_id
-            )
+            push_agent_to_hub(args, repo_id, model_path, __file__, writer, f"videos/{run_name}-eval-train", metrics, prior_id)
 
     envs.close()
     writer.close()

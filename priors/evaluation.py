@@ -17,8 +17,9 @@ import torch
 
 from priors.model import Prior
 
-InstructionSplit = Literal["train", "heldout"]
-"""The instruction phrasings a prior is trained on (``"train"``), or those held out for testing."""
+InstructionSplit = Literal["train", "validation", "test", "heldout"]
+"""The instruction phrasings a prior is trained on (``"train"``), selected on (``"validation"``), or
+those held out for testing (``"test"``, or ``"heldout"`` in environments with two splits)."""
 
 
 @dataclass(frozen=True)

@@ -292,6 +292,10 @@ def train(
     prior.load_state_dict(best_state, strict=False)
     prior.eval()
     result = {k: round(float(v), 4) for k, v in best_metrics.items()}
+    if "test" in demos.split_instruction_ids and len(val_rows):
+        # Reported only: the validation episodes with their test phrasings, never used to select.
+        test = validate(prior, demos, val_rows, instruction_ids=demos.split_instruction_ids["test"])
+        result.update({f"test_{k.removeprefix('val_')}": round(float(v), 4) for k, v in test.items()})
     result.update(
         train_steps=int(len(train_rows)),
         val_steps=int(len(val_rows)),
@@ -317,7 +321,11 @@ def train(
         metrics=result,
         command=command,
         dataset=args.dataset,
-        instruction_split={"trained_on": "train", "held_out": "heldout"},
+        instruction_split={
+            "trained_on": "train",
+            "selected_on": "validation" if val_instruction_ids is not None else "train",
+            "held_out": "heldout",
+        },
     )
     if args.push_to_hub:
         push_prior_to_hub(args.output, args.push_to_hub)

@@ -16,7 +16,9 @@ from cleanrl_lago.envs.clevr_robot import (
     ClevrRobotEnv,
     all_goals,
     all_instructions,
+    instruction_text,
     relation_holds,
+    sample_instruction,
 )
 
 # Red alone in the middle, the other balls far away in the corners: every push is unobstructed.
@@ -158,15 +160,42 @@ def test_same_seed_same_episode():
     assert not np.array_equal(rollout(8)[0], obs_a)
 
 
-def test_heldout_phrasings_never_appear_in_train():
-    train, heldout = INSTRUCTION_TEMPLATES["train"], INSTRUCTION_TEMPLATES["heldout"]
-    assert len(train) >= 4 and len(heldout) >= 2 and not set(train) & set(heldout)
-    train_texts, heldout_texts = set(all_instructions("train")), set(all_instructions("heldout"))
-    assert len(train_texts) == 80 * len(train) and len(heldout_texts) == 80 * len(heldout)
-    assert not train_texts & heldout_texts
-    env = ClevrRobotEnv(instruction_split="heldout")
-    for seed in range(20):
-        assert env.reset(seed=seed)[1]["instruction"] in heldout_texts
+def test_three_splits_share_no_template_and_heldout_is_test():
+    templates = {split: INSTRUCTION_TEMPLATES[split] for split in ("train", "validation", "test")}
+    assert set(INSTRUCTION_TEMPLATES) == {"train", "validation", "test"}
+    assert {k: len(v) for k, v in templates.items()} == {"train": 20, "validation": 6, "test": 8}
+    texts = {split: set(all_instructions(split)) for split in templates}
+    for split, strings in texts.items():
+        assert len(strings) == 80 * len(templates[split])  # every goal x template is a distinct string
+    assert not texts["train"] & texts["validation"] and not texts["train"] & texts["test"]
+    assert not texts["validation"] & texts["test"]
+    assert all_instructions("heldout") == all_instructions("test")
+    for split, strings in [*texts.items(), ("heldout", texts["test"])]:
+        env = ClevrRobotEnv(instruction_split=split)
+        for seed in range(20):
+            assert env.reset(seed=seed)[1]["instruction"] in strings
+    # the same goal and template index across splits: the goal is drawn first, then the template
+    goals = {split: ClevrRobotEnv(instruction_split=split).reset(seed=3)[1]["goal"] for split in texts}
+    assert len(set(goals.values())) == 1
+
+
+def test_relation_wordings_and_template_syntax():
+    goal = (0, 3, 1)  # red behind blue
+    rendered = [instruction_text(goal, t) for t in INSTRUCTION_TEMPLATES["train"]]
+    assert rendered[0] == "Move the red ball behind the blue ball."
+    assert rendered[6] == "Move the red ball so that it ends up in back of the blue ball."
+    assert rendered[17] == "Taking the blue ball as the anchor, put the red ball behind it."
+    assert instruction_text((2, 2, 4), INSTRUCTION_TEMPLATES["test"][3]) == (
+        "Please make sure the green ball ends up on the front side of the cyan ball."
+    )
+    assert instruction_text((3, 0, 2), INSTRUCTION_TEMPLATES["validation"][1]) == (
+        "Go and push the purple sphere left of the green sphere."
+    )
+    for split in ("train", "validation", "test"):
+        for text in all_instructions(split):
+            assert "{" not in text and text[0].isupper() and text[-1] in ".?"
+    rng = np.random.default_rng(0)
+    assert sample_instruction(goal, "heldout", rng) in set(all_instructions("test"))
 
 
 def test_bad_input_gets_clear_errors():
@@ -182,8 +211,8 @@ def test_bad_input_gets_clear_errors():
         env.step(np.array([1, 2]))
     env.step(np.int64(3))
     env.step(np.array(4))
-    with pytest.raises(ValueError, match="unknown instruction_split 'test'"):
-        ClevrRobotEnv(instruction_split="test")
+    with pytest.raises(ValueError, match="unknown instruction_split 'valid'"):
+        ClevrRobotEnv(instruction_split="valid")
     with pytest.raises(ValueError, match="unknown reset options"):
         env.reset(options={"goals": (0, 0, 1)})
     with pytest.raises(ValueError, match="unknown goal part 'pink'"):

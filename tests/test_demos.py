@@ -100,7 +100,10 @@ def test_clevr_dataset_shapes_instructions_and_success(clevr_set):
     assert set(d.episode_ids) == {0, 1, 2}
     assert d.tasks == ["CLEVR-Robot-v0"] and d.env_id == "CLEVR-Robot-v0"
     assert d.action_space == gym.spaces.Discrete(40) and d.observation_space.shape == (24,)
-    assert set(d.instructions) <= set(all_instructions("train"))
+    assert {d.instructions[i] for i in d.instruction_ids} <= set(all_instructions("train"))
+    for split in ("validation", "test"):  # the table also holds the other splits' phrasings, listed after
+        assert {d.instructions[i] for i in d.split_instruction_ids[split]} <= set(all_instructions(split))
+        assert d.split_instruction_ids[split].min() > d.instruction_ids.max()
     assert d.success_rate == 1.0 == summary.success_rate
 
 

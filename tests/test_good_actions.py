@@ -21,7 +21,7 @@ from cleanrl_lago.envs.clevr_expert import (
     good_actions,
     push_outcomes,
 )
-from cleanrl_lago.envs.clevr_robot import ClevrRobotEnv
+from cleanrl_lago.envs.clevr_robot import INSTRUCTION_TEMPLATES, ClevrRobotEnv, all_goals, instruction_text
 from cleanrl_lago.envs.prior_envs import clevr_env
 from priors import build_prior
 from priors.demonstrations import METADATA_KEY, Demonstrations, load_demonstrations
@@ -183,6 +183,18 @@ def test_other_behaviours_act_and_the_expert_labels_every_step(mixed):
     assert np.bincount(d.behaviour_ids).sum() == len(d) and set(d.policy_ids) == {0, 1, 2}
     assert d.success_rate == 1.0 and d.policy_success_rates["expert"] == 1.0
     assert set(summary.wall_contact_shares) == {"expert", "random", "epsilon:0.5", "all"}
+    # each step also carries a validation and a test phrasing of its own goal
+    assert meta["instruction_splits"] == ["test", "validation"]
+    for i in range(len(d)):
+        train_text = d.instructions[d.instruction_ids[i]]
+        goal = next(
+            g
+            for g in all_goals()
+            if train_text in {instruction_text(g, t) for t in INSTRUCTION_TEMPLATES["train"]}
+        )
+        for split in ("validation", "test"):
+            text = d.instructions[d.split_instruction_ids[split][i]]
+            assert text in {instruction_text(goal, t) for t in INSTRUCTION_TEMPLATES[split]}
 
 
 def test_a_dataset_without_sets_loads_as_before(tmp_path, monkeypatch):
@@ -292,4 +304,9 @@ def test_training_with_sets_selects_on_the_set_loss_and_stops_without_a_step_cap
     assert 0 < metrics["val_good_mass"] <= 1 and 0 <= metrics["val_good_argmax"] <= 1
     assert metrics["val_good_argmax"] >= metrics["val_accuracy"]  # the label is one of the good pushes
     assert metrics["val_set_nll"] <= metrics["val_nll"]
+    # selected on the validation phrasings; the test phrasings are reported beside them, not used
+    assert {"test_set_nll", "test_good_mass", "test_good_argmax", "test_nll", "test_accuracy"} <= set(metrics)
+    assert metrics["test_set_nll"] != metrics["val_set_nll"]
+    split = json.loads((tmp_path / "p" / "config.json").read_text())["provenance"]["instruction_split"]
+    assert split == {"trained_on": "train", "selected_on": "validation", "held_out": "heldout"}
     assert list((tmp_path / "runs").iterdir())

@@ -149,8 +149,9 @@ def test_convert_runs_a_trained_prior_at_another_precision(datasets, tiny_lm, tm
     assert config["provenance"]["dataset"] == "t/clevr/expert-v0"
     metrics, source_metrics = config["provenance"]["metrics"], source["provenance"]["metrics"]
     assert metrics["source_val_nll"] == source_metrics["val_nll"] and metrics["source_quantization"] == "none"
-    assert metrics["val_nll"] != metrics["source_val_nll"]  # re-measured at bf16 ...
-    assert metrics["val_nll"] == pytest.approx(metrics["source_val_nll"], abs=0.1)  # ... and close
+    # re-measured at bf16 (the set loss, CLEVR-Robot's training loss; at 4 decimals the NLL can tie) ...
+    assert metrics["val_set_nll"] != metrics["source_val_set_nll"]
+    assert metrics["val_set_nll"] == pytest.approx(metrics["source_val_set_nll"], abs=0.1)  # ... and close
     assert (
         0 <= metrics["policy_success_train"] <= 1 and metrics["train_steps"] == source_metrics["train_steps"]
     )

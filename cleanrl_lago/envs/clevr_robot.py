@@ -14,8 +14,9 @@ Choices (documented in ``docs/envs/clevr_robot.md``):
   terminates on success; ``gym.make`` adds a 50-step time limit (KALM's evaluation setting).
 * **Observation** float32, shape (24,): the x, y of the five balls (red, blue, green, purple,
   cyan) followed by one-hot ball A (5), one-hot relation (4) and one-hot ball B (5).
-* **Instruction** in ``info["instruction"]`` at reset and every step, drawn from the train or
-  held-out phrasings (``instruction_split``), which share no template.
+* **Instruction** in ``info["instruction"]`` at reset and every step, drawn from the train,
+  validation or test phrasings (``instruction_split``; ``"heldout"`` is ``"test"``), which share
+  no template.
 """
 
 from __future__ import annotations
@@ -65,15 +66,17 @@ _RGBA = {
     "purple": "0.55 0.2 0.75 1",
     "cyan": "0.1 0.8 0.85 1",
 }
+# Three wordings of each relation, read from the top camera: {rel}, {rel_short} and {rel_side}.
 _RELATION_WORDS = {
-    "left": "to the left of",
-    "right": "to the right of",
-    "front": "in front of",
-    "behind": "behind",
+    "left": ("to the left of", "left of", "on the left side of"),
+    "right": ("to the right of", "right of", "on the right side of"),
+    "front": ("in front of", "ahead of", "on the front side of"),
+    "behind": ("behind", "in back of", "on the back side of"),
 }
 
-# Phrasings: {a}/{b} are colours, {rel} a relation phrase. The held-out split shares no template
-# with the train split; priors are trained on "train" and evaluated on both.
+# Phrasings: {a}/{b} are colours, {rel}/{rel_short}/{rel_side} a relation's wordings. The three
+# splits share no template: priors train on "train", select models and stop early on
+# "validation", and report "test" only ("heldout" is an alias of "test").
 INSTRUCTION_TEMPLATES: dict[str, tuple[str, ...]] = {
     "train": (
         "Move the {a} ball {rel} the {b} ball.",
@@ -82,19 +85,62 @@ INSTRUCTION_TEMPLATES: dict[str, tuple[str, ...]] = {
         "Put the {a} ball {rel} the {b} ball.",
         "The {a} ball should end up {rel} the {b} ball.",
         "Get the {a} sphere {rel} the {b} sphere, please.",
+        "Move the {a} ball so that it ends up {rel_short} the {b} ball.",
+        "Slide the {a} ball {rel_short} the {b} ball.",
+        "Shift the {a} sphere until it is {rel_side} the {b} sphere.",
+        "Could you move the {a} ball {rel_side} the {b} ball?",
+        "Make the {a} ball sit {rel} the {b} ball.",
+        "Bring the {a} one {rel_short} the {b} one.",
+        "Nudge the {a} ball over so it is {rel} the {b} ball.",
+        "Arrange the balls so that the {a} one is {rel_short} the {b} one.",
+        "Please place the {a} sphere {rel_side} the {b} sphere.",
+        "Your task: get the {a} ball {rel} the {b} ball.",
+        "Is it possible to push the {a} ball {rel_short} the {b} ball?",
+        "Taking the {b} ball as the anchor, put the {a} ball {rel} it.",
+        "Take the {a} ball and roll it {rel_side} the {b} ball.",
+        "Reposition the {a} ball so it lies {rel_short} the {b} ball.",
     ),
-    "heldout": (
+    "validation": (
+        "I would like the {a} ball to be {rel} the {b} ball.",
+        "Go and push the {a} sphere {rel_short} the {b} sphere.",
+        "Would you put the {a} ball {rel_side} the {b} one?",
+        "Keeping an eye on the {b} ball, move the {a} ball {rel} it.",
+        "Have the {a} ball finish {rel_short} the {b} ball.",
+        "Drive the {a} sphere {rel} the {b} sphere.",
+    ),
+    "test": (
         "Roll the {a} ball until it sits {rel} the {b} ball.",
         "I want the {a} sphere {rel} the {b} one.",
         "Place the {a} ball so that it is {rel} the {b} ball.",
+        "Please make sure the {a} ball ends up {rel_side} the {b} ball.",
+        "How about moving the {a} sphere {rel_short} the {b} sphere?",
+        "The {a} ball belongs {rel} the {b} ball; push it there.",
+        "Relative to the {b} ball, the {a} ball has to go {rel_short} it.",
+        "Steer the {a} one {rel_side} the {b} one.",
     ),
 }
+SPLIT_ALIASES = {"heldout": "test"}
+"""Other names of splits: ``"heldout"`` (the earlier name of the test phrasings) is ``"test"``."""
+INSTRUCTION_SPLITS: tuple[str, ...] = (*INSTRUCTION_TEMPLATES, *SPLIT_ALIASES)
 
 
 def instruction_text(goal: tuple[int, int, int], template: str) -> str:
     """Render goal ``(ball_a, relation, ball_b)`` with one template."""
     a, rel, b = goal
-    return template.format(a=COLORS[a], rel=_RELATION_WORDS[RELATIONS[rel]], b=COLORS[b])
+    words = _RELATION_WORDS[RELATIONS[rel]]
+    return template.format(a=COLORS[a], b=COLORS[b], rel=words[0], rel_short=words[1], rel_side=words[2])
+
+
+def split_templates(split: str) -> tuple[str, ...]:
+    """The templates of ``split`` (``"train"``, ``"validation"``, ``"test"`` or its alias ``"heldout"``)."""
+    _check_split(split)
+    return INSTRUCTION_TEMPLATES[SPLIT_ALIASES.get(split, split)]
+
+
+def sample_instruction(goal: tuple[int, int, int], split: str, rng: np.random.Generator) -> str:
+    """One phrasing of ``goal`` from ``split``, the template drawn uniformly with ``rng``."""
+    templates = split_templates(split)
+    return instruction_text(goal, templates[rng.integers(len(templates))])
 
 
 def all_goals() -> list[tuple[int, int, int]]:
@@ -104,8 +150,7 @@ def all_goals() -> list[tuple[int, int, int]]:
 
 def all_instructions(split: str) -> list[str]:
     """Every instruction string of a split (80 goals x its templates)."""
-    _check_split(split)
-    return [instruction_text(g, t) for g in all_goals() for t in INSTRUCTION_TEMPLATES[split]]
+    return [instruction_text(g, t) for g in all_goals() for t in split_templates(split)]
 
 
 def relation_holds(positions: np.ndarray, goal: tuple[int, int, int]) -> bool:
@@ -129,10 +174,10 @@ def goal_encoding(goal: tuple[int, int, int]) -> np.ndarray:
 
 
 def _check_split(split: str) -> None:
-    if split not in INSTRUCTION_TEMPLATES:
+    if split not in INSTRUCTION_SPLITS:
         raise ValueError(
-            f"unknown instruction_split {split!r}: choose one of {sorted(INSTRUCTION_TEMPLATES)} "
-            "('train' phrasings for training, 'heldout' phrasings training never sees)"
+            f"unknown instruction_split {split!r}: choose one of {list(INSTRUCTION_SPLITS)} ('train' phrasings "
+            "for training, 'validation' for model selection, 'test' (alias 'heldout') for reporting only)"
         )
 
 
@@ -183,7 +228,8 @@ class ClevrRobotEnv(gym.Env):
     """CLEVR-Robot with Discrete(40) push actions: ``ball = a // 8``, ``direction = a % 8``.
 
     Args:
-        instruction_split: ``"train"`` or ``"heldout"`` phrasings for ``info["instruction"]``.
+        instruction_split: ``"train"``, ``"validation"`` or ``"test"`` (alias ``"heldout"``) phrasings
+            for ``info["instruction"]``.
         render_mode: ``None`` or ``"rgb_array"`` (top-down camera).
         width, height: size of rendered frames.
 
@@ -280,8 +326,7 @@ class ClevrRobotEnv(gym.Env):
         else:
             false_goals = [g for g in all_goals() if not relation_holds(positions, g)]
             self.goal = false_goals[self.np_random.integers(len(false_goals))]
-        templates = INSTRUCTION_TEMPLATES[self.instruction_split]
-        self.instruction = instruction_text(self.goal, templates[self.np_random.integers(len(templates))])
+        self.instruction = sample_instruction(self.goal, self.instruction_split, self.np_random)
         return self._obs(), self._info(self.goal_holds())
 
     def push(self, action: int, data: mujoco.MjData | None = None) -> None:
