@@ -654,7 +654,7 @@ if __name__ == "__main__":
                 repo_id,
                 model_path,
                 __file__,
-                f"runs/{run_name}",
+                writer,
                 f"videos/{run_name}-eval",
                 metrics,
                 prior_id,

@@ -473,9 +473,7 @@ if __name__ == "__main__":
             repo_id = f"{args.hf_entity}/{repo_name}" if args.hf_entity else repo_name
             metrics = {"eval/success_rate": round(float(np.mean(successes)), 4)}
             prior_id = args.prior if use_prior else None  # LaGO
-            push_agent_to_hub(
-                args, repo_id, model_path, __file__, f"runs/{run_name}", f"videos/{run_name}-eval", metrics, prior_id
-            )
+            push_agent_to_hub(args, repo_id, model_path, __file__, writer, f"videos/{run_name}-eval", metrics, prior_id)
 
     if use_prior:  # LaGO
         rb.close()  # LaGO

@@ -45,7 +45,7 @@ def push_agent_to_hub(
     repo_id: str,
     model_path: str | Path,
     script_path: str | Path,
-    run_dir: str | Path,
+    run_dir: str | Path | Any,
     video_folder: str | Path | None = None,
     metrics: dict[str, Any] | None = None,
     prior: str | None = None,
@@ -62,6 +62,9 @@ def push_agent_to_hub(
     try:
         shutil.copy2(model_path, staging / Path(model_path).name)
         shutil.copy2(script_path, staging / Path(script_path).name)
+        if hasattr(run_dir, "flush"):  # the run's SummaryWriter: what it logged last (evaluation) goes too
+            run_dir.flush()
+            run_dir = run_dir.log_dir
         for events in Path(run_dir).glob("events.out.tfevents.*"):
             shutil.copy2(events, staging / events.name)
         videos = sorted(Path(video_folder).glob("*.mp4"), key=lambda p: p.stat().st_mtime) if video_folder else []
