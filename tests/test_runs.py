@@ -4,6 +4,7 @@ atomic writer's layout (priors/atomic.py: hidden sibling, missing parents, fsync
 Written to kill the mutants that survived the end-to-end tests (docs/mutation.md)."""
 
 import random
+import signal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -168,6 +169,19 @@ def test_stop_flag_exit_names_the_checkpoint_and_exits_130(capsys, monkeypatch):
         capsys.readouterr().out
         == "interrupted: checkpoint at iteration 3 in runs/x; resume with --resume runs/x\n"
     )
+
+
+def test_a_first_ctrl_c_only_sets_the_stop_flag():
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        flag = runs.StopFlag()
+        signal.raise_signal(signal.SIGINT)  # no KeyboardInterrupt: the loop stops at its next clean point
+        assert flag.signals == [signal.SIGINT]
+        signal.raise_signal(signal.SIGTERM)  # a scheduler's SIGTERM after it: still no interruption
+        assert flag.signals == [signal.SIGINT, signal.SIGTERM]
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 # ----- priors/atomic.py: where and how the new version is staged -----------------------------------
