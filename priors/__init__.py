@@ -21,6 +21,7 @@ from priors.io import (
 from priors.lm import DEFAULT_LM, LoadedLM, Quantization, load_lm
 from priors.model import (
     DEFAULT_PROMPT_FORMAT,
+    GRUPrior,
     LMPrior,
     LoraSettings,
     MLPPrior,
@@ -38,6 +39,7 @@ __all__ = [
     "Demonstrations",
     "EnvFactory",
     "EvaluationEpisode",
+    "GRUPrior",
     "InstructionSplit",
     "LMPrior",
     "LoadedLM",

@@ -76,8 +76,8 @@ def convert(
     source = load_prior(args.source, device=args.device)
     config = source.config
     recorded = config.provenance
-    if config.kind == "mlp":
-        raise ValueError("an MLP prior has no language model to run at another precision")
+    if config.kind in ("mlp", "gru"):
+        raise ValueError(f"a {config.kind.upper()} prior has no language model to run at another precision")
     if config.quantization == args.quantization:
         raise ValueError(f"{args.source} already runs its LM at {args.quantization!r}")
     dataset = args.dataset or recorded.dataset

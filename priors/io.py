@@ -22,10 +22,11 @@ from safetensors.torch import load_file, save_file
 
 from priors.atomic import write_folder_atomically
 from priors.hub import upload_folder_to_hub
-from priors.lm import LoadedLM, Quantization, load_lm
+from priors.lm import LoadedLM, Quantization, load_lm, load_tokenizer, tokenizer_fingerprint
 from priors.model import (
     FORMAT_VERSION,
     PRIOR_KINDS,
+    GRUPrior,
     LMPrior,
     MLPPrior,
     Prior,
@@ -285,6 +286,25 @@ def _check_spaces(
             )
 
 
+def _gru_prior(config: PriorConfig, lm: str | LoadedLM | None) -> GRUPrior:
+    """A GRU prior on the tokenizer of ``lm`` (default: the LM named in the config), checked by fingerprint."""
+    name = lm.name if isinstance(lm, LoadedLM) else lm or config.lm_name
+    try:
+        tokenizer = lm.tokenizer if isinstance(lm, LoadedLM) else load_tokenizer(name)
+    except (OSError, ValueError) as err:
+        raise PriorLoadError(
+            f"Could not load the tokenizer of {name!r} this GRU prior reads its instructions with ({err}). "
+            "Pass lm=<local folder or Hub id of that model> to load_prior."
+        ) from err
+    if tokenizer_fingerprint(tokenizer) != config.lm_fingerprint:
+        raise PriorLoadError(
+            f"Tokenizer fingerprint mismatch: this GRU prior was built on the tokenizer of {config.lm_name!r} "
+            f"(fingerprint {config.lm_fingerprint}), but {name!r} has {tokenizer_fingerprint(tokenizer)}. "
+            "Pass lm=<the model whose tokenizer the prior was trained with>."
+        )
+    return GRUPrior(config, tokenizer)
+
+
 def load_prior(
     path_or_repo_id: str | Path,
     *,
@@ -321,6 +341,8 @@ def load_prior(
     prior: Prior
     if config.kind == "mlp":
         prior = MLPPrior(config)
+    elif config.kind == "gru":
+        prior = _gru_prior(config, lm)
     else:
         if isinstance(lm, LoadedLM):
             loaded = lm

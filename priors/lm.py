@@ -185,6 +185,17 @@ def lm_fingerprint(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -
     return digest.hexdigest()[:16]
 
 
+def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
+    """A 16-hex-digit hash of a tokenizer's sorted vocabulary (what a GRU prior's token ids depend on)."""
+    vocab = sorted(tokenizer.get_vocab().items())
+    return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def load_tokenizer(name: str = DEFAULT_LM) -> PreTrainedTokenizerBase:
+    """The tokenizer of the language model ``name`` (as :func:`load_lm` names it), without the model."""
+    return AutoTokenizer.from_pretrained(resolve_lm_folder(name))
+
+
 def _quantization_config(quantization: str, device: torch.device):
     from transformers import BitsAndBytesConfig
 

@@ -5,7 +5,9 @@
   projection makes from the normalised observation; an action head maps the LM's last hidden
   state to the parameters of the action distribution.
 * :class:`MLPPrior` (kind ``"mlp"``): the same interface without a language model; the
-  instruction is a hashed bag of words.
+  instruction is a hashed bag of words, blind to word order (the weakest reference).
+* :class:`GRUPrior` (kind ``"gru"``): the fair no-LM baseline: a GRU reads the instruction's tokens
+  (the LM's tokenizer) with embeddings trained from scratch; the observation joins after it.
 
 Every prior returns raw distribution parameters from ``forward`` (logits for ``Discrete(n)``,
 ``cat(mean, log_std)`` for ``Box``), which RL scripts can store and turn back into a distribution
@@ -33,14 +35,17 @@ from torch.distributions import Categorical, Distribution, Independent, Normal
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from priors.lm import DEFAULT_LM, LoadedLM, Quantization, load_lm
+from priors.lm import DEFAULT_LM, LoadedLM, Quantization, load_lm, load_tokenizer, tokenizer_fingerprint
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
 """Version of the ``config.json`` layout written here; :func:`priors.load_prior` also reads version 1."""
-PriorKind = Literal["lm", "random-lm", "mlp"]
-"""``"lm"``: a pretrained LM; ``"random-lm"``: the same architecture with random weights; ``"mlp"``: no LM."""
+PriorKind = Literal["lm", "random-lm", "mlp", "gru"]
+"""``"lm"``: a pretrained LM; ``"random-lm"``: the same architecture with random weights; ``"mlp"``: no LM,
+a bag of words; ``"gru"``: no LM, a GRU trained from scratch on the LM tokenizer's tokens."""
+GRU_EMBEDDING_DIM = 64
+"""Width of the GRU prior's token embeddings (a 49k-token vocabulary costs 3.1M parameters)."""
 PRIOR_KINDS: tuple[str, ...] = get_args(PriorKind)
 DEFAULT_PROMPT_FORMAT = "Instruction: {instruction}\nObservation:"
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -607,6 +612,54 @@ class MLPPrior(Prior):
         return self.trunk(torch.cat([obs_normalized, instruction], dim=-1))
 
 
+class GRUPrior(Prior):
+    """The order-aware no-LM baseline: token embeddings and a one-layer GRU, trained from scratch, read
+    the instruction's tokens (the LM's tokenizer); the GRU's last hidden state and the normalised
+    observation go through the same MLP trunk as :class:`MLPPrior`'s, then the action head."""
+
+    def __init__(self, config: PriorConfig, tokenizer):
+        super().__init__(config)
+        self.tokenizer = tokenizer
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.token_embedding = nn.Embedding(len(tokenizer), GRU_EMBEDDING_DIM)
+            self.encoder = nn.GRU(GRU_EMBEDDING_DIM, config.hidden_size, batch_first=True)
+            self.trunk = nn.Sequential(
+                nn.Linear(config.obs_dim + config.hidden_size, config.hidden_size),
+                nn.GELU(),
+                nn.Linear(config.hidden_size, config.hidden_size),
+                nn.GELU(),
+            )
+            self.action_head = nn.Linear(config.hidden_size, config.n_action_params)
+        self._token_ids: dict[str, list[int]] = {}
+
+    def token_ids(self, instruction: str) -> list[int]:
+        """The instruction's token ids (memoised); an empty instruction reads as the pad token."""
+        ids = self._token_ids.get(instruction)
+        if ids is None:
+            ids = self.tokenizer(instruction)["input_ids"] or [self.tokenizer.pad_token_id or 0]
+            self._token_ids[instruction] = ids
+        return ids
+
+    def encode(self, instructions: list[str]) -> torch.Tensor:
+        """``[len(instructions), hidden_size]``: the GRU's last hidden state, each distinct instruction run once."""
+        unique = list(dict.fromkeys(instructions))
+        ids = [self.token_ids(s) for s in unique]
+        lengths = torch.tensor([len(i) for i in ids])
+        padded = torch.zeros(len(unique), int(lengths.max()), dtype=torch.long, device=self.device)
+        for row, row_ids in enumerate(ids):
+            padded[row, : len(row_ids)] = torch.tensor(row_ids, device=self.device)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.token_embedding(padded), lengths, batch_first=True, enforce_sorted=False
+        )
+        _, hidden = self.encoder(packed)
+        index = {s: i for i, s in enumerate(unique)}
+        return hidden[-1].index_select(0, torch.tensor([index[s] for s in instructions], device=self.device))
+
+    def features(self, obs_normalized: torch.Tensor, instructions: list[str]) -> torch.Tensor:
+        return self.trunk(torch.cat([obs_normalized, self.encode(instructions)], dim=-1))
+
+
 def build_prior(
     *,
     observation_space: gym.spaces.Box,
@@ -631,7 +684,8 @@ def build_prior(
         observation_space: the environment's (flat or not) ``Box`` observation space.
         action_space: ``Discrete(n)`` (categorical prior) or ``Box`` (diagonal Gaussian prior).
         kind: ``"lm"`` (pretrained LM), ``"random-lm"`` (same architecture, fresh weights drawn with
-            ``random_lm_seed``) or ``"mlp"`` (no LM; ``lm`` and ``quantization`` are ignored).
+            ``random_lm_seed``), ``"mlp"`` (no LM; ``lm`` and ``quantization`` are ignored) or ``"gru"``
+            (no LM: ``lm`` names the tokenizer only; ``quantization`` is ignored).
         lm: a name understood by :func:`priors.lm.load_lm`, or an already loaded :class:`LoadedLM`
             (to share one LM between priors; for ``"random-lm"`` pass a name).
         quantization: ``"none"`` (fp32), ``"bf16"``, ``"nf4"``, ``"int8"``; default NF4 on CUDA, none on CPU.
@@ -663,6 +717,11 @@ def build_prior(
         raise ValueError("prompt_format must contain '{instruction}'")
     if kind == "mlp":
         return MLPPrior(config).to(device)
+    if kind == "gru":  # the LM's tokenizer only
+        tokenizer = lm.tokenizer if isinstance(lm, LoadedLM) else load_tokenizer(lm)
+        config.lm_name = lm.name if isinstance(lm, LoadedLM) else lm
+        config.lm_fingerprint = tokenizer_fingerprint(tokenizer)
+        return GRUPrior(config, tokenizer).to(device)
     if kind == "random-lm" and isinstance(lm, LoadedLM):
         raise ValueError("kind='random-lm' needs the LM's name, not a loaded LM")
     if not isinstance(lm, LoadedLM):

@@ -45,7 +45,8 @@ class TrainSettings:
     output: str
     """folder the trained prior is written to (atomically)"""
     kind: PriorKind = "lm"
-    """lm: pretrained LM; random-lm: same architecture, random weights; mlp: no LM"""
+    """lm: pretrained LM; random-lm: same architecture, random weights; gru: no LM, a GRU on the LM tokenizer's
+    tokens trained from scratch (the fair baseline); mlp: no LM, a bag of words (the weakest reference)"""
     lm: str = DEFAULT_LM
     """the language model: a Hub id, a local folder, a .gguf file, or the built-in default"""
     quantization: Quantization | None = None
