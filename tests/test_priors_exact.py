@@ -85,10 +85,12 @@ def test_box_space_survives_the_config():
 
 
 def test_lora_adapters_are_those_the_config_records(tiny_lm):
-    settings = LoraSettings(r=4, alpha=12, dropout=0.25, target_modules=["q_proj", "v_proj"])
+    settings = LoraSettings(
+        r=4, alpha=12, dropout=0.25, target_modules=["q_proj", "o_proj"]
+    )  # not peft's default
     prior = build_prior(observation_space=observation_space(), action_space=BOX, lm=tiny_lm, lora=settings)
     adapted = {name.rsplit(".", 1)[-1]: m for name, m in prior.lm.named_modules() if hasattr(m, "lora_A")}
-    assert set(adapted) == {"q_proj", "v_proj"}
+    assert set(adapted) == {"q_proj", "o_proj"}
     for module in adapted.values():
         assert module.r["default"] == 4 and module.lora_A["default"].weight.shape[0] == 4
         assert module.scaling["default"] == 12 / 4
@@ -117,6 +119,9 @@ def test_version_1_config_without_split_or_metrics():
     assert config.provenance == Provenance(command="python train.py")  # no metrics: an empty table
     version_1 = {**current, "format_version": 1, "metrics": {"val_nll": 1.5}}
     assert PriorConfig.from_dict(version_1).provenance == Provenance(metrics={"val_nll": 1.5})
+    assert (
+        PriorConfig.from_dict({**current, "format_version": 1}).provenance == Provenance()
+    )  # no field at all
 
 
 def test_normalize_clamps_at_ten_standard_deviations():
