@@ -2,7 +2,6 @@
 README's main command with a tiny budget."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+from script_helpers import script_env
 
 import cleanrl_lago.envs  # noqa: F401
 from cleanrl_lago.envs.clevr_robot import all_instructions
@@ -84,7 +84,7 @@ def test_readme_main_command_runs(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "cleanrl_lago" / "ppo_lago_metaworld.py"), "--kl-coef", "0.05", *budget],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=script_env(threads=None),  # this checkout on the path, not another installed copy
         capture_output=True,
         text=True,
         timeout=600,

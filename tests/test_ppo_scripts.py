@@ -1,7 +1,6 @@
 """The PPO scripts: the KL terms against torch.distributions, end-to-end runs with tiny budgets that
 reach the update, the KL term, saving, evaluation, video and resuming, vanilla equivalence, bad input."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from script_helpers import REPO, only_run, run_script, scalars, strip_lago
+from script_helpers import REPO, only_run, run_script, scalars, script_env, strip_lago
 from torch.distributions import Categorical, Independent, Normal, kl_divergence
 
 from cleanrl_lago.ppo_lago_clevr import categorical_kl
@@ -172,7 +171,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tiny_priors, tmp_path):
         "--checkpoint-every",
         "1",
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = script_env()  # this checkout on the path, not another installed copy
     proc = subprocess.Popen(
         [sys.executable, str(CLEVR), *args],
         cwd=tmp_path,
