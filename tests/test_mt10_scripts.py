@@ -121,7 +121,7 @@ def test_ppo_metaworld_mt10(mt10_prior, tmp_path, monkeypatch):
     assert one_hots.shape == (4, N_TASKS, N_TASKS)
     assert torch.equal(one_hots, torch.eye(N_TASKS).expand(4, -1, -1))
     chosen = assert_each_env_prompts_one_train_phrasing_of_its_task(
-        mt10_prior, g["raw_obs"], g["prior_params"].numpy()
+        mt10_prior, g["raw_obs"], g["prior_params"].reshape(4, N_TASKS, 8).numpy()
     )
     assert chosen == g["env_instructions"].tolist()
 
