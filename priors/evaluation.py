@@ -1,4 +1,4 @@
-"""A prior used directly as a policy (greedy: the most likely action, or the mean action).
+"""A prior used directly as a policy: greedy (the most likely action, or the mean action) or sampled.
 
 The library knows no environment: the caller passes a factory that makes the env of each
 evaluation episode (:data:`EnvFactory`), and cleanrl-lago's commands pass theirs
@@ -54,8 +54,10 @@ def evaluate_as_policy(
     episodes: int,
     seed: int,
     max_episode_steps: int | None = None,
+    sample: bool = False,
 ) -> float:
-    """Success rate of the prior acting greedily (argmax or mean action), ``episodes`` per task.
+    """Success rate of the prior acting greedily (argmax or mean action), or with actions sampled
+    from it (``sample``: a torch generator seeded with ``seed``), ``episodes`` per task.
 
     The episodes run together in one vector env, one env per episode, tasks in order. Episode
     ``e`` of the ``t``-th task gets the construction seed ``seed + 1000 * t + e``; the vector env is
@@ -74,6 +76,7 @@ def evaluate_as_policy(
         factories, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP, observation_mode="different"
     )
     obs, infos = envs.reset(seed=seed)
+    generator = torch.Generator(device=prior.device).manual_seed(seed)
     running = np.ones(envs.num_envs, dtype=bool)
     succeeded = np.zeros(envs.num_envs, dtype=bool)
     while running.any():
@@ -81,8 +84,8 @@ def evaluate_as_policy(
             fixed if fixed is not None else infos["instruction"][i] for i, fixed in enumerate(instructions)
         ]
         with torch.no_grad():
-            dist = prior.distribution(obs, current)
-            actions = (dist.probs.argmax(-1) if prior.config.is_discrete else dist.mean).cpu().numpy()
+            params = prior(obs, current)
+            actions = _sampled(prior, params, generator) if sample else _greedy(prior, params)
         obs, _, terminations, truncations, infos = envs.step(actions)
         succeeded |= running & (infos.get("success", 0) > 0) & infos.get("_success", False)
         if "final_info" in infos:
@@ -90,6 +93,20 @@ def evaluate_as_policy(
         running &= ~(terminations | truncations)
     envs.close()
     return float(succeeded.mean())
+
+
+def _greedy(prior: Prior, params: torch.Tensor) -> np.ndarray:
+    actions = params.argmax(-1) if prior.config.is_discrete else params.chunk(2, dim=-1)[0]
+    return actions.cpu().numpy()
+
+
+def _sampled(prior: Prior, params: torch.Tensor, generator: torch.Generator) -> np.ndarray:
+    if prior.config.is_discrete:
+        actions = torch.multinomial(params.softmax(-1), 1, generator=generator).squeeze(-1)
+    else:
+        mean, log_std = params.chunk(2, dim=-1)
+        actions = mean + log_std.exp() * torch.randn(mean.shape, generator=generator, device=mean.device)
+    return actions.cpu().numpy()
 
 
 def policy_success_rates(
