@@ -27,6 +27,7 @@ from priors.model import (
     FORMAT_VERSION,
     PRIOR_KINDS,
     GRUPrior,
+    InstructionLMPrior,
     LMPrior,
     MLPPrior,
     Prior,
@@ -370,7 +371,8 @@ def load_prior(
                 f"{loaded.random_init_seed}). Pass lm=<the model the prior was trained with>."
             )
         # The config names the precision the LM runs at now (a quantization override included).
-        prior = LMPrior(dataclasses.replace(config, quantization=loaded.quantization), loaded)
+        prior_class = InstructionLMPrior if config.kind == "lm-instruction" else LMPrior
+        prior = prior_class(dataclasses.replace(config, quantization=loaded.quantization), loaded)
 
     expected = set(prior.trainable_state_dict())
     missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)

@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
 """Version of the ``config.json`` layout written here; :func:`priors.load_prior` also reads version 1."""
-PriorKind = Literal["lm", "random-lm", "mlp", "gru"]
+PriorKind = Literal["lm", "random-lm", "mlp", "gru", "lm-instruction"]
 """``"lm"``: a pretrained LM; ``"random-lm"``: the same architecture with random weights; ``"mlp"``: no LM,
 a bag of words; ``"gru"``: no LM, a GRU trained from scratch on the LM tokenizer's tokens."""
 GRU_EMBEDDING_DIM = 64
@@ -660,6 +660,72 @@ class GRUPrior(Prior):
         return self.trunk(torch.cat([obs_normalized, self.encode(instructions)], dim=-1))
 
 
+class InstructionLMPrior(Prior):
+    """The frozen LM reads the instruction only; the observation joins in the head. A departure from
+    LaGO's soft tokens, measured beside them (issue 12): the LM runs once per distinct instruction
+    prompt (its summary is cached), so in RL the prior costs an MLP per state. The summary is the
+    last layer's hidden state at the prompt's last token and its mean over the prompt's tokens;
+    a LayerNorm and a linear map take it to ``hidden_size``, and it goes with the normalised
+    observation through the same trunk as :class:`GRUPrior`'s."""
+
+    def __init__(self, config: PriorConfig, lm: LoadedLM, max_cached: int = 8192):
+        super().__init__(config)
+        self.lm = lm.model
+        self.tokenizer = lm.tokenizer
+        width = self.lm.get_input_embeddings().weight.shape[1]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.instruction_projection = nn.Sequential(
+                nn.LayerNorm(2 * width), nn.Linear(2 * width, config.hidden_size)
+            )
+            self.trunk = nn.Sequential(
+                nn.Linear(config.obs_dim + config.hidden_size, config.hidden_size),
+                nn.GELU(),
+                nn.Linear(config.hidden_size, config.hidden_size),
+                nn.GELU(),
+            )
+            self.action_head = nn.Linear(config.hidden_size, config.n_action_params)
+        self.max_cached = max_cached
+        self._summaries: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self.to(self.lm.get_input_embeddings().weight.device)
+
+    def _apply(self, fn, *args, **kwargs):
+        self._summaries.clear()  # cached summaries would stay on the old device
+        return super()._apply(fn, *args, **kwargs)
+
+    def prompt(self, instruction: str) -> str:
+        return self.config.prompt_format.format(instruction=instruction)
+
+    @torch.no_grad()
+    def summaries(self, instructions: list[str]) -> torch.Tensor:
+        """``[len(instructions), 2 * width]`` float32: the frozen LM's summary of each instruction's
+        prompt, computed once per distinct prompt (right-padded batches of the new ones) and cached."""
+        new = [s for s in dict.fromkeys(instructions) if s not in self._summaries]
+        for start in range(0, len(new), 64):
+            chunk = new[start : start + 64]
+            ids = [self.tokenizer(self.prompt(s))["input_ids"] for s in chunk]
+            lengths = torch.tensor([len(i) for i in ids], device=self.device)
+            input_ids = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long, device=self.device)
+            for row, row_ids in enumerate(ids):
+                input_ids[row, : len(row_ids)] = torch.tensor(row_ids, device=self.device)
+            mask = (torch.arange(input_ids.shape[1], device=self.device)[None] < lengths[:, None]).long()
+            hidden = self.lm(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()
+            last = hidden[torch.arange(len(ids), device=self.device), lengths - 1]
+            mean = (hidden * mask[..., None]).sum(1) / lengths[:, None]
+            for s, summary in zip(chunk, torch.cat([last, mean], dim=-1), strict=True):
+                self._summaries[s] = summary
+        for s in instructions:
+            self._summaries.move_to_end(s)
+        out = torch.stack([self._summaries[s] for s in instructions])
+        while len(self._summaries) > self.max_cached:
+            self._summaries.popitem(last=False)
+        return out
+
+    def features(self, obs_normalized: torch.Tensor, instructions: list[str]) -> torch.Tensor:
+        instruction = self.instruction_projection(self.summaries(instructions))
+        return self.trunk(torch.cat([obs_normalized, instruction], dim=-1))
+
+
 def build_prior(
     *,
     observation_space: gym.spaces.Box,
@@ -685,7 +751,8 @@ def build_prior(
         action_space: ``Discrete(n)`` (categorical prior) or ``Box`` (diagonal Gaussian prior).
         kind: ``"lm"`` (pretrained LM), ``"random-lm"`` (same architecture, fresh weights drawn with
             ``random_lm_seed``), ``"mlp"`` (no LM; ``lm`` and ``quantization`` are ignored) or ``"gru"``
-            (no LM: ``lm`` names the tokenizer only; ``quantization`` is ignored).
+            (no LM: ``lm`` names the tokenizer only; ``quantization`` is ignored) or ``"lm-instruction"`` (the
+            frozen LM reads the instruction only, once per distinct prompt; the observation joins in the head).
         lm: a name understood by :func:`priors.lm.load_lm`, or an already loaded :class:`LoadedLM`
             (to share one LM between priors; for ``"random-lm"`` pass a name).
         quantization: ``"none"`` (fp32), ``"bf16"``, ``"nf4"``, ``"int8"``; default NF4 on CUDA, none on CPU.
@@ -731,4 +798,4 @@ def build_prior(
     config.lm_fingerprint = lm.fingerprint
     config.lm_random_init_seed = lm.random_init_seed
     config.quantization = lm.quantization
-    return LMPrior(config, lm)
+    return (InstructionLMPrior if kind == "lm-instruction" else LMPrior)(config, lm)
