@@ -238,3 +238,42 @@ def test_reads_the_flat_version_1_layout(copy_of_saved, saved_discrete):
     assert loaded.config.provenance.dataset == "org/demos-v0"
     assert loaded.config.provenance.instruction_split == {"trained_on": "train", "held_out": "heldout"}
     assert loaded.config.lm_fingerprint == prior.config.lm_fingerprint
+
+
+def test_load_refuses_tasks_and_action_bounds_the_prior_was_not_built_for(tmp_path):
+    """Killed mutants of _check_spaces: the task check's conditions and set difference, the Box bounds."""
+    box = gym.spaces.Box(-1.0, 1.0, (4,), dtype=np.float32)
+    prior = build_prior(
+        observation_space=observation_space(), action_space=box, kind="mlp", env_id="Toy-v0", tasks=["a", "b"]
+    )
+    path = save_prior(prior, tmp_path / "prior")
+    assert load_prior(path, tasks=["b"]).config.tasks == ["a", "b"]  # a subset of its tasks
+    with pytest.raises(PriorLoadError, match=r"trained on the tasks \['a', 'b'\], not on \['c'\]"):
+        load_prior(path, tasks=["b", "c"])
+    assert load_prior(path, expected_action_space=box).config.tasks == ["a", "b"]
+    wider = gym.spaces.Box(-2.0, 2.0, (4,), dtype=np.float32)
+    for other in (wider, gym.spaces.Box(-1.0, 2.0, (4,), dtype=np.float32), gym.spaces.Box(-1.0, 1.0, (3,))):
+        with pytest.raises(PriorLoadError, match="ction"):
+            load_prior(path, expected_action_space=other)
+    untasked = save_prior(
+        build_prior(observation_space=observation_space(), action_space=box, kind="mlp", env_id="Toy-v0"),
+        tmp_path / "untasked",
+    )
+    assert load_prior(untasked, tasks=["anything"]).config.tasks is None  # nothing to check against
+
+
+@pytest.mark.parametrize("change", ["drop", "add"])
+def test_load_refuses_weights_with_a_tensor_missing_or_one_too_many(change, tmp_path):
+    """Either alone is refused (a mutant that needed both survived)."""
+    prior = build_prior(
+        observation_space=observation_space(), action_space=DISCRETE, kind="mlp", env_id="Toy-v0"
+    )
+    path = save_prior(prior, tmp_path / "prior")
+    tensors = load_file(path / "model.safetensors")
+    if change == "drop":
+        tensors.pop(sorted(tensors)[0])
+    else:
+        tensors["extra.weight"] = torch.zeros(2)
+    save_file(tensors, path / "model.safetensors")
+    with pytest.raises(PriorLoadError, match="does not match its config"):
+        load_prior(path)
