@@ -258,3 +258,31 @@ def test_save_prior_records_its_provenance_and_weights_metadata(tmp_path):
     assert provenance["dataset"] == "org/demos-v0" and provenance["instruction_split"] == split
     with safe_open(path / "model.safetensors", "pt") as weights:
         assert weights.metadata() == {"format": "pt", "kind": "mlp"}  # "pt": what safetensors loaders expect
+
+
+def test_set_log_prob_is_the_log_of_the_mass_on_the_set():
+    """Kills the survivors of the set likelihood: the mask inverted, softmax over the batch."""
+    torch.manual_seed(0)
+    prior = build_prior(observation_space=observation_space(), action_space=DISCRETE, kind="mlp")
+    trained_like(prior)
+    obs, instructions = random_obs(6), [INSTRUCTIONS[i % 4] for i in range(6)]
+    sets = torch.rand(6, 5) < 0.4
+    sets[:, 2] = True  # no empty set
+    with torch.no_grad():
+        probs = Categorical(logits=prior(obs, instructions)).probs
+        expected = (probs * sets).sum(-1).log()
+        torch.testing.assert_close(prior.set_log_prob(obs, instructions, sets.numpy()), expected)
+
+
+def test_build_prior_defaults_and_the_instruction_lm_head(tiny_lm):
+    """Defaults a user gets without arguments (survivors changed them silently), and the LayerNorm that
+    the instruction-only LM prior puts before its projection."""
+    prior = build_prior(observation_space=observation_space(), action_space=DISCRETE, kind="mlp")
+    assert (prior.config.hidden_size, prior.config.seed, prior.config.n_obs_tokens) == (256, 0, 4)
+    lm_prior = build_prior(
+        observation_space=observation_space(), action_space=DISCRETE, kind="lm-instruction", lm=tiny_lm
+    )
+    norm, linear = lm_prior.instruction_projection
+    width = lm_prior.lm.get_input_embeddings().weight.shape[1]
+    assert isinstance(norm, torch.nn.LayerNorm) and norm.normalized_shape == (2 * width,)
+    assert (linear.in_features, linear.out_features) == (2 * width, 256)
