@@ -5,16 +5,13 @@ evaluation ran one episode per task, each equal to an episode replayed here on a
 scratch. (CLEVR-Robot has no tasks: ppo_lago_clevr.py has no MT10.)"""
 
 import re
-import runpy
-import signal
-import sys
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from priors_helpers import make_tiny_lm
-from script_helpers import REPO, only_run, run_script, scalars
+from script_helpers import REPO, only_run, run_in_process, run_script, scalars
 
 from cleanrl_lago.envs.metaworld_tasks import (
     MT10_TASKS,
@@ -94,19 +91,6 @@ def replay_episode(task, seed, act):
     env.close()
     assert steps == EPISODE
     return episodic_return
-
-
-def run_in_process(script, args, cwd, monkeypatch):
-    """Run ``script`` as ``__main__`` in this process and return its globals."""
-    monkeypatch.chdir(cwd)
-    monkeypatch.setattr(sys, "argv", [str(script), *args])
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    old_handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        return runpy.run_path(str(script), run_name="__main__")
-    finally:
-        for s, handler in old_handlers.items():
-            signal.signal(s, handler)
 
 
 def test_ppo_metaworld_mt10(mt10_prior, tmp_path, monkeypatch):

@@ -5,13 +5,12 @@ gradients (from the frame that calls ``clip_grad_norm_``) and recomputes the los
 ``kl_coef * KL(pi || prior)``, the prior's parameters recomputed from the raw observations."""
 
 import copy
-import runpy
-import signal
 import sys
 import time
 
 import numpy as np
 import pytest
+import script_helpers
 import torch
 from script_helpers import REPO
 from torch.distributions import Categorical, Independent, Normal, kl_divergence
@@ -38,16 +37,7 @@ def run_in_process(script, args, cwd, monkeypatch):
         return clip(parameters, max_norm, *a, **kw)
 
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
-    monkeypatch.chdir(cwd)
-    monkeypatch.setattr(sys, "argv", [str(script), *args])
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    old_handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        result = runpy.run_path(str(script), run_name="__main__")
-    finally:
-        for s, handler in old_handlers.items():
-            signal.signal(s, handler)
-    return result, captured
+    return script_helpers.run_in_process(script, args, cwd, monkeypatch), captured
 
 
 def ppo_reference_loss(loc, new_dist, new_value, kl):
