@@ -139,6 +139,9 @@ class PriorConfig:
     seed: int = 0
     observation_dims: int | None = None
     tasks: list[str] | None = None
+    lm_layers: int | None = None
+    """``"lm-instruction"`` only: read the LM's hidden states after its first this many decoder layers
+    (``None``: all of them; a weaker LM of the same family, measured in docs/priors.md)."""
     provenance: Provenance = field(default_factory=Provenance)
     format_version: int = FORMAT_VERSION
 
@@ -663,21 +666,26 @@ class GRUPrior(Prior):
 class InstructionLMPrior(Prior):
     """The frozen LM reads the instruction only; the observation joins in the head. A departure from
     LaGO's soft tokens, measured beside them (issue 12): the LM runs once per distinct instruction
-    prompt (its summary is cached), so in RL the prior costs an MLP per state. The summary is the
-    last layer's hidden state at the prompt's last token and its mean over the prompt's tokens;
-    a LayerNorm and a linear map take it to ``hidden_size``, and it goes with the normalised
-    observation through the same trunk as :class:`GRUPrior`'s."""
+    prompt (its token states are cached), so in RL the prior costs a small GRU and an MLP per state.
+
+    It is :class:`GRUPrior` with the token embeddings trained from scratch replaced by the frozen LM's
+    hidden states of the prompt's tokens (layer ``config.lm_layers``, the last one by default; a
+    LayerNorm and a linear map take them to the GRU's input width): the same GRU, trunk and head, so
+    the two priors differ only in what reads the words."""
 
     def __init__(self, config: PriorConfig, lm: LoadedLM, max_cached: int = 8192):
         super().__init__(config)
         self.lm = lm.model
         self.tokenizer = lm.tokenizer
         width = self.lm.get_input_embeddings().weight.shape[1]
+        n_layers = self.lm.config.num_hidden_layers
+        if config.lm_layers is not None and not 1 <= config.lm_layers <= n_layers:
+            raise ValueError(f"lm_layers must be in 1..{n_layers} for {lm.name}, got {config.lm_layers}")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            self.instruction_projection = nn.Sequential(
-                nn.LayerNorm(2 * width), nn.Linear(2 * width, config.hidden_size)
-            )
+            # LM hidden states carry a few huge outlier dimensions: normalise before the map.
+            self.token_projection = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, GRU_EMBEDDING_DIM))
+            self.encoder = nn.GRU(GRU_EMBEDDING_DIM, config.hidden_size, batch_first=True)
             self.trunk = nn.Sequential(
                 nn.Linear(config.obs_dim + config.hidden_size, config.hidden_size),
                 nn.GELU(),
@@ -686,44 +694,59 @@ class InstructionLMPrior(Prior):
             )
             self.action_head = nn.Linear(config.hidden_size, config.n_action_params)
         self.max_cached = max_cached
-        self._summaries: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._states: OrderedDict[str, torch.Tensor] = OrderedDict()
         self.to(self.lm.get_input_embeddings().weight.device)
 
     def _apply(self, fn, *args, **kwargs):
-        self._summaries.clear()  # cached summaries would stay on the old device
+        self._states.clear()  # cached states would stay on the old device
         return super()._apply(fn, *args, **kwargs)
 
     def prompt(self, instruction: str) -> str:
         return self.config.prompt_format.format(instruction=instruction)
 
     @torch.no_grad()
-    def summaries(self, instructions: list[str]) -> torch.Tensor:
-        """``[len(instructions), 2 * width]`` float32: the frozen LM's summary of each instruction's
-        prompt, computed once per distinct prompt (right-padded batches of the new ones) and cached."""
-        new = [s for s in dict.fromkeys(instructions) if s not in self._summaries]
+    def token_states(self, instructions: list[str]) -> list[torch.Tensor]:
+        """Per instruction, ``[prompt_tokens, width]`` float32: the frozen LM's hidden states of its prompt
+        at layer ``config.lm_layers`` (after the final norm when that is the last layer), computed once
+        per distinct prompt (right-padded batches of the new ones) and cached."""
+        new = [s for s in dict.fromkeys(instructions) if s not in self._states]
         for start in range(0, len(new), 64):
             chunk = new[start : start + 64]
             ids = [self.tokenizer(self.prompt(s))["input_ids"] for s in chunk]
-            lengths = torch.tensor([len(i) for i in ids], device=self.device)
-            input_ids = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long, device=self.device)
+            lengths = [len(i) for i in ids]
+            input_ids = torch.zeros(len(ids), max(lengths), dtype=torch.long, device=self.device)
             for row, row_ids in enumerate(ids):
                 input_ids[row, : len(row_ids)] = torch.tensor(row_ids, device=self.device)
-            mask = (torch.arange(input_ids.shape[1], device=self.device)[None] < lengths[:, None]).long()
-            hidden = self.lm(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()
-            last = hidden[torch.arange(len(ids), device=self.device), lengths - 1]
-            mean = (hidden * mask[..., None]).sum(1) / lengths[:, None]
-            for s, summary in zip(chunk, torch.cat([last, mean], dim=-1), strict=True):
-                self._summaries[s] = summary
+            columns = torch.arange(input_ids.shape[1], device=self.device)
+            mask = (columns[None] < torch.tensor(lengths, device=self.device)[:, None]).long()
+            last = self.config.lm_layers is None or self.config.lm_layers == self.lm.config.num_hidden_layers
+            out = self.lm(input_ids=input_ids, attention_mask=mask, output_hidden_states=not last)
+            hidden = (out.last_hidden_state if last else out.hidden_states[self.config.lm_layers]).float()
+            for row, s in enumerate(chunk):
+                self._states[s] = hidden[row, : lengths[row]].clone()
         for s in instructions:
-            self._summaries.move_to_end(s)
-        out = torch.stack([self._summaries[s] for s in instructions])
-        while len(self._summaries) > self.max_cached:
-            self._summaries.popitem(last=False)
+            self._states.move_to_end(s)
+        out = [self._states[s] for s in instructions]
+        while len(self._states) > self.max_cached:
+            self._states.popitem(last=False)
         return out
 
+    def encode(self, instructions: list[str]) -> torch.Tensor:
+        """``[len(instructions), hidden_size]``: the GRU's last hidden state over the projected LM states,
+        each distinct instruction run once."""
+        unique = list(dict.fromkeys(instructions))
+        states = self.token_states(unique)
+        lengths = torch.tensor([len(t) for t in states])
+        padded = nn.utils.rnn.pad_sequence(states, batch_first=True)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.token_projection(padded), lengths, batch_first=True, enforce_sorted=False
+        )
+        _, hidden = self.encoder(packed)
+        index = {s: i for i, s in enumerate(unique)}
+        return hidden[-1].index_select(0, torch.tensor([index[s] for s in instructions], device=self.device))
+
     def features(self, obs_normalized: torch.Tensor, instructions: list[str]) -> torch.Tensor:
-        instruction = self.instruction_projection(self.summaries(instructions))
-        return self.trunk(torch.cat([obs_normalized, instruction], dim=-1))
+        return self.trunk(torch.cat([obs_normalized, self.encode(instructions)], dim=-1))
 
 
 def build_prior(
@@ -742,6 +765,8 @@ def build_prior(
     seed: int = 0,
     observation_dims: int | None = None,
     tasks: list[str] | None = None,
+    lm_layers: int | None = None,
+    random_lm: bool = False,
     device: str | torch.device = "cpu",
 ) -> Prior:
     """Build an untrained prior.
@@ -762,6 +787,8 @@ def build_prior(
         observation_dims: read only the first this many observation entries (e.g. CLEVR-Robot's
             ball positions without its numeric goal, so the goal must come from the instruction).
         tasks: the tasks the prior was trained on, if the environment has tasks; checked by :func:`load_prior`.
+        lm_layers: ``"lm-instruction"`` only: read the LM's states after its first this many layers (default all).
+        random_lm: ``"lm-instruction"`` only: the LM with fresh weights drawn with ``random_lm_seed`` (pass a name).
     """
     if kind not in PRIOR_KINDS:
         raise ValueError(f"kind must be one of {PRIOR_KINDS}, got {kind!r}")
@@ -777,7 +804,10 @@ def build_prior(
         seed=seed,
         observation_dims=observation_dims,
         tasks=None if tasks is None else list(tasks),
+        lm_layers=lm_layers,
     )
+    if (lm_layers is not None or random_lm) and kind != "lm-instruction":
+        raise ValueError(f"lm_layers and random_lm apply to kind='lm-instruction' only, not {kind!r}")
     if observation_dims is not None and not 0 < observation_dims <= config.full_obs_dim:
         raise ValueError(f"observation_dims must be in 1..{config.full_obs_dim}, got {observation_dims}")
     if "{instruction}" not in prompt_format:
@@ -789,10 +819,12 @@ def build_prior(
         config.lm_name = lm.name if isinstance(lm, LoadedLM) else lm
         config.lm_fingerprint = tokenizer_fingerprint(tokenizer)
         return GRUPrior(config, tokenizer).to(device)
-    if kind == "random-lm" and isinstance(lm, LoadedLM):
-        raise ValueError("kind='random-lm' needs the LM's name, not a loaded LM")
+    if (kind == "random-lm" or random_lm) and isinstance(lm, LoadedLM):
+        raise ValueError(
+            "a random-init LM (kind='random-lm' or random_lm=True) needs the LM's name, not a loaded LM"
+        )
     if not isinstance(lm, LoadedLM):
-        seed_arg = random_lm_seed if kind == "random-lm" else None
+        seed_arg = random_lm_seed if kind == "random-lm" or random_lm else None
         lm = load_lm(lm, quantization=quantization, device=device, random_init_seed=seed_arg)
     config.lm_name = lm.name
     config.lm_fingerprint = lm.fingerprint

@@ -45,7 +45,8 @@ class TrainSettings:
     output: str
     """folder the trained prior is written to (atomically)"""
     kind: PriorKind = "lm"
-    """lm: pretrained LM; random-lm: same architecture, random weights; gru: no LM, a GRU on the LM tokenizer's
+    """lm: pretrained LM (LaGO's soft tokens); lm-instruction: the frozen LM reads the instruction only, a GRU
+    reads its token states (cached per prompt); random-lm: lm with random weights; gru: no LM, a GRU on the LM tokenizer's
     tokens trained from scratch (the fair baseline); mlp: no LM, a bag of words (the weakest reference)"""
     lm: str = DEFAULT_LM
     """the language model: a Hub id, a local folder, a .gguf file, or the built-in default"""
@@ -56,6 +57,10 @@ class TrainSettings:
     observation_dims: int | None = None
     """the prior sees only the first this many observation entries (e.g. 10: CLEVR-Robot's ball
     positions without the numeric goal, so the goal must come from the instruction)"""
+    lm_layers: int | None = None
+    """lm-instruction only: read the LM's hidden states after its first this many layers (default: all)"""
+    random_lm: bool = False
+    """lm-instruction only: the same LM architecture with random weights (seed 0)"""
     lora_r: int = 0
     """rank of LoRA adapters on the LM (0: off, the LM stays fully frozen)"""
     hidden_size: int = 256
@@ -225,6 +230,8 @@ def train(
         tasks=None if tasks is None else list(tasks),
         hidden_size=args.hidden_size,
         seed=args.seed,
+        lm_layers=args.lm_layers,
+        random_lm=args.random_lm,
         device=device,
     )
     dims = prior.config.obs_dim

@@ -1,36 +1,112 @@
-"""The instruction-only LM prior (kind "lm-instruction"): the frozen LM summarises each prompt once,
-exactly as a full unpadded pass would; it saves and loads; only its heads train."""
+"""The instruction-only LM prior (kind "lm-instruction"): the frozen LM reads each prompt once, exactly as
+a full unpadded pass would; a GRU reads those token states as the GRU baseline reads its embeddings; it saves
+and loads; only its heads train."""
 
 import gymnasium as gym
+import pytest
 import torch
 from priors_helpers import INSTRUCTIONS, observation_space, random_obs
 
-from priors import build_prior, load_prior, save_prior
+from priors import build_prior, load_lm, load_prior, save_prior
 
 DISCRETE = gym.spaces.Discrete(5)
 
 
-def test_summaries_equal_an_unpadded_pass_per_prompt_and_are_cached(tiny_lm):
+def unpadded_states(prior, instruction, layer=None):
+    ids = torch.tensor([prior.tokenizer(prior.prompt(instruction))["input_ids"]])
+    with torch.no_grad():
+        out = prior.lm(input_ids=ids, output_hidden_states=True)
+    return (out.last_hidden_state if layer is None else out.hidden_states[layer])[0].float()
+
+
+@pytest.mark.parametrize("layers", [None, 1])
+def test_token_states_equal_an_unpadded_pass_per_prompt_and_are_cached(tiny_lm, layers):
     prior = build_prior(
-        observation_space=observation_space(), action_space=DISCRETE, kind="lm-instruction", lm=tiny_lm
+        observation_space=observation_space(),
+        action_space=DISCRETE,
+        kind="lm-instruction",
+        lm=tiny_lm,
+        lm_layers=layers,
     )
-    batch = prior.summaries(INSTRUCTIONS)  # prompts of different lengths, padded together
-    for row, instruction in enumerate(INSTRUCTIONS):
-        ids = torch.tensor([prior.tokenizer(prior.prompt(instruction))["input_ids"]])
-        with torch.no_grad():
-            hidden = prior.lm(input_ids=ids).last_hidden_state[0].float()
-        expected = torch.cat([hidden[-1], hidden.mean(0)])
-        torch.testing.assert_close(batch[row], expected, rtol=1e-5, atol=1e-5)
+    batch = prior.token_states(INSTRUCTIONS)  # prompts of different lengths, padded together
+    for states, instruction in zip(batch, INSTRUCTIONS, strict=True):
+        torch.testing.assert_close(states, unpadded_states(prior, instruction, layers), rtol=1e-5, atol=1e-5)
+    if layers is not None:  # an inner layer, not the final norm's output
+        assert not torch.allclose(batch[0], unpadded_states(prior, INSTRUCTIONS[0]))
     calls = []
     handle = prior.lm.register_forward_hook(lambda *args: calls.append(1))
-    prior.summaries(list(reversed(INSTRUCTIONS)))
+    prior.token_states(list(reversed(INSTRUCTIONS)))
     handle.remove()
     assert calls == []  # every prompt came from the cache
 
 
-def test_only_heads_train_and_a_saved_prior_loads_identically(tiny_lm, tmp_path):
+def test_encoding_is_the_gru_over_each_prompt_alone(tiny_lm):
+    """Batched, padded and de-duplicated encoding equals the GRU run on one unpadded prompt at a time."""
     prior = build_prior(
         observation_space=observation_space(), action_space=DISCRETE, kind="lm-instruction", lm=tiny_lm
+    )
+    instructions = [INSTRUCTIONS[i] for i in (2, 0, 2, 1, 3, 0)]
+    with torch.no_grad():
+        encoded = prior.encode(instructions)
+        for row, instruction in enumerate(instructions):
+            tokens = prior.token_projection(unpadded_states(prior, instruction))
+            _, hidden = prior.encoder(tokens[None])
+            torch.testing.assert_close(encoded[row], hidden[-1, 0], rtol=1e-5, atol=1e-5)
+
+
+def test_word_order_reaches_the_output(tiny_lm):
+    prior = build_prior(
+        observation_space=observation_space(), action_space=DISCRETE, kind="lm-instruction", lm=tiny_lm
+    )
+    obs = random_obs(2)
+    with torch.no_grad():
+        a = prior(obs, ["move the red ball left of the blue ball"] * 2)
+        b = prior(obs, ["move the blue ball left of the red ball"] * 2)
+    assert (a - b).abs().max() > 1e-4
+
+
+def test_lm_layers_and_random_lm_are_checked(tiny_lm):
+    with pytest.raises(ValueError, match="lm_layers must be in 1..2"):
+        build_prior(
+            observation_space=observation_space(),
+            action_space=DISCRETE,
+            kind="lm-instruction",
+            lm=tiny_lm,
+            lm_layers=3,
+        )
+    with pytest.raises(ValueError, match="kind='lm-instruction' only"):
+        build_prior(
+            observation_space=observation_space(), action_space=DISCRETE, kind="lm", lm=tiny_lm, lm_layers=1
+        )
+    with pytest.raises(ValueError, match="needs the LM's name"):
+        build_prior(
+            observation_space=observation_space(),
+            action_space=DISCRETE,
+            kind="lm-instruction",
+            lm=load_lm(tiny_lm),
+            random_lm=True,
+        )
+    random = build_prior(
+        observation_space=observation_space(),
+        action_space=DISCRETE,
+        kind="lm-instruction",
+        lm=tiny_lm,
+        random_lm=True,
+    )
+    pretrained = load_lm(tiny_lm)
+    assert random.config.lm_random_init_seed == 0 and pretrained.random_init_seed is None
+    assert not torch.equal(
+        random.lm.get_input_embeddings().weight, pretrained.model.get_input_embeddings().weight
+    )
+
+
+def test_only_heads_train_and_a_saved_prior_loads_identically(tiny_lm, tmp_path):
+    prior = build_prior(
+        observation_space=observation_space(),
+        action_space=DISCRETE,
+        kind="lm-instruction",
+        lm=tiny_lm,
+        lm_layers=1,
     )
     trainable = {name for name, p in prior.named_parameters() if p.requires_grad}
     assert trainable and not any(name.startswith("lm.") for name in trainable)
@@ -43,6 +119,6 @@ def test_only_heads_train_and_a_saved_prior_loads_identically(tiny_lm, tmp_path)
             p.add_(0.1 * torch.randn_like(p))
         expected = prior(obs, instructions)
     loaded = load_prior(save_prior(prior, tmp_path / "prior"))
-    assert loaded.config.kind == "lm-instruction"
+    assert (loaded.config.kind, loaded.config.lm_layers) == ("lm-instruction", 1)
     with torch.no_grad():
         torch.testing.assert_close(loaded(obs, instructions), expected, rtol=1e-5, atol=1e-6)

@@ -214,7 +214,7 @@ def test_build_prior_refusals(tiny_lm):
         build_prior(
             observation_space=observation_space(), action_space=BOX, kind="random-lm", lm=load_lm(tiny_lm)
         )
-    assert str(refused.value) == "kind='random-lm' needs the LM's name, not a loaded LM"
+    assert str(refused.value) == "a random-init LM (kind='random-lm' or random_lm=True) needs the LM's name, not a loaded LM"
 
 
 def test_lora_training_gradients_reach_the_prompt(tiny_lm):
@@ -282,7 +282,8 @@ def test_build_prior_defaults_and_the_instruction_lm_head(tiny_lm):
     lm_prior = build_prior(
         observation_space=observation_space(), action_space=DISCRETE, kind="lm-instruction", lm=tiny_lm
     )
-    norm, linear = lm_prior.instruction_projection
+    norm, linear = lm_prior.token_projection
     width = lm_prior.lm.get_input_embeddings().weight.shape[1]
-    assert isinstance(norm, torch.nn.LayerNorm) and norm.normalized_shape == (2 * width,)
-    assert (linear.in_features, linear.out_features) == (2 * width, 256)
+    assert isinstance(norm, torch.nn.LayerNorm) and norm.normalized_shape == (width,)
+    assert (linear.in_features, linear.out_features) == (width, 64)
+    assert (lm_prior.encoder.input_size, lm_prior.encoder.hidden_size) == (64, 256)
