@@ -214,7 +214,10 @@ def test_build_prior_refusals(tiny_lm):
         build_prior(
             observation_space=observation_space(), action_space=BOX, kind="random-lm", lm=load_lm(tiny_lm)
         )
-    assert str(refused.value) == "a random-init LM (kind='random-lm' or random_lm=True) needs the LM's name, not a loaded LM"
+    assert (
+        str(refused.value)
+        == "a random-init LM (kind='random-lm' or random_lm=True) needs the LM's name, not a loaded LM"
+    )
 
 
 def test_lora_training_gradients_reach_the_prompt(tiny_lm):
