@@ -4,6 +4,8 @@ also loads them back). See ``docs/demonstrations.md``::
 
     python -m cleanrl_lago.demonstrations --env clevr --episodes 500
     python -m cleanrl_lago.demonstrations --env metaworld --tasks mt10 --episodes-per-task 20 --seed 0
+    python -m cleanrl_lago.demonstrations --env metaworld --tasks mt10 --episodes-per-task 100 \
+        --behaviour expert,noise:0.3 --behaviour-shares 0.5,0.5 --dataset-id cleanrl-lago/metaworld-mt10/mixed-v1
 
 CLEVR-Robot's expert is :mod:`cleanrl_lago.envs.clevr_expert`; Meta-World's are its own scripted
 policies (``metaworld.policies``).
@@ -24,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 from metaworld.policies import ENV_POLICY_MAP
 from priors.demonstrations import (
+    DEMONSTRATOR,
     EpisodeRecorder,
     ExpertEpisode,
     check_new_dataset,
@@ -61,22 +64,32 @@ CLEVR_DATASET_ID = "cleanrl-lago/clevr-robot/expert-v0"
 METAWORLD_DATASET_ID = "cleanrl-lago/metaworld-{tasks}/expert-v0"
 COMMAND = "python -m cleanrl_lago.demonstrations"
 OTHER_SPLITS = ("validation", "test")
-"""The instruction splits whose phrasings CLEVR-Robot datasets record beside the train one."""
+"""The instruction splits whose phrasings datasets record beside the train one."""
+BEHAVIOURS = {
+    "clevr": "expert, random or epsilon:P with P in [0, 1]",
+    "metaworld": "expert or noise:S with S >= 0",
+}
+"""The acting policies :func:`parse_behaviours` accepts for each benchmark."""
 
 
 # ----- experts ---------------------------------------------------------------------------------
-def parse_behaviours(behaviour: str, shares: str | None = None) -> dict[str, float]:
+def parse_behaviours(
+    behaviour: str, shares: str | None = None, env: Literal["clevr", "metaworld"] = "clevr"
+) -> dict[str, float]:
     """``"expert,random,epsilon:0.3"`` and optional shares ``"0.5,0.2,0.3"`` (default: equal) as
-    ``{policy: share of the episodes}``. ``epsilon:P`` takes a uniformly random push with
-    probability P at each step, else the expert's."""
+    ``{policy: share of the episodes}``. CLEVR-Robot: ``epsilon:P`` takes a uniformly random push
+    with probability P at each step, else the expert's. Meta-World (``env="metaworld"``):
+    ``noise:S`` executes the expert's action plus Gaussian noise of standard deviation S."""
     names = [b.strip() for b in behaviour.split(",") if b.strip()]
     for name in names:
         kind, _, value = name.partition(":")
-        valid = (kind in ("expert", "random") and not value) or (
-            kind == "epsilon" and value.replace(".", "", 1).isdigit() and 0.0 <= float(value) <= 1.0
-        )
+        number = value.replace(".", "", 1).isdigit()
+        if env == "clevr":
+            valid = (kind in ("expert", "random") and not value) or (kind == "epsilon" and number and float(value) <= 1.0)
+        else:
+            valid = (kind == "expert" and not value) or (kind == "noise" and number)
         if not valid:
-            raise ValueError(f"unknown behaviour {name!r}: use expert, random or epsilon:P with P in [0, 1]")
+            raise ValueError(f"unknown behaviour {name!r} for {env}: use {BEHAVIOURS[env]}")
     if not names or len(set(names)) != len(names):
         raise ValueError(f"--behaviour needs distinct policies, got {behaviour!r}")
     weights = [1.0] * len(names) if shares is None else [float(w) for w in shares.split(",")]
@@ -162,30 +175,51 @@ def metaworld_episodes(
     seed: int = 0,
     stop_after_success: int | None = 10,
     max_episode_steps: int | None = None,
+    behaviour: dict[str, float] | None = None,
 ) -> Iterator[ExpertEpisode]:
     """Run Meta-World's scripted policies, ``episodes_per_task`` episodes per task in order.
 
     Episode ``j`` of the ``k``-th task resets with seed ``seed + k * episodes_per_task + j`` (the
     env itself is made with ``seed``); its instruction is drawn from the task's train phrasings with
-    ``np.random.default_rng`` of that seed. With ``stop_after_success=K`` an episode is truncated
-    ``K`` steps after its first successful step; ``None`` runs to the time limit.
-    The stored action is the policy's output clipped to the action space, as the env executes it.
+    ``np.random.default_rng`` of that seed, and it also records a validation and a test phrasing
+    drawn with ``np.random.default_rng((episode_seed, 2))`` (as :func:`clevr_episodes`). With
+    ``stop_after_success=K`` an episode is truncated ``K`` steps after its first successful step;
+    ``None`` runs to the time limit.
+
+    Who acts follows ``behaviour`` (:func:`parse_behaviours` with ``env="metaworld"``; default: the
+    expert in every episode), in the same shares within each task. The expert's action is its
+    policy's output clipped to the action space; ``noise:S`` executes that action plus Gaussian
+    noise of standard deviation S (drawn with ``np.random.default_rng((episode_seed, 1))``), clipped
+    again, and the expert's clean action in each visited observation is the label (DART). When
+    another policy than the expert acts, every episode's observations carry these labels
+    (``expert_action``); an expert-only collection stores the executed actions, which are the labels.
     """
+    policies = episode_policies(behaviour or {"expert": 1.0}, episodes_per_task)
+    labelled = set(policies) != {DEMONSTRATOR}
     for k, task in enumerate(tasks):
         check_task(task)
         env = make_metaworld_env(task, seed=seed, max_episode_steps=max_episode_steps)
         policy = ENV_POLICY_MAP[task]()
         low, high = env.action_space.low, env.action_space.high
         instructions = task_instructions(task, "train")
+        other_phrasings = {split: task_instructions(task, split) for split in OTHER_SPLITS}
         try:
-            for j in range(episodes_per_task):
+            for j, acting in enumerate(policies):
                 episode_seed = seed + k * episodes_per_task + j
                 instruction = instructions[np.random.default_rng(episode_seed).integers(len(instructions))]
+                noise_std = float(acting.partition(":")[2] or 0.0)
+                noise_rng = np.random.default_rng((episode_seed, 1))
                 obs, info = env.reset(seed=episode_seed)
                 ep = EpisodeRecorder(obs, info)
                 steps_since_success = None
                 while True:
-                    action = np.clip(policy.get_action(obs), low, high).astype(np.float32)
+                    label = np.clip(policy.get_action(obs), low, high).astype(np.float32)
+                    if labelled:
+                        ep.label(label)
+                    action = label
+                    if noise_std > 0:
+                        noisy = label + noise_rng.normal(0.0, noise_std, label.shape)
+                        action = np.clip(noisy, low, high).astype(np.float32)
                     obs, reward, terminated, truncated, info = env.step(action)
                     if steps_since_success is not None:
                         steps_since_success += 1
@@ -193,10 +227,14 @@ def metaworld_episodes(
                         steps_since_success = 0
                     if stop_after_success is not None and steps_since_success == stop_after_success:
                         truncated = True
-                    ep.add(action, obs, reward, terminated, truncated, info)
+                    ep.add(action, obs, reward, terminated, truncated, info, behaviour=acting)
                     if terminated or truncated:
                         break
-                yield ep.finish(episode_seed, task, instruction, action_dtype=np.float32)
+                if labelled:
+                    ep.label(np.clip(policy.get_action(obs), low, high).astype(np.float32))
+                phrasing_rng = np.random.default_rng((episode_seed, 2))
+                other = {split: p[phrasing_rng.integers(len(p))] for split, p in other_phrasings.items()}
+                yield ep.finish(episode_seed, task, instruction, np.float32, policy=acting, split_instructions=other)
         finally:
             env.close()
 
@@ -291,15 +329,18 @@ def collect_metaworld(
     max_episode_steps: int | None = None,
     overwrite: bool = False,
     command: str | None = None,
+    behaviour: dict[str, float] | None = None,
 ) -> CollectionSummary:
-    """Collect Meta-World scripted-policy episodes for ``tasks`` into the Minari dataset ``dataset_id``."""
+    """Collect Meta-World scripted-policy episodes for ``tasks``, labelled by the expert, into the
+    Minari dataset ``dataset_id`` (who acts: ``behaviour``, see :func:`metaworld_episodes`)."""
     for task in tasks:
         check_task(task)
     if stop_after_success is not None and stop_after_success < 0:
         raise ValueError(f"stop_after_success must be >= 0 or None, got {stop_after_success}")
     check_new_dataset(dataset_id, overwrite)
+    behaviour = behaviour or {"expert": 1.0}
     start = time.perf_counter()
-    gen = metaworld_episodes(tasks, episodes_per_task, seed, stop_after_success, max_episode_steps)
+    gen = metaworld_episodes(tasks, episodes_per_task, seed, stop_after_success, max_episode_steps, behaviour)
     collected = _with_progress(gen, len(tasks) * episodes_per_task)
     # Tasks differ only in their goal bounds: store the union, in float32 like the observations.
     observation_space = metaworld_observation_space(tasks, dtype=np.float32)
@@ -310,8 +351,9 @@ def collect_metaworld(
         "episodes_per_task": episodes_per_task,
         "stop_after_success": stop_after_success,
         "max_episode_steps": max_episode_steps or 500,
+        "behaviour_shares": behaviour,
         "command": command
-        or (f"{COMMAND} --env metaworld --tasks {','.join(tasks)} --episodes-per-task {episodes_per_task} --seed {seed}"),
+        or _metaworld_command(tasks, episodes_per_task, seed, stop_after_success, max_episode_steps, behaviour),
     }
     path = write_dataset(
         dataset_id,
@@ -324,6 +366,25 @@ def collect_metaworld(
         code_permalink="cleanrl_lago/demonstrations.py",
     )
     return _summary(dataset_id, path, collected, start)
+
+
+def _metaworld_command(
+    tasks: list[str],
+    episodes_per_task: int,
+    seed: int,
+    stop_after_success: int | None,
+    max_episode_steps: int | None,
+    behaviour: dict[str, float],
+) -> str:
+    """The command line that collects these episodes (options at their defaults left out)."""
+    command = f"{COMMAND} --env metaworld --tasks {','.join(tasks)} --episodes-per-task {episodes_per_task} --seed {seed}"
+    if stop_after_success != 10:
+        command += f" --stop-after-success {stop_after_success}"
+    if max_episode_steps is not None:
+        command += f" --max-episode-steps {max_episode_steps}"
+    if behaviour != {"expert": 1.0}:
+        command += f" --behaviour {','.join(behaviour)} --behaviour-shares {','.join(map(str, behaviour.values()))}"
+    return command
 
 
 def _with_progress(episodes: Iterator[ExpertEpisode], total: int) -> list[ExpertEpisode]:
@@ -362,10 +423,12 @@ class Args:
     episodes: int = 500
     """CLEVR-Robot: number of episodes (seeds seed .. seed + episodes - 1)"""
     behaviour: str = "expert"
-    """CLEVR-Robot: who acts, comma-separated: expert, random (uniform pushes), epsilon:P (a random push
-    with probability P at each step, else the expert's); the expert labels every step either way"""
+    """who acts, comma-separated: expert; CLEVR-Robot also random (uniform pushes), epsilon:P (a random push
+    with probability P at each step, else the expert's); Meta-World also noise:S (the expert's action plus
+    Gaussian noise of standard deviation S, clipped); the expert labels every step either way"""
     behaviour_shares: str | None = None
-    """CLEVR-Robot: share of the episodes of each --behaviour policy, comma-separated (default: equal)"""
+    """share of the episodes of each --behaviour policy (Meta-World: within each task), comma-separated
+    (default: equal)"""
     good_action_tolerance: float = GOOD_TOLERANCE
     """CLEVR-Robot: a push is good when no push makes the goal hold and its cost is within this of the best"""
     episodes_per_task: int = 20
@@ -406,7 +469,7 @@ def main(argv: list[str] | None = None) -> CollectionSummary:
                 max_episode_steps=args.max_episode_steps,
                 overwrite=args.overwrite,
                 command=command,
-                behaviour=parse_behaviours(args.behaviour, args.behaviour_shares),
+                behaviour=parse_behaviours(args.behaviour, args.behaviour_shares, env="clevr"),
                 tolerance=args.good_action_tolerance,
             )
         else:
@@ -420,6 +483,7 @@ def main(argv: list[str] | None = None) -> CollectionSummary:
                 max_episode_steps=args.max_episode_steps,
                 overwrite=args.overwrite,
                 command=command,
+                behaviour=parse_behaviours(args.behaviour, args.behaviour_shares, env="metaworld"),
             )
     for task, rate in summary.task_success_rates.items():
         logger.info("expert success %-28s %6.1f%%", task, 100 * rate)

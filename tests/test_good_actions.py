@@ -201,7 +201,8 @@ def test_a_dataset_without_sets_loads_as_before(tmp_path, monkeypatch):
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
     demos.collect_metaworld(["reach-v3"], "t/reach/expert-v0", episodes_per_task=1, max_episode_steps=5)
     d = load_demonstrations("t/reach/expert-v0")
-    assert d.action_sets is None and d.split_instruction_ids == {} and d.behaviours == ["expert"]
+    assert d.action_sets is None and set(d.split_instruction_ids) == {"validation", "test"}
+    assert d.behaviours == ["expert"]
     assert d.behaviour_ids.tolist() == [0] * 5 and d.policies == ["expert"]
 
 

@@ -109,7 +109,7 @@ def test_metaworld_episode_holds_the_priors_gaussian_and_the_experts_actions(tin
         ("clevr", ["--split", "heldout-ish"], "CLEVR-Robot splits are"),
         ("clevr", ["--tasks", "reach-v3"], "--tasks is for Meta-World priors"),
         ("reach", ["--tasks", "push-v3"], "this prior was trained on ['reach-v3']"),
-        ("reach", ["--split", "validation"], "Meta-World splits are"),
+        ("reach", ["--split", "heldout-ish"], "Meta-World splits are"),
         ("reach", ["--max-steps", "0"], "--max-steps 0 is out of range"),
     ],
 )

@@ -1,9 +1,11 @@
 """Meta-World v3 tasks with language instructions, and a one-call environment constructor.
 
-Every one of the 50 Meta-World v3 tasks has instructions in two splits that share no phrasing:
-``"train"`` (what priors are trained on) and ``"heldout"`` (paraphrases training never sees).
-The MT10 tasks have hand-written phrasings (4 train, 2 held-out); the other 40 tasks render a
-short description of the task with templates (3 train, 2 held-out).
+Every one of the 50 Meta-World v3 tasks has instructions in three splits that share no phrasing
+and no sentence frame: ``"train"`` (what priors are trained on), ``"validation"`` (model selection
+and early stopping only) and ``"test"`` (reported only; ``"heldout"``, the earlier name of these
+paraphrases, is an alias). The MT10 tasks have hand-written phrasings (16 train, 4 validation,
+6 test); the other 40 tasks render two short descriptions of the task (one a rewording of the
+other) with templates (12 train, 3 validation, 4 test).
 
 ``make_metaworld_env`` builds Meta-World's ``Meta-World/MT1`` env for one task and fixes
 two things of Meta-World 3.1.1 (see ``docs/demonstrations.md``):
@@ -26,9 +28,15 @@ from metaworld.env_dict import ALL_V3_ENVIRONMENTS, MT10_V3
 
 ALL_TASKS: tuple[str, ...] = tuple(ALL_V3_ENVIRONMENTS)
 MT10_TASKS: tuple[str, ...] = tuple(MT10_V3)
-SPLITS: tuple[str, ...] = ("train", "heldout")
+SPLIT_ALIASES = {"heldout": "test"}
+"""Other names of splits: ``"heldout"`` (the earlier name of the test phrasings) is ``"test"``."""
+SPLITS: tuple[str, ...] = ("train", "validation", "test", *SPLIT_ALIASES)
+"""Every accepted split name: the three splits, then their aliases."""
 
-# Hand-written phrasings of the MT10 tasks.
+# Hand-written phrasings of the MT10 tasks. Within a task the splits share no sentence frame:
+# "Please ...", "Can you ...?", "Your job is to ...", "Go ahead and ...", "Try to ...", "Let's ...",
+# "Use the gripper to ...", "..., please." are train's; "Would you ...?", "I'd like ...",
+# "Next up: ..." validation's; "Could you ...?", "I need ...", "How about ...?" test's.
 _MT10_INSTRUCTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "reach-v3": {
         "train": (
@@ -36,8 +44,33 @@ _MT10_INSTRUCTIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "Move the gripper to the target point.",
             "Bring the robot hand to the goal location.",
             "Extend the arm so that the gripper reaches the target.",
+            "Please move your gripper to the goal.",
+            "Can you reach for the target position?",
+            "Your job is to get the gripper to the goal point.",
+            "Go ahead and touch the target point with the gripper.",
+            "Send the arm to the target location.",
+            "Position the gripper at the goal.",
+            "Reach out to the target, please.",
+            "Try to bring the gripper as close to the goal as you can.",
+            "The gripper needs to end up at the goal location.",
+            "Let's reach over to the goal position with the arm.",
+            "Move the arm until its fingers are at the target.",
+            "To the goal position, move the gripper.",
         ),
-        "heldout": ("Guide the end effector to the marked spot.", "Put your hand on the goal."),
+        "validation": (
+            "Would you move the arm's gripper to the destination point?",
+            "I'd like the gripper to be at the goal now.",
+            "Next up: carry the gripper over to where the goal is.",
+            "Head for the target location with the robot's hand.",
+        ),
+        "test": (
+            "Guide the end effector to the marked spot.",
+            "Put your hand on the goal.",
+            "Could you get the claw over to the target?",
+            "I need the end effector sitting at the goal coordinates.",
+            "How about stretching out until you touch the goal point?",
+            "Aim the arm at the target and go there.",
+        ),
     },
     "push-v3": {
         "train": (
@@ -45,10 +78,32 @@ _MT10_INSTRUCTIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "Slide the puck over to the target position.",
             "Shove the puck along the table to the goal.",
             "Move the puck to the target by pushing it.",
+            "Please push the puck onto the goal.",
+            "Can you slide the puck to the target?",
+            "Your job is to push the puck to the goal location.",
+            "Go ahead and shove the puck over to the target.",
+            "Push the puck across the table until it reaches the goal.",
+            "Slide the puck to the goal, please.",
+            "Try to push the puck all the way to the target.",
+            "The puck should end up on the goal after you push it.",
+            "Let's push the puck over to the target location.",
+            "Use the gripper to push the puck to the goal.",
+            "Keep the puck on the table and slide it to the target.",
+            "With the gripper behind it, push the puck along the surface to the goal position.",
         ),
-        "heldout": (
+        "validation": (
+            "Would you slide the puck along until it is at the target?",
+            "I'd like the puck pushed over to the goal.",
+            "Next up: drive the puck across the table to the target.",
+            "Steer the puck into the goal region by pushing.",
+        ),
+        "test": (
             "Nudge the puck until it sits on the goal.",
             "Push the small cylinder onto the target spot.",
+            "Could you move the hockey puck to the goal without lifting it?",
+            "I need that disk pushed to the target.",
+            "How about sliding the puck over to where the goal is marked?",
+            "Propel the puck across the tabletop toward the goal until it gets there.",
         ),
     },
     "pick-place-v3": {
@@ -57,10 +112,32 @@ _MT10_INSTRUCTIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "Grasp the puck, lift it and bring it to the target.",
             "Pick the object up and move it to the goal position.",
             "Lift the puck and carry it to the target location.",
+            "Please pick up the puck and put it at the goal.",
+            "Can you lift the puck and move it to the target?",
+            "Your job is to grasp the puck and place it at the goal position.",
+            "Go ahead and pick the puck up, then carry it to the target.",
+            "Pick up the puck, then bring it to the goal location, please.",
+            "Try to lift the puck off the table and move it to the goal.",
+            "The puck should be picked up and placed at the target.",
+            "Let's grasp the puck and carry it over to the goal.",
+            "Use the gripper to pick up the puck and bring it to the target position.",
+            "Close the gripper around the puck, raise it, and move it to the goal.",
+            "Hold the puck in the gripper and transport it to the target location.",
+            "Pick and place the puck at the goal.",
         ),
-        "heldout": (
+        "validation": (
+            "Would you take hold of the puck and bring it up to the goal?",
+            "I'd like the puck lifted and moved to the goal position.",
+            "Next up: raise the puck from the table and deliver it to the target.",
+            "Collect the puck and drop it off at the target location.",
+        ),
+        "test": (
             "Grab the puck and hold it at the marked goal.",
             "Take the object off the table and bring it to the target.",
+            "Could you fetch the puck and hold it where the goal is?",
+            "I need the disk picked up and carried to the target.",
+            "How about lifting that puck and taking it to the goal?",
+            "Seize the little cylinder, hoist it up and move it over to the goal point.",
         ),
     },
     "door-open-v3": {
@@ -69,8 +146,33 @@ _MT10_INSTRUCTIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "Pull the door open.",
             "Swing the door open by its handle.",
             "Grab the door handle and open the door.",
+            "Please open the door.",
+            "Can you pull the door open?",
+            "Your job is to open the door.",
+            "Go ahead and swing the door open.",
+            "Open the door, please.",
+            "Try to pull the door all the way open.",
+            "The door should be open when you are done.",
+            "Let's open the door by pulling its handle.",
+            "Use the gripper to pull the door handle until the door opens.",
+            "Take the handle of the door and pull it open.",
+            "Pull on the handle so the door swings open.",
+            "With the gripper on its handle, pull the door wide open.",
         ),
-        "heldout": ("Get that door open.", "Rotate the door on its hinge until it is open."),
+        "validation": (
+            "Would you open the door for me?",
+            "I'd like the door swung open.",
+            "Next up: pull the door by its handle so it opens.",
+            "Draw the door towards the robot until it stands open.",
+        ),
+        "test": (
+            "Get that door open.",
+            "Rotate the door on its hinge until it is open.",
+            "Could you tug the door open?",
+            "I need the door opened.",
+            "How about opening the door?",
+            "Pivot the door away from its frame by pulling on the knob.",
+        ),
     },
     "drawer-open-v3": {
         "train": (
@@ -78,8 +180,33 @@ _MT10_INSTRUCTIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "Pull the drawer out.",
             "Slide the drawer open.",
             "Grab the drawer handle and pull it open.",
+            "Please open the drawer.",
+            "Can you pull the drawer open?",
+            "Your job is to open the drawer.",
+            "Go ahead and slide the drawer out.",
+            "Open the drawer, please.",
+            "Try to pull the drawer all the way out.",
+            "The drawer should be open when you finish.",
+            "Let's pull out the drawer.",
+            "Use the gripper to pull the drawer's handle until the drawer is open.",
+            "Hold the drawer handle and pull it towards the robot.",
+            "Pull the drawer out of the cabinet.",
+            "By its handle, slide the drawer out of the cabinet.",
         ),
-        "heldout": ("Get the drawer open.", "Draw the drawer towards you until it is open."),
+        "validation": (
+            "Would you pull the drawer open for me?",
+            "I'd like the drawer opened.",
+            "Next up: slide the drawer outwards as far as it goes.",
+            "Withdraw the drawer from the cabinet by its handle.",
+        ),
+        "test": (
+            "Get the drawer open.",
+            "Draw the drawer towards you until it is open.",
+            "Could you open that drawer?",
+            "I need the drawer pulled out.",
+            "How about sliding the drawer open?",
+            "Tug on the drawer's knob so it comes out of the chest.",
+        ),
     },
     "drawer-close-v3": {
         "train": (
@@ -87,8 +214,33 @@ _MT10_INSTRUCTIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "Push the drawer shut.",
             "Slide the drawer closed.",
             "Push the open drawer back in.",
+            "Please close the drawer.",
+            "Can you push the drawer shut?",
+            "Your job is to close the drawer.",
+            "Go ahead and slide the drawer back in.",
+            "Close the drawer, please.",
+            "Try to push the drawer all the way in.",
+            "The drawer should be closed when you finish.",
+            "Let's push the drawer closed.",
+            "Use the gripper to push the drawer into the cabinet.",
+            "Push against the front of the drawer and slide it home.",
+            "Push the drawer back into the cabinet.",
+            "With one push on its front, close the open drawer.",
         ),
-        "heldout": ("Shut that drawer.", "Press on the drawer until it is fully closed."),
+        "validation": (
+            "Would you close the drawer for me?",
+            "I'd like the drawer closed.",
+            "Next up: slide the drawer inwards as far as it goes.",
+            "Return the drawer to its closed position.",
+        ),
+        "test": (
+            "Shut that drawer.",
+            "Press on the drawer until it is fully closed.",
+            "Could you close that drawer?",
+            "I need the drawer pushed in.",
+            "How about shutting the drawer?",
+            "Nudge the drawer back into the chest so it sits flush.",
+        ),
     },
     "button-press-topdown-v3": {
         "train": (
@@ -96,8 +248,33 @@ _MT10_INSTRUCTIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "Push the button down from above.",
             "Press down on the button.",
             "Lower the gripper onto the button and press it.",
+            "Please press the button from above.",
+            "Can you push the button down?",
+            "Your job is to press the button from the top.",
+            "Go ahead and press down on the button.",
+            "Press the button down, please.",
+            "Try to push the button all the way down from above.",
+            "The button should be pressed down from the top.",
+            "Let's press the button from above.",
+            "Use the gripper to push the button downwards.",
+            "Move the gripper over the button and push down on it.",
+            "Bring the gripper down on the button to press it.",
+            "Push the button down with a vertical motion.",
         ),
-        "heldout": ("Hit the button from above.", "Push the top of the button downwards."),
+        "validation": (
+            "Would you press the button down from overhead?",
+            "I'd like the button pushed down from the top.",
+            "Next up: come down on the button from above and press it.",
+            "Depress the button from the top.",
+        ),
+        "test": (
+            "Hit the button from above.",
+            "Push the top of the button downwards.",
+            "Could you press that button from on top?",
+            "I need the button pressed from above.",
+            "How about pushing the button straight down?",
+            "Descend onto the switch and press it in.",
+        ),
     },
     "peg-insert-side-v3": {
         "train": (
@@ -105,8 +282,33 @@ _MT10_INSTRUCTIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "Pick up the peg and push it into the side hole.",
             "Put the peg sideways into the hole.",
             "Grasp the peg and slide it into the hole in the box.",
+            "Please insert the peg into the hole from the side.",
+            "Can you put the peg into the side hole?",
+            "Your job is to insert the peg sideways into the hole.",
+            "Go ahead and push the peg into the hole from the side.",
+            "Insert the peg into the side hole, please.",
+            "Try to slide the peg into the hole sideways.",
+            "The peg should end up inside the hole in the side of the box.",
+            "Let's pick up the peg and insert it into the hole.",
+            "Use the gripper to pick up the peg and insert it sideways into the hole.",
+            "Lift the peg, line it up with the hole and push it in from the side.",
+            "Pick up the peg, then insert it into the box's side hole.",
+            "Carry the peg to the box and slide it into the hole on its side.",
         ),
-        "heldout": ("Fit the peg into the opening on the side.", "Plug the peg horizontally into the hole."),
+        "validation": (
+            "Would you insert the peg into the hole on the side?",
+            "I'd like the peg inserted into the side hole.",
+            "Next up: grab the peg and stick it into the hole from the side.",
+            "Thread the peg into the hole at the side of the block.",
+        ),
+        "test": (
+            "Fit the peg into the opening on the side.",
+            "Plug the peg horizontally into the hole.",
+            "Could you jam the peg into the hole on the side?",
+            "I need the peg pushed into the hole sideways.",
+            "How about sliding the peg into the side hole?",
+            "Take the stick and plug it into the slot on the box's flank.",
+        ),
     },
     "window-open-v3": {
         "train": (
@@ -114,8 +316,33 @@ _MT10_INSTRUCTIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "Slide the window open.",
             "Push the window sideways to open it.",
             "Move the window pane to open it.",
+            "Please open the window.",
+            "Can you slide the window open?",
+            "Your job is to open the window.",
+            "Go ahead and push the window open.",
+            "Open the window, please.",
+            "Try to slide the window all the way open.",
+            "The window should be open when you finish.",
+            "Let's open the window by sliding it.",
+            "Use the gripper to slide the window pane open.",
+            "Grab the window's handle and push it sideways until the window opens.",
+            "Slide the window pane to the side to open it.",
+            "Sideways along its track, slide the window open.",
         ),
-        "heldout": ("Get the window open.", "Slide the window along its rail until it is open."),
+        "validation": (
+            "Would you open the window for me?",
+            "I'd like the window opened.",
+            "Next up: slide the window across as far as it goes.",
+            "Shift the pane aside so that the window is open.",
+        ),
+        "test": (
+            "Get the window open.",
+            "Slide the window along its rail until it is open.",
+            "Could you open that window?",
+            "I need the window slid open.",
+            "How about opening the window?",
+            "Drag the glass panel sideways to let some air in.",
+        ),
     },
     "window-close-v3": {
         "train": (
@@ -123,58 +350,111 @@ _MT10_INSTRUCTIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "Slide the window shut.",
             "Push the window sideways to close it.",
             "Move the window pane to close it.",
+            "Please close the window.",
+            "Can you slide the window shut?",
+            "Your job is to close the window.",
+            "Go ahead and push the window closed.",
+            "Close the window, please.",
+            "Try to slide the window all the way closed.",
+            "The window should be closed when you finish.",
+            "Let's close the window by sliding it.",
+            "Use the gripper to slide the window pane closed.",
+            "Grab the window's handle and push it sideways until the window is closed.",
+            "Slide the window pane to the side to close it.",
+            "Sideways along its track, slide the window closed.",
         ),
-        "heldout": ("Shut the window.", "Slide the window along its rail until it is closed."),
+        "validation": (
+            "Would you close the window for me?",
+            "I'd like the window closed.",
+            "Next up: slide the window back across until the gap is gone.",
+            "Shift the pane back so that the window is closed.",
+        ),
+        "test": (
+            "Shut the window.",
+            "Slide the window along its rail until it is closed.",
+            "Could you close that window?",
+            "I need the window slid shut.",
+            "How about closing the window?",
+            "Drag the glass panel sideways to keep the draft out.",
+        ),
     },
 }
 
-# Short descriptions of the other 40 tasks, rendered with the templates below.
-_DESCRIPTIONS: dict[str, str] = {
-    "assembly-v3": "put the ring onto the peg",
-    "basketball-v3": "dunk the ball into the basket",
-    "bin-picking-v3": "move the cube from one bin into the other",
-    "box-close-v3": "put the lid on the box",
-    "button-press-topdown-wall-v3": "press the button from the top, reaching over the wall",
-    "button-press-v3": "press the button from the front",
-    "button-press-wall-v3": "press the button from the front, reaching past the wall",
-    "coffee-button-v3": "press the button on the coffee machine",
-    "coffee-pull-v3": "pull the mug away from the coffee machine",
-    "coffee-push-v3": "push the mug under the coffee machine",
-    "dial-turn-v3": "turn the dial",
-    "disassemble-v3": "take the ring off the peg",
-    "door-close-v3": "close the door",
-    "door-lock-v3": "lock the door by turning the lock down",
-    "door-unlock-v3": "unlock the door by turning the lock up",
-    "hand-insert-v3": "insert the hand into the hole",
-    "faucet-open-v3": "open the faucet",
-    "faucet-close-v3": "close the faucet",
-    "hammer-v3": "hammer the nail into the wall",
-    "handle-press-side-v3": "press the handle down from the side",
-    "handle-press-v3": "press the handle down",
-    "handle-pull-side-v3": "pull the handle up from the side",
-    "handle-pull-v3": "pull the handle up",
-    "lever-pull-v3": "pull the lever up",
-    "pick-place-wall-v3": "pick up the puck and place it at the goal behind the wall",
-    "pick-out-of-hole-v3": "pick the peg out of the hole",
-    "plate-slide-v3": "slide the plate into the goal",
-    "plate-slide-side-v3": "slide the plate sideways into the goal",
-    "plate-slide-back-v3": "slide the plate back out of the goal",
-    "plate-slide-back-side-v3": "slide the plate sideways back out of the goal",
-    "peg-unplug-side-v3": "unplug the peg from the side",
-    "soccer-v3": "kick the ball into the goal",
-    "stick-push-v3": "grasp the stick and push the box with it",
-    "stick-pull-v3": "grasp the stick and pull the box with it",
-    "push-wall-v3": "push the puck around the wall to the goal",
-    "push-back-v3": "push the puck backwards to the goal",
-    "reach-wall-v3": "reach the goal position over the wall",
-    "shelf-place-v3": "pick up the puck and place it on the shelf",
-    "sweep-into-v3": "sweep the puck into the hole",
-    "sweep-v3": "sweep the puck off the table",
+# Two short descriptions of each of the other 40 tasks, the second a rewording of the first,
+# rendered with the templates below ({desc} and {alt}; capitalised {Desc} and {Alt}).
+_DESCRIPTIONS: dict[str, tuple[str, str]] = {
+    "assembly-v3": ("put the ring onto the peg", "fit the round nut over the peg"),
+    "basketball-v3": ("dunk the ball into the basket", "drop the ball through the hoop"),
+    "bin-picking-v3": ("move the cube from one bin into the other", "transfer the block to the other bin"),
+    "box-close-v3": ("put the lid on the box", "cover the box with its lid"),
+    "button-press-topdown-wall-v3": (
+        "press the button from the top, reaching over the wall",
+        "reach over the wall and push the button down",
+    ),
+    "button-press-v3": ("press the button from the front", "push the button in horizontally"),
+    "button-press-wall-v3": (
+        "press the button from the front, reaching past the wall",
+        "get past the wall and push the button in",
+    ),
+    "coffee-button-v3": ("press the button on the coffee machine", "push the coffee maker's button"),
+    "coffee-pull-v3": ("pull the mug away from the coffee machine", "drag the cup back from the coffee maker"),
+    "coffee-push-v3": ("push the mug under the coffee machine", "slide the cup into place beneath the coffee maker"),
+    "dial-turn-v3": ("turn the dial", "rotate the knob"),
+    "disassemble-v3": ("take the ring off the peg", "lift the round nut up and off the peg"),
+    "door-close-v3": ("close the door", "swing the door shut"),
+    "door-lock-v3": ("lock the door by turning the lock down", "turn the door's lock downwards to lock it"),
+    "door-unlock-v3": ("unlock the door by turning the lock up", "turn the door's lock upwards to unlock it"),
+    "hand-insert-v3": ("insert the hand into the hole", "put the gripper down into the hole in the table"),
+    "faucet-open-v3": ("open the faucet", "turn the tap on"),
+    "faucet-close-v3": ("close the faucet", "turn the tap off"),
+    "hammer-v3": ("hammer the nail into the wall", "drive the nail in with the hammer"),
+    "handle-press-side-v3": ("press the handle down from the side", "push the handle downwards from the side"),
+    "handle-press-v3": ("press the handle down", "push the handle downwards"),
+    "handle-pull-side-v3": ("pull the handle up from the side", "lift the handle upwards from the side"),
+    "handle-pull-v3": ("pull the handle up", "lift the handle upwards"),
+    "lever-pull-v3": ("pull the lever up", "raise the lever"),
+    "pick-place-wall-v3": (
+        "pick up the puck and place it at the goal behind the wall",
+        "lift the puck over the wall and put it on the goal",
+    ),
+    "pick-out-of-hole-v3": ("pick the peg out of the hole", "pull the peg up out of its hole"),
+    "plate-slide-v3": ("slide the plate into the goal", "push the plate into the goal cage"),
+    "plate-slide-side-v3": ("slide the plate sideways into the goal", "push the plate sideways into the goal cage"),
+    "plate-slide-back-v3": ("slide the plate back out of the goal", "pull the plate back out of the goal cage"),
+    "plate-slide-back-side-v3": (
+        "slide the plate sideways back out of the goal",
+        "pull the plate sideways out of the goal cage",
+    ),
+    "peg-unplug-side-v3": ("unplug the peg from the side", "pull the peg sideways out of its socket"),
+    "soccer-v3": ("kick the ball into the goal", "knock the soccer ball into the net"),
+    "stick-push-v3": ("grasp the stick and push the box with it", "pick up the stick and use it to shove the box"),
+    "stick-pull-v3": ("grasp the stick and pull the box with it", "pick up the stick and use it to drag the box"),
+    "push-wall-v3": ("push the puck around the wall to the goal", "slide the puck past the wall to the target"),
+    "push-back-v3": ("push the puck backwards to the goal", "slide the puck back to the target"),
+    "reach-wall-v3": ("reach the goal position over the wall", "move the gripper past the wall to the target"),
+    "shelf-place-v3": ("pick up the puck and place it on the shelf", "put the puck up on the shelf"),
+    "sweep-into-v3": ("sweep the puck into the hole", "brush the puck along the table into the hole"),
+    "sweep-v3": ("sweep the puck off the table", "brush the puck over the edge of the table"),
 }
 
+# The splits share no template (and, as for MT10, no frame).
 DESCRIPTION_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "train": ("{Desc}.", "Please {desc}.", "Your job is to {desc}."),
-    "heldout": ("Could you {desc}?", "I need you to {desc}."),
+    "train": (
+        "{Desc}.",
+        "Please {desc}.",
+        "Your job is to {desc}.",
+        "Can you {alt}?",
+        "{Alt}, please.",
+        "Go ahead and {desc}.",
+        "Try to {alt}.",
+        "The task is to {desc}.",
+        "Let's {alt}.",
+        "Use the robot arm to {desc}.",
+        "You should {alt} now.",
+        "Without wasting time, {desc}.",
+    ),
+    "validation": ("Would you {desc}?", "I'd like you to {alt}.", "Next up: {desc}."),
+    "test": ("Could you {desc}?", "I need you to {desc}.", "Time to {alt}.", "Here is what to do: {alt}."),
 }
 
 
@@ -190,19 +470,22 @@ def check_task(task: str) -> str:
 def _check_split(split: str) -> None:
     if split not in SPLITS:
         raise ValueError(
-            f"unknown instruction split {split!r}: choose one of {list(SPLITS)} "
-            "('train' phrasings for training, 'heldout' phrasings training never sees)"
+            f"unknown instruction split {split!r}: choose one of {list(SPLITS)} ('train' phrasings for "
+            "training, 'validation' for model selection, 'test' (alias 'heldout') for reporting only)"
         )
 
 
 def task_instructions(task: str, split: str = "train") -> list[str]:
-    """The instructions of a Meta-World v3 task in one split (``"train"`` or ``"heldout"``)."""
+    """The instructions of a Meta-World v3 task in one split: ``"train"``, ``"validation"`` or
+    ``"test"`` (alias ``"heldout"``)."""
     check_task(task)
     _check_split(split)
+    split = SPLIT_ALIASES.get(split, split)
     if task in _MT10_INSTRUCTIONS:
         return list(_MT10_INSTRUCTIONS[task][split])
-    desc = _DESCRIPTIONS[task]
-    return [t.format(desc=desc, Desc=desc[0].upper() + desc[1:]) for t in DESCRIPTION_TEMPLATES[split]]
+    desc, alt = _DESCRIPTIONS[task]
+    words = {"desc": desc, "Desc": desc[0].upper() + desc[1:], "alt": alt, "Alt": alt[0].upper() + alt[1:]}
+    return [t.format(**words) for t in DESCRIPTION_TEMPLATES[split]]
 
 
 def resolve_tasks(spec: str) -> list[str]:
