@@ -19,7 +19,12 @@ out (under 1%).
 
 Each figure is the best of a few calls (another job may share the CPU); batch 2048 runs once.
 
-    python benchmark/prior_throughput.py [--quick] [--threads N]
+``--designs`` measures instead the cost per state of each prior design of docs/priors.md (issue 12):
+``Prior.predict`` (what the RL scripts call: normalisation, the network, no grad) at a rollout step's
+batch (16 envs) and a whole rollout's (2,048 states), 16 distinct instructions, caches warm, untrained
+weights (speed does not depend on them). The ratio is each design's states/s over the GRU baseline's.
+
+    python benchmark/prior_throughput.py [--quick] [--threads N] [--designs]
 """
 
 from __future__ import annotations
@@ -90,15 +95,66 @@ def best_time(fn, repeats: int) -> float:
     return best
 
 
+DESIGNS = (
+    ("mlp (bag of words)", dict(kind="mlp")),
+    ("gru (from scratch)", dict(kind="gru")),
+    ("lm-instruction, all 30 layers", dict(kind="lm-instruction")),
+    ("lm-instruction, first 10 layers", dict(kind="lm-instruction", lm_layers=10)),
+    ("lm soft tokens, 1 token", dict(kind="lm", n_obs_tokens=1)),
+    ("lm soft tokens, 4 tokens", dict(kind="lm", n_obs_tokens=4)),
+)
+
+
+def design_table(repeats: int) -> None:
+    """States/s of ``Prior.predict`` for each design (see the module docstring)."""
+    instructions = all_instructions("train")
+    observations = clevr_observations(2048)
+    lm = load_lm()
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; LM {lm.name} fp32; states/s of Prior.predict"
+    )
+    header = f"{'design':<34}{'batch 16':>12}{'batch 2048':>12}{'vs gru (16)':>13}{'vs gru (2048)':>15}"
+    print(header)
+    print("-" * len(header))
+    rates: dict[str, tuple[float, float]] = {}
+    for name, options in DESIGNS:
+        prior = build_prior(
+            observation_space=gym.spaces.Box(-np.inf, np.inf, (24,), dtype=np.float32),
+            action_space=gym.spaces.Discrete(40),
+            lm=lm,
+            observation_dims=10,
+            **options,
+        )
+        prior.set_normalization(observations[:, :10].mean(0), observations[:, :10].std(0))
+        row = []
+        for batch in (16, 2048):
+            batch_instructions = [instructions[(i * 7) % 16] for i in range(batch)]
+            obs = observations[:batch]
+            prior.predict(obs[:16], batch_instructions[:16])  # warm-up: caches, first-call costs
+            seconds = best_time(lambda p=prior, o=obs, i=batch_instructions: p.predict(o, i), repeats)
+            row.append(batch / seconds)
+        rates[name] = (row[0], row[1])
+        base = rates.get("gru (from scratch)", (row[0], row[1]))
+        print(
+            f"{name:<34}{row[0]:>12.0f}{row[1]:>12.0f}{row[0] / base[0]:>13.2f}{row[1] / base[1]:>15.2f}",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, no batch-2048 full recompute")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--designs", action="store_true", help="cost per state of each prior design instead")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = 2 if args.quick else 3
     wall = time.perf_counter()
+    if args.designs:
+        design_table(repeats)
+        print(f"total {time.perf_counter() - wall:.0f} s")
+        return
 
     roofline = roofline_gflops(5)
     instructions = all_instructions("train")

@@ -29,7 +29,7 @@ class Args:
     episodes: int = 200
     """episodes per split (and per task for Meta-World) and seed"""
     splits: tuple[str, ...] = ("train", "validation", "test")
-    """instruction splits to evaluate on (CLEVR-Robot: train, validation, test; Meta-World: train, heldout)"""
+    """instruction splits to evaluate on (train, validation, test; heldout = test)"""
     seeds: tuple[int, ...] = (10_000,)
     """evaluation seeds (the episodes' scenes); pooled"""
     modes: tuple[str, ...] = ("greedy", "sampled")

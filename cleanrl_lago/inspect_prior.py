@@ -71,7 +71,7 @@ class Args:
     scenes: int = 2
     """CLEVR-Robot: how many scenes (one PNG each)"""
     split: str = "train"
-    """instruction phrasings (CLEVR-Robot: train, validation, test; Meta-World: train, heldout)"""
+    """instruction phrasings (train, validation, test; heldout = test)"""
     tasks: tuple[str, ...] = ()
     """Meta-World: the tasks to plot (default: the prior's first task)"""
     max_steps: int = 500

@@ -66,7 +66,7 @@ class Args:
     # Algorithm specific arguments
     env_id: str = "reach-v3"
     """a Meta-World v3 task (e.g. `push-v3`), or `MT10` for the ten MT10 tasks side by side"""
-    instruction_split: Literal["train", "heldout"] = "train"
+    instruction_split: Literal["train", "validation", "test", "heldout"] = "train"
     """which phrasings of the task the prior is given during training"""
     max_episode_steps: int = 500
     """the time limit of an episode (Meta-World's default: 500)"""
