@@ -615,6 +615,30 @@ class MLPPrior(Prior):
         return self.trunk(torch.cat([obs_normalized, instruction], dim=-1))
 
 
+def _run_gru(
+    encoder: nn.GRU, tokens: list[torch.Tensor], unique: list[str], instructions: list[str], dropout: float
+) -> torch.Tensor:
+    """The GRU's last hidden state for each of ``instructions``, ``[len(instructions), hidden]``, from the
+    ``[length, input]`` token vectors of each distinct instruction (``unique``, in the same order).
+    ``dropout`` > 0 (training only) removes each token with that probability (word dropout; one token at least
+    stays), so the prior cannot lean on the words of its training phrasings."""
+    if dropout > 0:
+        kept = []
+        for row in tokens:
+            keep = torch.rand(len(row), device=row.device) >= dropout
+            keep[torch.randint(len(row), (1,), device=row.device)] = True
+            kept.append(row[keep])
+        tokens = kept
+    lengths = torch.tensor([len(t) for t in tokens])
+    packed = nn.utils.rnn.pack_padded_sequence(
+        nn.utils.rnn.pad_sequence(tokens, batch_first=True), lengths, batch_first=True, enforce_sorted=False
+    )
+    _, hidden = encoder(packed)
+    index = {s: i for i, s in enumerate(unique)}
+    rows = torch.tensor([index[s] for s in instructions], device=hidden.device)
+    return hidden[-1].index_select(0, rows)
+
+
 class GRUPrior(Prior):
     """The order-aware no-LM baseline: token embeddings and a one-layer GRU, trained from scratch, read
     the instruction's tokens (the LM's tokenizer); the GRU's last hidden state and the normalised
@@ -635,6 +659,8 @@ class GRUPrior(Prior):
             )
             self.action_head = nn.Linear(config.hidden_size, config.n_action_params)
         self._token_ids: dict[str, list[int]] = {}
+        self.token_dropout = 0.0
+        """Word dropout while training (set by the trainer; not part of the saved prior)."""
 
     def token_ids(self, instruction: str) -> list[int]:
         """The instruction's token ids (memoised); an empty instruction reads as the pad token."""
@@ -647,17 +673,10 @@ class GRUPrior(Prior):
     def encode(self, instructions: list[str]) -> torch.Tensor:
         """``[len(instructions), hidden_size]``: the GRU's last hidden state, each distinct instruction run once."""
         unique = list(dict.fromkeys(instructions))
-        ids = [self.token_ids(s) for s in unique]
-        lengths = torch.tensor([len(i) for i in ids])
-        padded = torch.zeros(len(unique), int(lengths.max()), dtype=torch.long, device=self.device)
-        for row, row_ids in enumerate(ids):
-            padded[row, : len(row_ids)] = torch.tensor(row_ids, device=self.device)
-        packed = nn.utils.rnn.pack_padded_sequence(
-            self.token_embedding(padded), lengths, batch_first=True, enforce_sorted=False
+        tokens = [self.token_embedding(torch.tensor(self.token_ids(s), device=self.device)) for s in unique]
+        return _run_gru(
+            self.encoder, tokens, unique, instructions, self.token_dropout if self.training else 0.0
         )
-        _, hidden = self.encoder(packed)
-        index = {s: i for i, s in enumerate(unique)}
-        return hidden[-1].index_select(0, torch.tensor([index[s] for s in instructions], device=self.device))
 
     def features(self, obs_normalized: torch.Tensor, instructions: list[str]) -> torch.Tensor:
         return self.trunk(torch.cat([obs_normalized, self.encode(instructions)], dim=-1))
@@ -695,6 +714,8 @@ class InstructionLMPrior(Prior):
             self.action_head = nn.Linear(config.hidden_size, config.n_action_params)
         self.max_cached = max_cached
         self._states: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self.token_dropout = 0.0
+        """Word dropout while training (set by the trainer; not part of the saved prior)."""
         self.to(self.lm.get_input_embeddings().weight.device)
 
     def _apply(self, fn, *args, **kwargs):
@@ -735,15 +756,10 @@ class InstructionLMPrior(Prior):
         """``[len(instructions), hidden_size]``: the GRU's last hidden state over the projected LM states,
         each distinct instruction run once."""
         unique = list(dict.fromkeys(instructions))
-        states = self.token_states(unique)
-        lengths = torch.tensor([len(t) for t in states])
-        padded = nn.utils.rnn.pad_sequence(states, batch_first=True)
-        packed = nn.utils.rnn.pack_padded_sequence(
-            self.token_projection(padded), lengths, batch_first=True, enforce_sorted=False
+        tokens = [self.token_projection(states) for states in self.token_states(unique)]
+        return _run_gru(
+            self.encoder, tokens, unique, instructions, self.token_dropout if self.training else 0.0
         )
-        _, hidden = self.encoder(packed)
-        index = {s: i for i, s in enumerate(unique)}
-        return hidden[-1].index_select(0, torch.tensor([index[s] for s in instructions], device=self.device))
 
     def features(self, obs_normalized: torch.Tensor, instructions: list[str]) -> torch.Tensor:
         return self.trunk(torch.cat([obs_normalized, self.encode(instructions)], dim=-1))

@@ -61,6 +61,8 @@ class TrainSettings:
     """lm-instruction only: read the LM's hidden states after its first this many layers (default: all)"""
     random_lm: bool = False
     """lm-instruction only: the same LM architecture with random weights (seed 0)"""
+    token_dropout: float = 0.0
+    """gru and lm-instruction: drop each instruction token with this probability while training (word dropout)"""
     lora_r: int = 0
     """rank of LoRA adapters on the LM (0: off, the LM stays fully frozen)"""
     hidden_size: int = 256
@@ -234,6 +236,12 @@ def train(
         random_lm=args.random_lm,
         device=device,
     )
+    if args.token_dropout:
+        if not hasattr(prior, "token_dropout"):
+            raise ValueError(
+                f"--token-dropout applies to the gru and lm-instruction priors, not {args.kind!r}"
+            )
+        prior.token_dropout = args.token_dropout
     dims = prior.config.obs_dim
     train_obs = demos.observations[train_rows][:, :dims]
     prior.set_normalization(train_obs.mean(0), train_obs.std(0))

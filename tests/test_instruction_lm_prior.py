@@ -122,3 +122,39 @@ def test_only_heads_train_and_a_saved_prior_loads_identically(tiny_lm, tmp_path)
     assert (loaded.config.kind, loaded.config.lm_layers) == ("lm-instruction", 1)
     with torch.no_grad():
         torch.testing.assert_close(loaded(obs, instructions), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["gru", "lm-instruction"])
+def test_word_dropout_removes_tokens_while_training_only(tiny_lm, kind):
+    """With word dropout, a training pass reads each distinct instruction's tokens minus the dropped ones
+    (replayed from the same RNG state); in eval mode it reads every token."""
+    prior = build_prior(observation_space=observation_space(), action_space=DISCRETE, kind=kind, lm=tiny_lm)
+    prior.token_dropout = 0.5
+    instructions = [INSTRUCTIONS[0], INSTRUCTIONS[1], INSTRUCTIONS[0]]
+
+    def token_vectors(instruction):
+        if kind == "gru":
+            return prior.token_embedding(torch.tensor(prior.token_ids(instruction)))
+        return prior.token_projection(prior.token_states([instruction])[0])
+
+    with torch.no_grad():
+        prior.eval()
+        full = prior.encode(instructions)
+        prior.train()
+        torch.manual_seed(3)
+        dropped = prior.encode(instructions)
+        torch.manual_seed(3)
+        expected = []
+        for instruction in INSTRUCTIONS[:2]:
+            row = token_vectors(instruction)
+            keep = torch.rand(len(row)) >= 0.5
+            keep[torch.randint(len(row), (1,))] = True
+            assert 0 < keep.sum() < len(row)  # this seed drops some tokens of both
+            _, hidden = prior.encoder(row[keep][None])
+            expected.append(hidden[-1, 0])
+        torch.testing.assert_close(
+            dropped, torch.stack([expected[0], expected[1], expected[0]]), rtol=1e-5, atol=1e-5
+        )
+        for row, instruction in enumerate(instructions):
+            _, hidden = prior.encoder(token_vectors(instruction)[None])
+            torch.testing.assert_close(full[row], hidden[-1, 0], rtol=1e-5, atol=1e-5)

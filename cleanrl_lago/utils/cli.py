@@ -56,6 +56,8 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "kl_target": _positive,
     "kl_coef_lr": _positive,
     "prior_batch_size": _at_least_one,
+    "token_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "lm_layers": _at_least_one,
 }
 
 
