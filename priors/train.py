@@ -81,6 +81,8 @@ class TrainSettings:
     """share of the episodes held out for validation"""
     patience: int = 3
     """epochs without a better validation loss (val_set_nll with action sets, else val_nll) before stopping"""
+    max_minutes: float | None = None
+    """wall-clock budget: stop after the epoch in which training passes it, keeping the best epoch (None: none)"""
     max_steps_per_epoch: int | None = None
     """cap on gradient steps per epoch (default: one pass over the training steps)"""
     successful_only: bool = True
@@ -305,6 +307,15 @@ def train(
             if stale >= args.patience:
                 logger.info("early stop after epoch %d (best epoch %d)", epoch, best_metrics["epoch"])
                 break
+        if args.max_minutes is not None and time.time() - start > 60 * args.max_minutes:
+            best_metrics["stopped_by_time_budget"] = 1.0
+            logger.info(
+                "time budget of %s min spent after epoch %d (best epoch %d)",
+                args.max_minutes,
+                epoch,
+                best_metrics["epoch"],
+            )
+            break
     prior.load_state_dict(best_state, strict=False)
     prior.eval()
     result = {k: round(float(v), 4) for k, v in best_metrics.items()}

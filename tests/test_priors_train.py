@@ -184,3 +184,22 @@ def test_train_prior_command_names_the_environment_and_itself(datasets, tmp_path
         FileNotFoundError, match="Collect it with: python -m cleanrl_lago.demonstrations --env clevr"
     ):
         train_prior.main(["--dataset", "cleanrl-lago/clevr-robot/expert-v0", "--output", str(tmp_path / "x")])
+
+
+def test_time_budget_stops_after_the_epoch_that_spends_it(datasets, tmp_path):
+    out = tmp_path / "prior"
+    args = TrainSettings(
+        dataset="t/reach/expert-v0",
+        output=str(out),
+        kind="mlp",
+        patience=100,
+        max_minutes=1e-9,  # spent during the first epoch
+        batch_size=32,
+        eval_episodes=0,
+        runs_dir=str(tmp_path / "runs"),
+    )
+    seen = []
+    train(args, env_id="Meta-World/reach-v3", tasks=["reach-v3"], on_epoch=lambda e, m: seen.append(e))
+    assert seen == [1]
+    metrics = json.loads((out / "config.json").read_text())["provenance"]["metrics"]
+    assert (metrics["epoch"], metrics["stopped_by_time_budget"]) == (1.0, 1.0)

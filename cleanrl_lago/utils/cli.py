@@ -58,6 +58,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "prior_batch_size": _at_least_one,
     "token_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "lm_layers": _at_least_one,
+    "max_minutes": _positive,
 }
 
 
