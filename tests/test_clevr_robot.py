@@ -161,14 +161,20 @@ def test_same_seed_same_episode():
 
 
 def test_three_splits_share_no_template_and_heldout_is_test():
-    templates = {split: INSTRUCTION_TEMPLATES[split] for split in ("train", "validation", "test")}
-    assert set(INSTRUCTION_TEMPLATES) == {"train", "validation", "test"}
-    assert {k: len(v) for k, v in templates.items()} == {"train": 20, "validation": 6, "test": 8}
+    templates = {split: INSTRUCTION_TEMPLATES[split] for split in ("train", "validation", "test", "novel")}
+    assert set(INSTRUCTION_TEMPLATES) == {"train", "validation", "test", "novel"}
+    assert {k: len(v) for k, v in templates.items()} == {"train": 20, "validation": 6, "test": 8, "novel": 8}
     texts = {split: set(all_instructions(split)) for split in templates}
     for split, strings in texts.items():
         assert len(strings) == 80 * len(templates[split])  # every goal x template is a distinct string
     assert not texts["train"] & texts["validation"] and not texts["train"] & texts["test"]
     assert not texts["validation"] & texts["test"]
+    for split in ("train", "validation", "test"):
+        assert not texts[split] & texts["novel"]
+    # the novel phrasings' nouns, verbs and fourth relation wording appear in no train phrasing
+    train_words = {w.strip(".,?:;").lower() for text in texts["train"] for w in text.split()}
+    for word in ("marble", "orb", "globe", "relocate", "shove", "farther", "closer", "camera", "than"):
+        assert word not in train_words and any(word in text.lower() for text in texts["novel"])
     assert all_instructions("heldout") == all_instructions("test")
     for split, strings in [*texts.items(), ("heldout", texts["test"])]:
         env = ClevrRobotEnv(instruction_split=split)
@@ -191,7 +197,10 @@ def test_relation_wordings_and_template_syntax():
     assert instruction_text((3, 0, 2), INSTRUCTION_TEMPLATES["validation"][1]) == (
         "Go and push the purple sphere left of the green sphere."
     )
-    for split in ("train", "validation", "test"):
+    assert instruction_text((1, 1, 0), INSTRUCTION_TEMPLATES["novel"][4]) == (
+        "Tap the blue orb until it rests farther right than the red orb."
+    )
+    for split in ("train", "validation", "test", "novel"):
         for text in all_instructions(split):
             assert "{" not in text and text[0].isupper() and text[-1] in ".?"
     rng = np.random.default_rng(0)

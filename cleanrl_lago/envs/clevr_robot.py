@@ -66,17 +66,18 @@ _RGBA = {
     "purple": "0.55 0.2 0.75 1",
     "cyan": "0.1 0.8 0.85 1",
 }
-# Three wordings of each relation, read from the top camera: {rel}, {rel_short} and {rel_side}.
+# Four wordings of each relation, read from the top camera: {rel}, {rel_short} and {rel_side}, and
+# {rel_more}, which only the "novel" phrasings use.
 _RELATION_WORDS = {
-    "left": ("to the left of", "left of", "on the left side of"),
-    "right": ("to the right of", "right of", "on the right side of"),
-    "front": ("in front of", "ahead of", "on the front side of"),
-    "behind": ("behind", "in back of", "on the back side of"),
+    "left": ("to the left of", "left of", "on the left side of", "farther left than"),
+    "right": ("to the right of", "right of", "on the right side of", "farther right than"),
+    "front": ("in front of", "ahead of", "on the front side of", "closer to the camera than"),
+    "behind": ("behind", "in back of", "on the back side of", "farther from the camera than"),
 }
 
-# Phrasings: {a}/{b} are colours, {rel}/{rel_short}/{rel_side} a relation's wordings. The three
-# splits share no template: priors train on "train", select models and stop early on
-# "validation", and report "test" only ("heldout" is an alias of "test").
+# Phrasings: {a}/{b} are colours, {rel}/{rel_short}/{rel_side}/{rel_more} a relation's wordings. The
+# splits share no template: priors train on "train", select models and stop early on "validation", and
+# report "test" ("heldout" is an alias of "test") and "novel" (new words) only.
 INSTRUCTION_TEMPLATES: dict[str, tuple[str, ...]] = {
     "train": (
         "Move the {a} ball {rel} the {b} ball.",
@@ -118,6 +119,18 @@ INSTRUCTION_TEMPLATES: dict[str, tuple[str, ...]] = {
         "Relative to the {b} ball, the {a} ball has to go {rel_short} it.",
         "Steer the {a} one {rel_side} the {b} one.",
     ),
+    # Evaluation only (no dataset records it): nouns, verbs and a relation wording that no train phrasing
+    # uses, to measure how far a prior carries over to words its demonstrations never had.
+    "novel": (
+        "Relocate the {a} marble so it is {rel} the {b} marble.",
+        "Shove the {a} orb {rel_short} the {b} orb.",
+        "Transfer the {a} globe over {rel_side} the {b} globe.",
+        "The {a} marble must be {rel_more} the {b} marble.",
+        "Tap the {a} orb until it rests {rel_more} the {b} orb.",
+        "Aim for a layout where the {a} ball is {rel_more} the {b} ball.",
+        "Kindly roll the {a} marble {rel} the {b} marble.",
+        "Rearrange things: {a} orb {rel_short} {b} orb.",
+    ),
 }
 SPLIT_ALIASES = {"heldout": "test"}
 """Other names of splits: ``"heldout"`` (the earlier name of the test phrasings) is ``"test"``."""
@@ -128,11 +141,11 @@ def instruction_text(goal: tuple[int, int, int], template: str) -> str:
     """Render goal ``(ball_a, relation, ball_b)`` with one template."""
     a, rel, b = goal
     words = _RELATION_WORDS[RELATIONS[rel]]
-    return template.format(a=COLORS[a], b=COLORS[b], rel=words[0], rel_short=words[1], rel_side=words[2])
+    return template.format(a=COLORS[a], b=COLORS[b], rel=words[0], rel_short=words[1], rel_side=words[2], rel_more=words[3])
 
 
 def split_templates(split: str) -> tuple[str, ...]:
-    """The templates of ``split`` (``"train"``, ``"validation"``, ``"test"`` or its alias ``"heldout"``)."""
+    """The templates of ``split`` (``"train"``, ``"validation"``, ``"test"`` or its alias ``"heldout"``, ``"novel"``)."""
     _check_split(split)
     return INSTRUCTION_TEMPLATES[SPLIT_ALIASES.get(split, split)]
 
@@ -177,7 +190,8 @@ def _check_split(split: str) -> None:
     if split not in INSTRUCTION_SPLITS:
         raise ValueError(
             f"unknown instruction_split {split!r}: choose one of {list(INSTRUCTION_SPLITS)} ('train' phrasings "
-            "for training, 'validation' for model selection, 'test' (alias 'heldout') for reporting only)"
+            "for training, 'validation' for model selection, 'test' (alias 'heldout') and 'novel' (words no "
+            "train phrasing uses) for reporting only)"
         )
 
 
