@@ -783,6 +783,7 @@ def build_prior(
     tasks: list[str] | None = None,
     lm_layers: int | None = None,
     random_lm: bool = False,
+    log_std_min: float = -5.0,
     device: str | torch.device = "cpu",
 ) -> Prior:
     """Build an untrained prior.
@@ -805,6 +806,7 @@ def build_prior(
         tasks: the tasks the prior was trained on, if the environment has tasks; checked by :func:`load_prior`.
         lm_layers: ``"lm-instruction"`` only: read the LM's states after its first this many layers (default all).
         random_lm: ``"lm-instruction"`` only: the LM with fresh weights drawn with ``random_lm_seed`` (pass a name).
+        log_std_min: ``Box`` actions: the floor of the Gaussian's log standard deviation.
     """
     if kind not in PRIOR_KINDS:
         raise ValueError(f"kind must be one of {PRIOR_KINDS}, got {kind!r}")
@@ -821,7 +823,12 @@ def build_prior(
         observation_dims=observation_dims,
         tasks=None if tasks is None else list(tasks),
         lm_layers=lm_layers,
+        log_std_min=log_std_min,
     )
+    if not (math.isfinite(log_std_min) and log_std_min < config.log_std_max):
+        raise ValueError(
+            f"log_std_min must be a number below log_std_max ({config.log_std_max}), got {log_std_min}"
+        )
     if (lm_layers is not None or random_lm) and kind != "lm-instruction":
         raise ValueError(f"lm_layers and random_lm apply to kind='lm-instruction' only, not {kind!r}")
     if observation_dims is not None and not 0 < observation_dims <= config.full_obs_dim:

@@ -63,6 +63,9 @@ class TrainSettings:
     """lm-instruction only: the same LM architecture with random weights (seed 0)"""
     token_dropout: float = 0.0
     """gru and lm-instruction: drop each instruction token with this probability while training (word dropout)"""
+    log_std_min: float = -5.0
+    """continuous actions: floor of the prior's log standard deviation (e.g. -2.3: std >= 0.1, so the
+    validation NLL cannot be won by a collapsing variance, and KL(pi || prior) stays moderate)"""
     lora_r: int = 0
     """rank of LoRA adapters on the LM (0: off, the LM stays fully frozen)"""
     hidden_size: int = 256
@@ -236,6 +239,7 @@ def train(
         seed=args.seed,
         lm_layers=args.lm_layers,
         random_lm=args.random_lm,
+        log_std_min=args.log_std_min,
         device=device,
     )
     if args.token_dropout:

@@ -290,3 +290,16 @@ def test_build_prior_defaults_and_the_instruction_lm_head(tiny_lm):
     assert isinstance(norm, torch.nn.LayerNorm) and norm.normalized_shape == (width,)
     assert (linear.in_features, linear.out_features) == (width, 64)
     assert (lm_prior.encoder.input_size, lm_prior.encoder.hidden_size) == (64, 256)
+
+
+def test_log_std_floor_is_the_squash_lower_bound_and_is_checked():
+    box = gym.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+    prior = build_prior(observation_space=observation_space(), action_space=box, kind="mlp", log_std_min=-2.3)
+    assert prior.config.log_std_min == -2.3
+    with torch.no_grad():
+        prior.action_head.bias[2:] = -1e6  # raw log-std far below: tanh saturates at -1
+        log_std = prior(random_obs(3), INSTRUCTIONS[:3])[:, 2:]
+    torch.testing.assert_close(log_std, torch.full_like(log_std, -2.3))
+    for bad in (2.0, float("nan")):
+        with pytest.raises(ValueError, match="log_std_min must be a number below log_std_max"):
+            build_prior(observation_space=observation_space(), action_space=box, kind="mlp", log_std_min=bad)
