@@ -15,8 +15,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import tyro
-from priors import Quantization, evaluate_as_policy, load_prior
+from priors import Quantization, episode_successes, load_prior
 
 from cleanrl_lago.envs.prior_envs import prior_environment
 from cleanrl_lago.utils.cli import cli
@@ -65,8 +66,8 @@ def main(argv: list[str] | None = None) -> dict:
     per_episode = args.episodes * (len(env.tasks) if env.tasks else 1)
     for split in args.splits:
         for mode in args.modes:
-            rates = [
-                evaluate_as_policy(
+            outcomes = [
+                episode_successes(
                     prior,
                     env.make_env,
                     tasks=env.tasks,
@@ -79,10 +80,15 @@ def main(argv: list[str] | None = None) -> dict:
                 for seed in args.seeds
             ]
             n = per_episode * len(args.seeds)
-            successes = round(sum(rate * per_episode for rate in rates))
+            successes = int(sum(o.sum() for o in outcomes))
             low, high = wilson_interval(successes, n)
-            results[f"{split}/{mode}"] = {"success": successes / n, "ci95": [low, high], "episodes": n}
+            cell = {"success": successes / n, "ci95": [low, high], "episodes": n}
             print(f"{split:>10} {mode:>7}: success {successes / n:.1%} [{low:.1%}, {high:.1%}] over {n} episodes")
+            if env.tasks:  # per task: its consecutive block of episodes in every seed's run
+                by_task = np.stack([o.reshape(len(env.tasks), args.episodes) for o in outcomes], 1)
+                cell["per_task"] = {task: float(rows.mean()) for task, rows in zip(env.tasks, by_task, strict=True)}
+                print("            " + ", ".join(f"{t} {r:.0%}" for t, r in cell["per_task"].items()))
+            results[f"{split}/{mode}"] = cell
     if args.json:
         Path(args.json).write_text(json.dumps({"prior": args.prior, **results}, indent=1))
     return results

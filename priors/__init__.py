@@ -8,7 +8,13 @@ needs of one (spaces, an env id, an env factory) it takes as arguments. See docs
 """
 
 from priors.demonstrations import Demonstrations, load_demonstrations
-from priors.evaluation import EnvFactory, EvaluationEpisode, InstructionSplit, evaluate_as_policy
+from priors.evaluation import (
+    EnvFactory,
+    EvaluationEpisode,
+    InstructionSplit,
+    episode_successes,
+    evaluate_as_policy,
+)
 from priors.hub import upload_folder_to_hub
 from priors.io import (
     DEFAULT_PRIORS,
@@ -52,6 +58,7 @@ __all__ = [
     "Provenance",
     "Quantization",
     "build_prior",
+    "episode_successes",
     "evaluate_as_policy",
     "load_demonstrations",
     "load_lm",

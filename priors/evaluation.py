@@ -57,7 +57,35 @@ def evaluate_as_policy(
     sample: bool = False,
 ) -> float:
     """Success rate of the prior acting greedily (argmax or mean action), or with actions sampled
-    from it (``sample``: a torch generator seeded with ``seed``), ``episodes`` per task.
+    from it (``sample``: a torch generator seeded with ``seed``), ``episodes`` per task: the mean of
+    :func:`episode_successes`."""
+    return float(
+        episode_successes(
+            prior,
+            make_env,
+            tasks=tasks,
+            split=split,
+            episodes=episodes,
+            seed=seed,
+            max_episode_steps=max_episode_steps,
+            sample=sample,
+        ).mean()
+    )
+
+
+def episode_successes(
+    prior: Prior,
+    make_env: EnvFactory,
+    *,
+    tasks: Sequence[str] | None,
+    split: InstructionSplit,
+    episodes: int,
+    seed: int,
+    max_episode_steps: int | None = None,
+    sample: bool = False,
+) -> np.ndarray:
+    """Whether each episode of :func:`evaluate_as_policy` succeeded, ``[n_tasks * episodes]`` bool,
+    task by task (``episodes`` consecutive entries per task, in the order of ``tasks``).
 
     The episodes run together in one vector env, one env per episode, tasks in order. Episode
     ``e`` of the ``t``-th task gets the construction seed ``seed + 1000 * t + e``; the vector env is
@@ -92,7 +120,7 @@ def evaluate_as_policy(
             succeeded |= running & infos["_final_info"] & infos["final_info"]["success"].astype(bool)
         running &= ~(terminations | truncations)
     envs.close()
-    return float(succeeded.mean())
+    return succeeded
 
 
 def _greedy(prior: Prior, params: torch.Tensor) -> np.ndarray:

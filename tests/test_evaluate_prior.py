@@ -56,3 +56,52 @@ def test_sampled_actions_follow_the_prior_and_greedy_ones_its_argmax(tiny_priors
     for row in range(2):
         counts = np.bincount(draws[:, row], minlength=40) / 4000
         assert np.abs(counts - probs[row]).max() < 0.03  # 4000 draws: standard error below 0.008
+
+
+def test_per_task_rates_are_each_tasks_own_episodes(tmp_path):
+    """Meta-World: the per-task figure of a task is its own block of episodes. The first task's episodes
+    get the same seeds as an evaluation of that task alone, so (greedy is deterministic) its rate equals
+    that evaluation's; the pooled rate is the mean of the per-task ones."""
+    import gymnasium as gym
+
+    from cleanrl_lago.envs.metaworld_tasks import observation_space as metaworld_observation_space
+    from cleanrl_lago.envs.prior_envs import prior_environment
+    from priors import build_prior, save_prior
+
+    tasks = ["reach-v3", "push-v3"]
+    prior = build_prior(
+        observation_space=metaworld_observation_space(tasks),
+        action_space=gym.spaces.Box(-1.0, 1.0, (4,), dtype=np.float32),
+        kind="mlp",
+        env_id="Meta-World/" + ",".join(tasks),
+        tasks=tasks,
+        hidden_size=16,
+    )
+    prior.set_normalization(np.zeros(39), np.ones(39))
+    with torch.no_grad():
+        prior.action_head.bias[:4] = torch.tensor([0.0, 1.0, 0.0, 0.0])  # some episodes succeed, not all
+    folder = save_prior(prior, tmp_path / "prior")
+    args = [
+        str(folder),
+        "--episodes",
+        "3",
+        "--splits",
+        "train",
+        "--modes",
+        "greedy",
+        "--max-episode-steps",
+        "40",
+    ]
+    cell = main(args)["train/greedy"]
+    assert set(cell["per_task"]) == set(tasks)
+    assert cell["success"] == pytest.approx(np.mean(list(cell["per_task"].values())))
+    alone = evaluate_as_policy(
+        load_prior(folder),
+        prior_environment(prior.config.env_id, ["reach-v3"]).make_env,
+        tasks=["reach-v3"],
+        split="train",
+        episodes=3,
+        seed=10_000,
+        max_episode_steps=40,
+    )
+    assert cell["per_task"]["reach-v3"] == pytest.approx(alone)
