@@ -682,6 +682,10 @@ class GRUPrior(Prior):
         return self.trunk(torch.cat([obs_normalized, self.encode(instructions)], dim=-1))
 
 
+class _StopPass(Exception):
+    """Raised by a forward hook to end an LM pass at the layer whose output is wanted."""
+
+
 class InstructionLMPrior(Prior):
     """The frozen LM reads the instruction only; the observation joins in the head. A departure from
     LaGO's soft tokens, measured beside them (issue 12): the LM runs once per distinct instruction
@@ -740,9 +744,7 @@ class InstructionLMPrior(Prior):
                 input_ids[row, : len(row_ids)] = torch.tensor(row_ids, device=self.device)
             columns = torch.arange(input_ids.shape[1], device=self.device)
             mask = (columns[None] < torch.tensor(lengths, device=self.device)[:, None]).long()
-            last = self.config.lm_layers is None or self.config.lm_layers == self.lm.config.num_hidden_layers
-            out = self.lm(input_ids=input_ids, attention_mask=mask, output_hidden_states=not last)
-            hidden = (out.last_hidden_state if last else out.hidden_states[self.config.lm_layers]).float()
+            hidden = self._lm_states(input_ids, mask).float()
             for row, s in enumerate(chunk):
                 self._states[s] = hidden[row, : lengths[row]].clone()
         for s in instructions:
@@ -751,6 +753,26 @@ class InstructionLMPrior(Prior):
         while len(self._states) > self.max_cached:
             self._states.popitem(last=False)
         return out
+
+    def _lm_states(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The LM's hidden states after layer ``config.lm_layers``: the layers above it never run (a hook on
+        that layer stops the pass), so reading layer 4 of 30 costs 4 layers."""
+        if self.config.lm_layers is None or self.config.lm_layers == self.lm.config.num_hidden_layers:
+            return self.lm(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        captured: list[torch.Tensor] = []
+
+        def stop(module, args, output):
+            captured.append(output[0] if isinstance(output, tuple) else output)
+            raise _StopPass
+
+        handle = self.lm.layers[self.config.lm_layers - 1].register_forward_hook(stop)
+        try:
+            self.lm(input_ids=input_ids, attention_mask=mask)
+        except _StopPass:
+            pass
+        finally:
+            handle.remove()
+        return captured[0]
 
     def encode(self, instructions: list[str]) -> torch.Tensor:
         """``[len(instructions), hidden_size]``: the GRU's last hidden state over the projected LM states,

@@ -31,8 +31,13 @@ def test_token_states_equal_an_unpadded_pass_per_prompt_and_are_cached(tiny_lm, 
     batch = prior.token_states(INSTRUCTIONS)  # prompts of different lengths, padded together
     for states, instruction in zip(batch, INSTRUCTIONS, strict=True):
         torch.testing.assert_close(states, unpadded_states(prior, instruction, layers), rtol=1e-5, atol=1e-5)
-    if layers is not None:  # an inner layer, not the final norm's output
+    if layers is not None:  # an inner layer, not the final norm's output, and the layers above it never run
         assert not torch.allclose(batch[0], unpadded_states(prior, INSTRUCTIONS[0]))
+        above = []
+        handle = prior.lm.layers[layers].register_forward_hook(lambda *args: above.append(1))
+        prior.token_states(["a prompt not seen before"])
+        handle.remove()
+        assert above == [] and len(prior.token_states(["a prompt not seen before"])[0]) > 0
     calls = []
     handle = prior.lm.register_forward_hook(lambda *args: calls.append(1))
     prior.token_states(list(reversed(INSTRUCTIONS)))
