@@ -8,6 +8,9 @@
   instruction is a hashed bag of words, blind to word order (the weakest reference).
 * :class:`GRUPrior` (kind ``"gru"``): the fair no-LM baseline: a GRU reads the instruction's tokens
   (the LM's tokenizer) with embeddings trained from scratch; the observation joins after it.
+* :class:`InstructionLMPrior` (kind ``"lm-instruction"``, the shipped priors): the GRU prior reading
+  the frozen LM's hidden states of the instruction's prompt (cached per prompt) instead of embeddings
+  trained from scratch.
 
 Every prior returns raw distribution parameters from ``forward`` (logits for ``Discrete(n)``,
 ``cat(mean, log_std)`` for ``Box``), which RL scripts can store and turn back into a distribution
@@ -42,8 +45,9 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 """Version of the ``config.json`` layout written here; :func:`priors.load_prior` also reads version 1."""
 PriorKind = Literal["lm", "random-lm", "mlp", "gru", "lm-instruction"]
-"""``"lm"``: a pretrained LM; ``"random-lm"``: the same architecture with random weights; ``"mlp"``: no LM,
-a bag of words; ``"gru"``: no LM, a GRU trained from scratch on the LM tokenizer's tokens."""
+"""``"lm"``: a pretrained LM reading soft tokens (LaGO); ``"random-lm"``: the same architecture with random
+weights; ``"mlp"``: no LM, a bag of words; ``"gru"``: no LM, a GRU trained from scratch on the LM tokenizer's
+tokens; ``"lm-instruction"``: a GRU reading the frozen LM's states of the instruction."""
 GRU_EMBEDDING_DIM = 64
 """Width of the GRU prior's token embeddings (a 49k-token vocabulary costs 3.1M parameters)."""
 PRIOR_KINDS: tuple[str, ...] = get_args(PriorKind)
