@@ -8,7 +8,8 @@ Prints, and writes as JSON with ``--out``:
 2. **Prior speed.** States/s of ``Prior.predict`` (batch ``--batch``, prefix cache warm) for the
    shipped SmolLM2-135M prior (fp32, bf16, nf4) and for a 7B-class LM in NF4: a randomly initialised
    model of Llama-2-7B's shape (hidden 4096, 32 layers, MLP 11008; no weights can be downloaded there,
-   and speed does not depend on the weights), with the prior's projection and head on top.
+   and speed does not depend on the weights), once with LaGO's soft tokens and once reading the
+   instruction only (the shipped priors' design), with the prior's heads on top.
    ``env steps per GPU-second`` is that rate: every env step needs one prior pass (the paper's
    press figures: about 12 on CLEVR-Robot, 27 on Meta-World).
 3. **PPO SPS** of ``ppo_lago_clevr.py`` and ``ppo_lago_metaworld.py`` with their shipped priors against
@@ -169,7 +170,17 @@ def main() -> None:
             device=device,
         )
         name = "tiny-llama nf4" if args.tiny else "llama-2-7b-shape nf4"
-        speed[name] = states_per_second(prior, obs, instructions, batch, device)
+        speed[f"{name}, soft tokens"] = states_per_second(prior, obs, instructions, batch, device)
+        del prior
+        prior = build_prior(  # the shipped priors' design: the LM reads the instruction only
+            observation_space=env.observation_space,
+            action_space=env.action_space,
+            kind="lm-instruction",
+            lm=lm,
+            observation_dims=10,
+            device=device,
+        )
+        speed[f"{name}, reads the instruction"] = states_per_second(prior, obs, instructions, batch, device)
         if device.type == "cuda":
             report["7b_peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
         del prior, lm
