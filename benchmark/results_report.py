@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -112,15 +113,28 @@ def score_matrices(records: list[dict], domain: str) -> tuple[dict[str, np.ndarr
     return {c: np.array([[by[c, t][s] for t in tasks] for s in seeds]) for c in present}, tasks
 
 
+@contextmanager
+def seeded_bootstrap(seed: int = 0):
+    """rliable's ``StratifiedBootstrap`` draws its indices from NumPy's *global* RNG (``np.random.choice``),
+    whatever ``random_state`` says (arch only seeds its own generator, which rliable's override of
+    ``update_indices`` never uses), so its intervals drifted between two runs of the report. This seeds
+    the global RNG for the duration and restores it afterwards."""
+    state = np.random.get_state()  # noqa: NPY002 (rliable draws from the legacy global RNG)
+    np.random.seed(seed)  # noqa: NPY002
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)  # inside rliable
+            yield
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+
+
 def interval_estimates(scores: dict[str, np.ndarray], reps: int):
     def aggregates(x):
         return np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x)])
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)  # inside rliable
-        return rly.get_interval_estimates(
-            scores, aggregates, reps=reps, random_state=np.random.RandomState(0)
-        )
+    with seeded_bootstrap():
+        return rly.get_interval_estimates(scores, aggregates, reps=reps)
 
 
 def bootstrap_ci(values: np.ndarray, rng: np.random.Generator, reps: int = 2000) -> tuple[float, float]:
@@ -197,8 +211,7 @@ def plot_profiles(all_scores, path: Path, reps: int) -> None:
     taus = np.linspace(0.0, 1.0, 41)
     fig, axes = plt.subplots(1, len(all_scores), figsize=(4.2 * len(all_scores), 3.4), squeeze=False)
     for ax, (domain, scores) in zip(axes[0], all_scores.items(), strict=True):
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+        with seeded_bootstrap():
             profiles, cis = rly.create_performance_profile(scores, taus, reps=reps)
         for config in scores:
             ax.plot(taus, profiles[config], color=COLORS.get(config), label=config)
@@ -308,13 +321,9 @@ def report(data: Path, out: Path, reps: int = REPS) -> None:
         pairs = {f"{x},{y}": (scores[x], scores[y]) for x, y in PAIRS if x in scores and y in scores}
         if not pairs:
             continue
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+        with seeded_bootstrap():
             poi, poi_ci = rly.get_interval_estimates(
-                pairs,
-                metrics.probability_of_improvement,
-                reps=max(reps // 10, 100),
-                random_state=np.random.RandomState(0),
+                pairs, metrics.probability_of_improvement, reps=max(reps // 10, 100)
             )
         for pair, (x, y) in zip(pairs, (p.split(",") for p in pairs), strict=True):
             shape = scores[x].shape

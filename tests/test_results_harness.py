@@ -104,3 +104,17 @@ def test_report_aggregates_and_plots(tmp_path):
     assert "| CLEVR-Robot, held-out phrasings (PPO) | PPO + random-LM prior | 3 x 1 |" in tables
     assert "| Meta-World (SAC) | SAC + LM prior | SAC | 3 x 5 |" in tables  # probability of improvement
     assert set(summary["kl_sweep"]) == {"clevr"} and len(summary["kl_sweep"]["clevr"]) == 4
+
+
+def test_bootstrap_intervals_reproduce_exactly_and_leave_numpy_alone():
+    """rliable samples from NumPy's global RNG whatever random_state says: two estimates drifted apart.
+    Under seeded_bootstrap they are identical, and the caller's global RNG state is restored."""
+    scores = {"a": np.random.default_rng(1).random((5, 3)), "b": np.random.default_rng(2).random((5, 3))}
+    np.random.seed(123)  # noqa: NPY002 (the legacy global RNG is what is tested)
+    before = np.random.get_state()[1].copy()  # noqa: NPY002
+    first = results_report.interval_estimates(scores, reps=200)
+    assert np.array_equal(np.random.get_state()[1], before)  # noqa: NPY002
+    second = results_report.interval_estimates(scores, reps=200)
+    for config in scores:
+        assert np.array_equal(first[0][config], second[0][config])
+        assert np.array_equal(first[1][config], second[1][config])
