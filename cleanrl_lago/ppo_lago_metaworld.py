@@ -112,6 +112,8 @@ class Args:
     """the learning rate of log(kl_coef), for `--kl-schedule auto`"""
     prior_quantization: Quantization | None = None
     """the precision of the prior's frozen LM (default: the prior's own; `none` is fp32)"""
+    prior_allow_unseen_tasks: bool = False
+    """let the prior guide tasks it was not trained on (it warns; a transfer experiment), instead of refusing"""
     prior_batch_size: int = 1024
     """states per forward pass of the prior"""
     # end LaGO
@@ -251,6 +253,7 @@ if __name__ == "__main__":
             expected_observation_space=envs.single_observation_space,
             expected_action_space=envs.envs[0].unwrapped.action_space,  # before ClipAction widens it
             tasks=sorted(set(tasks)),
+            allow_unseen_tasks=args.prior_allow_unseen_tasks,
             device=device,
             quantization=args.prior_quantization,
         )

@@ -101,6 +101,8 @@ class Args:
     """the KL(pi || prior) in nats that `--autotune` steers the coefficient toward"""
     prior_quantization: Quantization | None = None
     """the precision of the prior's frozen LM (default: the one saved with the prior); none is fp32"""
+    prior_allow_unseen_tasks: bool = False
+    """let the prior guide tasks it was not trained on (it warns; a transfer experiment), instead of refusing"""
     prior_batch_size: int = 256
     """transitions per forward pass of the prior (they wait until this many have arrived, or learning starts)"""
     prior_async: bool = True
@@ -270,6 +272,7 @@ if __name__ == "__main__":
             expected_observation_space=envs.single_observation_space,
             expected_action_space=envs.envs[0].unwrapped.action_space,
             tasks=sorted(set(tasks)),
+            allow_unseen_tasks=args.prior_allow_unseen_tasks,
             device=device,
             quantization=args.prior_quantization,
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -246,13 +247,21 @@ def _check_spaces(
     expected_action_space: gym.spaces.Space | None,
     env_id: str | None,
     tasks: list[str] | None = None,
+    allow_unseen_tasks: bool = False,
 ) -> None:
     if tasks is not None and config.tasks is not None:
         unknown = sorted(set(tasks) - set(config.tasks))
-        if unknown:
+        if unknown and allow_unseen_tasks:
+            warnings.warn(
+                f"This prior was trained on the tasks {config.tasks}, not on {unknown}: it guides them from "
+                "their instructions alone (allow_unseen_tasks=True, a transfer experiment).",
+                stacklevel=3,
+            )
+        elif unknown:
             raise PriorLoadError(
                 f"This prior was trained on the tasks {config.tasks}, not on {unknown}. Train a prior on "
-                "demonstrations of those tasks or pick a task it knows."
+                "demonstrations of those tasks, pick a task it knows, or opt in to guiding unseen tasks "
+                "(load_prior(allow_unseen_tasks=True); the Meta-World scripts' --prior-allow-unseen-tasks)."
             )
     if env_id is not None and config.env_id is not None and env_id != config.env_id:
         raise PriorLoadError(
@@ -316,6 +325,7 @@ def load_prior(
     expected_action_space: gym.spaces.Space | None = None,
     env_id: str | None = None,
     tasks: list[str] | None = None,
+    allow_unseen_tasks: bool = False,
     revision: str | None = None,
 ) -> Prior:
     """Load a prior from a local folder or a Hugging Face Hub repo id.
@@ -330,13 +340,17 @@ def load_prior(
         expected_observation_space, expected_action_space, env_id: if given, refuse a prior made
             for something else.
         tasks: if given, refuse a prior that was not trained on all of these tasks.
+        allow_unseen_tasks: instead of refusing tasks the prior was not trained on, warn and load it (to
+            test whether its language carries over to unseen tasks).
 
     Raises:
         PriorLoadError: with the reason and the fix; nothing is half-loaded.
     """
     folder = _resolve_folder(path_or_repo_id, revision)
     config = _read_config(folder)
-    _check_spaces(config, expected_observation_space, expected_action_space, env_id, tasks)
+    _check_spaces(
+        config, expected_observation_space, expected_action_space, env_id, tasks, allow_unseen_tasks
+    )
     tensors = _read_weights(folder)
 
     prior: Prior

@@ -250,6 +250,12 @@ def test_load_refuses_tasks_and_action_bounds_the_prior_was_not_built_for(tmp_pa
     assert load_prior(path, tasks=["b"]).config.tasks == ["a", "b"]  # a subset of its tasks
     with pytest.raises(PriorLoadError, match=r"trained on the tasks \['a', 'b'\], not on \['c'\]"):
         load_prior(path, tasks=["b", "c"])
+    # the explicit opt-in for transfer to unseen tasks loads the same prior, with a warning naming them
+    with pytest.warns(UserWarning, match=r"not on \['c'\]: it guides them from their instructions alone"):
+        transfer = load_prior(path, tasks=["b", "c"], allow_unseen_tasks=True)
+    obs = random_obs(3)
+    with torch.no_grad():
+        torch.testing.assert_close(transfer(obs, "x"), load_prior(path)(obs, "x"))
     assert load_prior(path, expected_action_space=box).config.tasks == ["a", "b"]
     wider = gym.spaces.Box(-2.0, 2.0, (4,), dtype=np.float32)
     for other in (wider, gym.spaces.Box(-1.0, 2.0, (4,), dtype=np.float32), gym.spaces.Box(-1.0, 1.0, (3,))):
