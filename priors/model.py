@@ -583,6 +583,18 @@ class LMPrior(Prior):
         self._prefix_cache.clear()
 
 
+def _trunk_and_head(config: PriorConfig) -> tuple[nn.Sequential, nn.Linear]:
+    """The no-LM and instruction-LM priors' MLP over ``cat(observation, instruction features)`` and their
+    linear action head (created in this order: it fixes their initialisation under the prior's seed)."""
+    trunk = nn.Sequential(
+        nn.Linear(config.obs_dim + config.hidden_size, config.hidden_size),
+        nn.GELU(),
+        nn.Linear(config.hidden_size, config.hidden_size),
+        nn.GELU(),
+    )
+    return trunk, nn.Linear(config.hidden_size, config.n_action_params)
+
+
 def _words(instruction: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", instruction.lower())
 
@@ -595,13 +607,7 @@ class MLPPrior(Prior):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.instruction_embedding = nn.EmbeddingBag(config.n_buckets, config.hidden_size, mode="mean")
-            self.trunk = nn.Sequential(
-                nn.Linear(config.obs_dim + config.hidden_size, config.hidden_size),
-                nn.GELU(),
-                nn.Linear(config.hidden_size, config.hidden_size),
-                nn.GELU(),
-            )
-            self.action_head = nn.Linear(config.hidden_size, config.n_action_params)
+            self.trunk, self.action_head = _trunk_and_head(config)
 
     def word_buckets(self, instruction: str) -> list[int]:
         """Stable hash buckets (blake2b, independent of Python's hash seed) of the words."""
@@ -619,31 +625,52 @@ class MLPPrior(Prior):
         return self.trunk(torch.cat([obs_normalized, instruction], dim=-1))
 
 
-def _run_gru(
-    encoder: nn.GRU, tokens: list[torch.Tensor], unique: list[str], instructions: list[str], dropout: float
-) -> torch.Tensor:
-    """The GRU's last hidden state for each of ``instructions``, ``[len(instructions), hidden]``, from the
-    ``[length, input]`` token vectors of each distinct instruction (``unique``, in the same order).
-    ``dropout`` > 0 (training only) removes each token with that probability (word dropout; one token at least
-    stays), so the prior cannot lean on the words of its training phrasings."""
-    if dropout > 0:
-        kept = []
-        for row in tokens:
-            keep = torch.rand(len(row), device=row.device) >= dropout
-            keep[torch.randint(len(row), (1,), device=row.device)] = True
-            kept.append(row[keep])
-        tokens = kept
-    lengths = torch.tensor([len(t) for t in tokens])
-    packed = nn.utils.rnn.pack_padded_sequence(
-        nn.utils.rnn.pad_sequence(tokens, batch_first=True), lengths, batch_first=True, enforce_sorted=False
-    )
-    _, hidden = encoder(packed)
-    index = {s: i for i, s in enumerate(unique)}
-    rows = torch.tensor([index[s] for s in instructions], device=hidden.device)
-    return hidden[-1].index_select(0, rows)
+class _GRUReaderPrior(Prior):
+    """A one-layer GRU reads one vector per token of each distinct instruction (:meth:`token_vectors`, given
+    by the subclass); its last hidden state joins the normalised observation in the MLP trunk, then the
+    action head. ``token_dropout`` > 0 (set by the trainer, not saved) removes each token with that
+    probability while training (word dropout; one token at least stays), so the prior cannot lean on the
+    words of its training phrasings."""
+
+    token_dropout: float = 0.0
+
+    def _build_reader(self, config: PriorConfig) -> None:
+        """The GRU, trunk and head, created after the subclass's token layers (same seeded RNG stream)."""
+        self.encoder = nn.GRU(GRU_EMBEDDING_DIM, config.hidden_size, batch_first=True)
+        self.trunk, self.action_head = _trunk_and_head(config)
+
+    def token_vectors(self, instructions: list[str]) -> list[torch.Tensor]:
+        """``[length, GRU_EMBEDDING_DIM]`` per instruction."""
+        raise NotImplementedError
+
+    def encode(self, instructions: list[str]) -> torch.Tensor:
+        """``[len(instructions), hidden_size]``: the GRU's last hidden state, each distinct instruction run once."""
+        unique = list(dict.fromkeys(instructions))
+        tokens = self.token_vectors(unique)
+        if self.training and self.token_dropout > 0:
+            kept = []
+            for row in tokens:
+                keep = torch.rand(len(row), device=row.device) >= self.token_dropout
+                keep[torch.randint(len(row), (1,), device=row.device)] = True
+                kept.append(row[keep])
+            tokens = kept
+        lengths = torch.tensor([len(t) for t in tokens])
+        packed = nn.utils.rnn.pack_padded_sequence(
+            nn.utils.rnn.pad_sequence(tokens, batch_first=True),
+            lengths,
+            batch_first=True,
+            enforce_sorted=False,
+        )
+        _, hidden = self.encoder(packed)
+        index = {s: i for i, s in enumerate(unique)}
+        rows = torch.tensor([index[s] for s in instructions], device=hidden.device)
+        return hidden[-1].index_select(0, rows)
+
+    def features(self, obs_normalized: torch.Tensor, instructions: list[str]) -> torch.Tensor:
+        return self.trunk(torch.cat([obs_normalized, self.encode(instructions)], dim=-1))
 
 
-class GRUPrior(Prior):
+class GRUPrior(_GRUReaderPrior):
     """The order-aware no-LM baseline: token embeddings and a one-layer GRU, trained from scratch, read
     the instruction's tokens (the LM's tokenizer); the GRU's last hidden state and the normalised
     observation go through the same MLP trunk as :class:`MLPPrior`'s, then the action head."""
@@ -654,17 +681,8 @@ class GRUPrior(Prior):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.token_embedding = nn.Embedding(len(tokenizer), GRU_EMBEDDING_DIM)
-            self.encoder = nn.GRU(GRU_EMBEDDING_DIM, config.hidden_size, batch_first=True)
-            self.trunk = nn.Sequential(
-                nn.Linear(config.obs_dim + config.hidden_size, config.hidden_size),
-                nn.GELU(),
-                nn.Linear(config.hidden_size, config.hidden_size),
-                nn.GELU(),
-            )
-            self.action_head = nn.Linear(config.hidden_size, config.n_action_params)
+            self._build_reader(config)
         self._token_ids: dict[str, list[int]] = {}
-        self.token_dropout = 0.0
-        """Word dropout while training (set by the trainer; not part of the saved prior)."""
 
     def token_ids(self, instruction: str) -> list[int]:
         """The instruction's token ids (memoised); an empty instruction reads as the pad token."""
@@ -674,23 +692,17 @@ class GRUPrior(Prior):
             self._token_ids[instruction] = ids
         return ids
 
-    def encode(self, instructions: list[str]) -> torch.Tensor:
-        """``[len(instructions), hidden_size]``: the GRU's last hidden state, each distinct instruction run once."""
-        unique = list(dict.fromkeys(instructions))
-        tokens = [self.token_embedding(torch.tensor(self.token_ids(s), device=self.device)) for s in unique]
-        return _run_gru(
-            self.encoder, tokens, unique, instructions, self.token_dropout if self.training else 0.0
-        )
-
-    def features(self, obs_normalized: torch.Tensor, instructions: list[str]) -> torch.Tensor:
-        return self.trunk(torch.cat([obs_normalized, self.encode(instructions)], dim=-1))
+    def token_vectors(self, instructions: list[str]) -> list[torch.Tensor]:
+        return [
+            self.token_embedding(torch.tensor(self.token_ids(s), device=self.device)) for s in instructions
+        ]
 
 
 class _StopPass(Exception):
     """Raised by a forward hook to end an LM pass at the layer whose output is wanted."""
 
 
-class InstructionLMPrior(Prior):
+class InstructionLMPrior(_GRUReaderPrior):
     """The frozen LM reads the instruction only; the observation joins in the head. A departure from
     LaGO's soft tokens, measured beside them (issue 12): the LM runs once per distinct instruction
     prompt (its token states are cached), so in RL the prior costs a small GRU and an MLP per state.
@@ -712,18 +724,9 @@ class InstructionLMPrior(Prior):
             torch.manual_seed(config.seed)
             # LM hidden states carry a few huge outlier dimensions: normalise before the map.
             self.token_projection = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, GRU_EMBEDDING_DIM))
-            self.encoder = nn.GRU(GRU_EMBEDDING_DIM, config.hidden_size, batch_first=True)
-            self.trunk = nn.Sequential(
-                nn.Linear(config.obs_dim + config.hidden_size, config.hidden_size),
-                nn.GELU(),
-                nn.Linear(config.hidden_size, config.hidden_size),
-                nn.GELU(),
-            )
-            self.action_head = nn.Linear(config.hidden_size, config.n_action_params)
+            self._build_reader(config)
         self.max_cached = max_cached
         self._states: OrderedDict[str, torch.Tensor] = OrderedDict()
-        self.token_dropout = 0.0
-        """Word dropout while training (set by the trainer; not part of the saved prior)."""
         self.to(self.lm.get_input_embeddings().weight.device)
 
     def _apply(self, fn, *args, **kwargs):
@@ -778,17 +781,8 @@ class InstructionLMPrior(Prior):
             handle.remove()
         return captured[0]
 
-    def encode(self, instructions: list[str]) -> torch.Tensor:
-        """``[len(instructions), hidden_size]``: the GRU's last hidden state over the projected LM states,
-        each distinct instruction run once."""
-        unique = list(dict.fromkeys(instructions))
-        tokens = [self.token_projection(states) for states in self.token_states(unique)]
-        return _run_gru(
-            self.encoder, tokens, unique, instructions, self.token_dropout if self.training else 0.0
-        )
-
-    def features(self, obs_normalized: torch.Tensor, instructions: list[str]) -> torch.Tensor:
-        return self.trunk(torch.cat([obs_normalized, self.encode(instructions)], dim=-1))
+    def token_vectors(self, instructions: list[str]) -> list[torch.Tensor]:
+        return [self.token_projection(states) for states in self.token_states(instructions)]
 
 
 def build_prior(
