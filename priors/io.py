@@ -100,11 +100,18 @@ def _model_card(config: PriorConfig) -> str:
     lines.append("| field | value |")
     lines.append("| --- | --- |")
     lines.append(f"| kind | {config.kind} |")
-    if config.lm_name is not None:
+    if config.kind == "gru":  # no LM: only its tokenizer
+        lines.append(f"| tokenizer | `{config.lm_name}`'s (fingerprint `{config.lm_fingerprint}`) |")
+    elif config.lm_name is not None:
         lines.append(f"| language model | `{config.lm_name}` (fingerprint `{config.lm_fingerprint}`) |")
         lines.append(f"| quantization | {config.quantization} |")
-        lines.append(f"| soft observation tokens | {config.n_obs_tokens} |")
-        lines.append(f"| LoRA | {'off' if config.lora is None else f'r={config.lora.r}'} |")
+        if config.kind == "lm-instruction":
+            lines.append(
+                f"| LM layers read | {config.lm_layers or 'all'} (the LM reads the instruction only) |"
+            )
+        else:
+            lines.append(f"| soft observation tokens | {config.n_obs_tokens} |")
+            lines.append(f"| LoRA | {'off' if config.lora is None else f'r={config.lora.r}'} |")
     lines.append(f"| action space | {config.action_space['type']} |")
     if provenance.dataset:
         lines.append(f"| demonstrations | `{provenance.dataset}` |")

@@ -93,6 +93,8 @@ def test_gru_prior_round_trips_and_refuses_another_tokenizer(tiny_lm, tmp_path):
     path = save_prior(prior, tmp_path / "gru")
     config = json.loads((path / "config.json").read_text())
     assert config["kind"] == "gru" and config["quantization"] is None
+    card = (path / "README.md").read_text()  # the card names the tokenizer, not an LM it does not run
+    assert f"| tokenizer | `{config['lm_name']}`'s" in card and "| language model |" not in card
     loaded = load_prior(path)
     obs = torch.rand(5, 3)
     with torch.no_grad():

@@ -123,7 +123,13 @@ def test_only_heads_train_and_a_saved_prior_loads_identically(tiny_lm, tmp_path)
         for p in prior.trainable_parameters():
             p.add_(0.1 * torch.randn_like(p))
         expected = prior(obs, instructions)
-    loaded = load_prior(save_prior(prior, tmp_path / "prior"))
+    folder = save_prior(prior, tmp_path / "prior")
+    card = (folder / "README.md").read_text()
+    assert (
+        "| LM layers read | 1 (the LM reads the instruction only) |" in card
+        and "soft observation tokens" not in card
+    )
+    loaded = load_prior(folder)
     assert (loaded.config.kind, loaded.config.lm_layers) == ("lm-instruction", 1)
     with torch.no_grad():
         torch.testing.assert_close(loaded(obs, instructions), expected, rtol=1e-5, atol=1e-6)
