@@ -12,6 +12,13 @@ from priors import build_prior, load_lm, load_prior, save_prior
 DISCRETE = gym.spaces.Discrete(5)
 
 
+def small_prior(lm, kind="lm-instruction", **options):
+    """A prior of ``kind`` (default: the instruction-LM prior) on the helpers' observation space, Discrete(5) actions."""
+    return build_prior(
+        observation_space=observation_space(), action_space=DISCRETE, kind=kind, lm=lm, **options
+    )
+
+
 def unpadded_states(prior, instruction, layer=None):
     ids = torch.tensor([prior.tokenizer(prior.prompt(instruction))["input_ids"]])
     with torch.no_grad():
@@ -21,13 +28,7 @@ def unpadded_states(prior, instruction, layer=None):
 
 @pytest.mark.parametrize("layers", [None, 1])
 def test_token_states_equal_an_unpadded_pass_per_prompt_and_are_cached(tiny_lm, layers):
-    prior = build_prior(
-        observation_space=observation_space(),
-        action_space=DISCRETE,
-        kind="lm-instruction",
-        lm=tiny_lm,
-        lm_layers=layers,
-    )
+    prior = small_prior(tiny_lm, lm_layers=layers)
     batch = prior.token_states(INSTRUCTIONS)  # prompts of different lengths, padded together
     for states, instruction in zip(batch, INSTRUCTIONS, strict=True):
         torch.testing.assert_close(states, unpadded_states(prior, instruction, layers), rtol=1e-5, atol=1e-5)
@@ -47,9 +48,7 @@ def test_token_states_equal_an_unpadded_pass_per_prompt_and_are_cached(tiny_lm, 
 
 def test_encoding_is_the_gru_over_each_prompt_alone(tiny_lm):
     """Batched, padded and de-duplicated encoding equals the GRU run on one unpadded prompt at a time."""
-    prior = build_prior(
-        observation_space=observation_space(), action_space=DISCRETE, kind="lm-instruction", lm=tiny_lm
-    )
+    prior = small_prior(tiny_lm)
     instructions = [INSTRUCTIONS[i] for i in (2, 0, 2, 1, 3, 0)]
     with torch.no_grad():
         encoded = prior.encode(instructions)
@@ -60,9 +59,7 @@ def test_encoding_is_the_gru_over_each_prompt_alone(tiny_lm):
 
 
 def test_word_order_reaches_the_output(tiny_lm):
-    prior = build_prior(
-        observation_space=observation_space(), action_space=DISCRETE, kind="lm-instruction", lm=tiny_lm
-    )
+    prior = small_prior(tiny_lm)
     obs = random_obs(2)
     with torch.no_grad():
         a = prior(obs, ["move the red ball left of the blue ball"] * 2)
@@ -72,32 +69,15 @@ def test_word_order_reaches_the_output(tiny_lm):
 
 def test_lm_layers_and_random_lm_are_checked(tiny_lm):
     with pytest.raises(ValueError, match="lm_layers must be in 1..2"):
-        build_prior(
-            observation_space=observation_space(),
-            action_space=DISCRETE,
-            kind="lm-instruction",
-            lm=tiny_lm,
-            lm_layers=3,
-        )
+        small_prior(tiny_lm, lm_layers=3)
     with pytest.raises(ValueError, match="kind='lm-instruction' only"):
-        build_prior(
-            observation_space=observation_space(), action_space=DISCRETE, kind="lm", lm=tiny_lm, lm_layers=1
-        )
+        small_prior(tiny_lm, kind="lm", lm_layers=1)
     with pytest.raises(ValueError, match="needs the LM's name"):
-        build_prior(
-            observation_space=observation_space(),
-            action_space=DISCRETE,
-            kind="lm-instruction",
-            lm=load_lm(tiny_lm),
+        small_prior(
+            load_lm(tiny_lm),
             random_lm=True,
         )
-    random = build_prior(
-        observation_space=observation_space(),
-        action_space=DISCRETE,
-        kind="lm-instruction",
-        lm=tiny_lm,
-        random_lm=True,
-    )
+    random = small_prior(tiny_lm, random_lm=True)
     pretrained = load_lm(tiny_lm)
     assert random.config.lm_random_init_seed == 0 and pretrained.random_init_seed is None
     assert not torch.equal(
@@ -106,13 +86,7 @@ def test_lm_layers_and_random_lm_are_checked(tiny_lm):
 
 
 def test_only_heads_train_and_a_saved_prior_loads_identically(tiny_lm, tmp_path):
-    prior = build_prior(
-        observation_space=observation_space(),
-        action_space=DISCRETE,
-        kind="lm-instruction",
-        lm=tiny_lm,
-        lm_layers=1,
-    )
+    prior = small_prior(tiny_lm, lm_layers=1)
     trainable = {name for name, p in prior.named_parameters() if p.requires_grad}
     assert trainable and not any(name.startswith("lm.") for name in trainable)
     obs, instructions = random_obs(6), [INSTRUCTIONS[i % 4] for i in range(6)]
@@ -139,7 +113,7 @@ def test_only_heads_train_and_a_saved_prior_loads_identically(tiny_lm, tmp_path)
 def test_word_dropout_removes_tokens_while_training_only(tiny_lm, kind):
     """With word dropout, a training pass reads each distinct instruction's tokens minus the dropped ones
     (replayed from the same RNG state); in eval mode it reads every token."""
-    prior = build_prior(observation_space=observation_space(), action_space=DISCRETE, kind=kind, lm=tiny_lm)
+    prior = small_prior(tiny_lm, kind=kind)
     prior.token_dropout = 0.5
     instructions = [INSTRUCTIONS[0], INSTRUCTIONS[1], INSTRUCTIONS[0]]
 
