@@ -86,6 +86,75 @@ SAC_BUDGET = [
 ]
 
 
+# The final grid (issue 13): the re-shipped priors (the LM reads the instruction), at budgets 10x the
+# early grid's, and more seeds. Every configuration of a domain shares one command but for the prior.
+FINAL_DATA = REPO / "benchmark" / "results" / "final" / "data"
+FINAL_DOCS = REPO / "docs" / "results" / "final"
+FINAL_SEEDS = tuple(range(1, 11))
+FINAL_MAIN_KL = {"ppo": 0.05, "sac": 0.1}  # the scripts' defaults, fixed before the grid ran
+FINAL_KL_SWEEP = (0.01, 0.2, 1.0, 5.0)  # and "auto" (toward the script's --kl-target), on seeds 1-3
+# The two MT10 tasks the transfer prior never saw (the last two in Meta-World's order).
+TRANSFER_TASKS = ("window-open-v3", "window-close-v3")
+FINAL_PRIORS = {  # key: (CLEVR-Robot prior, MT10 prior), relative to the repository
+    "lm": ("priors/pretrained/clevr-robot-smollm2", "priors/pretrained/metaworld-mt10-smollm2"),
+    "gru": (
+        "benchmark/comparison_priors/clevr-robot-gru-v1",
+        "benchmark/comparison_priors/metaworld-mt10-gru",
+    ),
+    "random-lm": ("benchmark/comparison_priors/clevr-robot-random-lm-layer4", None),
+    "lm-layer1": ("benchmark/comparison_priors/clevr-robot-lm-layer1", None),
+    "lm-transfer": (None, "benchmark/comparison_priors/metaworld-mt8-lm"),
+}
+FINAL_PRIOR_LABELS = {
+    "lm": "LM prior",
+    "gru": "GRU prior (no LM)",
+    "random-lm": "random-init LM prior",
+    "lm-layer1": "LM prior, 1 layer",
+    "lm-transfer": "LM prior, task unseen",
+}
+# CLEVR-Robot: 200 PPO iterations of 8 envs x 128 steps. With CleanRL's learning rate (2.5e-4) vanilla
+# PPO does not learn in this budget (entropy 3.675 of 3.689 at the end; sampled success 34%, random
+# pushes 30%); 1e-3 was the best of five settings tried on vanilla PPO alone, seed 1, before any prior
+# ran (docs/results.md, "Budgets"). Every configuration uses it.
+FINAL_CLEVR_BUDGET = [
+    "--total-timesteps",
+    "204800",
+    "--num-envs",
+    "8",
+    "--num-steps",
+    "128",
+    "--learning-rate",
+    "1e-3",
+    "--eval-episodes",
+    "20",
+]
+FINAL_PPO_METAWORLD_BUDGET = [  # 10x the early grid's
+    "--total-timesteps",
+    "102400",
+    "--num-steps",
+    "512",
+    "--num-minibatches",
+    "8",
+    "--max-episode-steps",
+    "200",
+    "--eval-episodes",
+    "20",
+]
+FINAL_SAC_BUDGET = [  # 10x the early grid's
+    "--total-timesteps",
+    "30000",
+    "--learning-starts",
+    "1000",
+    "--max-episode-steps",
+    "200",
+    "--eval-episodes",
+    "20",
+]
+# CLEVR-Robot agents are scored by the harness itself (evaluate_clevr): greedy and sampled actions,
+# success within 10 and within 50 pushes, over this many episodes each.
+FINAL_CLEVR_EVAL_EPISODES = 200
+
+
 @dataclass(frozen=True)
 class Run:
     algo: str  # "ppo" or "sac"
@@ -94,10 +163,14 @@ class Run:
     kl_coef: float
     seed: int
     split: str = "train"  # the instruction phrasings the prior is given while PPO trains (CLEVR-Robot)
+    grid: str = "early"  # "early": the first grid (earlier priors, small budgets); "final": see FINAL_*
+    kl_schedule: str = "constant"  # or "auto" (kl_coef is then the coefficient's start)
 
     @property
     def config(self) -> str:
         """The configuration's name in tables and plots (everything but env and seed)."""
+        if self.grid == "final":
+            return self._final_config()
         if self.prior == "none":
             return f"{self.algo.upper()}"
         label = {
@@ -109,35 +182,65 @@ class Run:
         name = f"{self.algo.upper()} + {label[self.prior]}"
         return name if self.kl_coef == MAIN_KL[self.algo] else f"{name}, kl_coef {self.kl_coef:g}"
 
+    def _final_config(self) -> str:
+        if self.prior == "none":
+            return self.algo.upper()
+        name = f"{self.algo.upper()} + {FINAL_PRIOR_LABELS[self.prior]}"
+        if self.kl_schedule == "auto":
+            return f"{name}, kl_coef auto"
+        return name if self.kl_coef == FINAL_MAIN_KL[self.algo] else f"{name}, kl_coef {self.kl_coef:g}"
+
     @property
     def run_id(self) -> str:
         split = "" if self.split == "train" else f"__{self.split}"
-        return f"{self.algo}__{self.env}{split}__{self.prior}__kl{self.kl_coef:g}__seed{self.seed}"
+        kl = "auto" if self.kl_schedule == "auto" else f"{self.kl_coef:g}"
+        return f"{self.algo}__{self.env}{split}__{self.prior}__kl{kl}__seed{self.seed}"
+
+    @property
+    def data_dir(self) -> Path:
+        """Where this run's record lies: each grid has its own folder."""
+        return DATA if self.grid == "early" else FINAL_DATA
 
     @property
     def prior_path(self) -> Path | None:
         """The comparison prior's folder (None: no prior, or the script's default prior)."""
+        if self.grid == "final":
+            if self.prior == "none":
+                return None
+            clevr, metaworld = FINAL_PRIORS[self.prior]
+            path = clevr if self.env == "clevr" else metaworld
+            if path is None:
+                raise ValueError(f"no {self.prior!r} prior for {self.env}")
+            return REPO / path
         if self.prior in ("none", "lm-bf16"):
             return None
         name = "smollm2-fp32" if self.prior == "lm" else self.prior
         return PRIORS / f"{'clevr-robot' if self.env == 'clevr' else 'metaworld-mt10'}-{name}"
 
     def command(self) -> list[str]:
+        final = self.grid == "final"
         if self.algo == "ppo" and self.env == "clevr":
-            script, budget = "ppo_lago_clevr.py", CLEVR_BUDGET
+            script, budget = "ppo_lago_clevr.py", FINAL_CLEVR_BUDGET if final else CLEVR_BUDGET
             env_args: list[str] = []
         elif self.algo == "ppo":
-            script, budget = "ppo_lago_metaworld.py", PPO_METAWORLD_BUDGET
+            script, budget = (
+                "ppo_lago_metaworld.py",
+                FINAL_PPO_METAWORLD_BUDGET if final else PPO_METAWORLD_BUDGET,
+            )
             env_args = ["--env-id", self.env]
         else:
-            script, budget = "sac_lago.py", SAC_BUDGET
+            script, budget = "sac_lago.py", FINAL_SAC_BUDGET if final else SAC_BUDGET
             env_args = ["--env-id", self.env]
         args = [str(REPO / "cleanrl_lago" / script), *env_args, *budget, "--seed", str(self.seed)]
         args += ["--kl-coef", f"{self.kl_coef:g}", "--save-model", "--checkpoint-every", "0"]
+        if self.kl_schedule != "constant":
+            args += ["--kl-schedule", self.kl_schedule]
         if self.split != "train":
             args += ["--instruction-split", self.split]
         if self.prior_path is not None:
             args += ["--prior", str(self.prior_path)]
+        if final and self.prior == "lm-transfer":
+            args += ["--prior-allow-unseen-tasks"]
         return args
 
 
@@ -179,6 +282,100 @@ def grid(seeds=SEEDS) -> list[Run]:
     return runs
 
 
+def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
+    """The final grid, in the order it runs: parts whose records answer a question on their own come
+    first, seed-major inside each part (a part cut short still has whole seeds).
+
+    1. CLEVR-Robot, the main comparison: vanilla PPO; the LM prior with the train phrasings and with
+       held-out (test) phrasings; the GRU prior with held-out phrasings. Seeds 1-10.
+    2. Meta-World PPO: five MT10 tasks, vanilla / LM prior / GRU prior, seeds 1-5.
+    3. The GRU prior on CLEVR-Robot with the train phrasings, seeds 1-10.
+    4. The kl_coef sweep on CLEVR-Robot (LM prior, train phrasings), seeds 1-3, and the auto schedule.
+    5. Does a stronger LM guide better? The random-init LM and the 1-layer LM, both splits, seeds 1-5.
+    6. Meta-World SAC: vanilla / LM prior / GRU prior, seeds 1-3.
+    7. Transfer: PPO on the two MT10 tasks a prior never saw, vanilla / that prior, seeds 1-5.
+    """
+    runs = []
+
+    def add(algo, env, prior, seed, split="train", kl=None, schedule="constant"):
+        kl = FINAL_MAIN_KL[algo] if kl is None else kl
+        runs.append(Run(algo, env, prior, 0.0 if prior == "none" else kl, seed, split, "final", schedule))
+
+    for seed in seeds:
+        add("ppo", "clevr", "none", seed)
+        add("ppo", "clevr", "lm", seed)
+        add("ppo", "clevr", "lm", seed, "heldout")
+        add("ppo", "clevr", "gru", seed, "heldout")
+    for seed in seeds[:5]:
+        for env in METAWORLD_TASKS:
+            for prior in ("none", "lm", "gru"):
+                add("ppo", env, prior, seed)
+    for seed in seeds:
+        add("ppo", "clevr", "gru", seed)
+    for seed in seeds[:3]:
+        for kl in FINAL_KL_SWEEP:
+            add("ppo", "clevr", "lm", seed, kl=kl)
+        add("ppo", "clevr", "lm", seed, schedule="auto")
+    for seed in seeds[:5]:
+        for split in ("train", "heldout"):
+            for prior in ("random-lm", "lm-layer1"):
+                add("ppo", "clevr", prior, seed, split)
+    for seed in seeds[:3]:
+        for env in METAWORLD_TASKS:
+            for prior in ("none", "lm", "gru"):
+                add("sac", env, prior, seed)
+    for seed in seeds[:5]:
+        for env in TRANSFER_TASKS:
+            for prior in ("none", "lm-transfer"):
+                add("ppo", env, prior, seed)
+    return runs
+
+
+GRIDS = {"early": grid, "final": final_grid}
+
+
+def evaluate_clevr(model_path: str, episodes: int, seed: int) -> dict[str, dict[str, float]]:
+    """A saved ``ppo_lago_clevr`` agent, greedy and sampled: {mode: {within_10, within_50}}, the share of
+    ``episodes`` episodes (one env, run one after the other: no bias toward short episodes) that
+    reach the goal within 10 and within 50 pushes (50 is the episode limit). The agent reads the goal
+    from its observation, never the instruction, so the phrasing split does not matter here."""
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    from torch.distributions.categorical import Categorical
+
+    import cleanrl_lago.envs  # noqa: F401
+    from cleanrl_lago.ppo_lago_clevr import Agent
+    from cleanrl_lago.utils.evals import episode_records
+
+    saved = torch.load(model_path, map_location="cpu", weights_only=True)
+    agent = Agent(saved["obs_dim"], saved["n_actions"])
+    agent.load_state_dict(saved["agent"])
+    out = {}
+    for mode in ("greedy", "sampled"):
+        generator = torch.Generator().manual_seed(seed)
+
+        def act(obs, mode=mode, generator=generator):
+            logits = agent.actor(torch.as_tensor(obs, dtype=torch.float32))
+            if mode == "greedy":
+                return logits.argmax(-1).numpy()
+            return Categorical(logits=logits).probs.multinomial(1, generator=generator).squeeze(-1).numpy()
+
+        envs = gym.vector.SyncVectorEnv(
+            [lambda: gym.wrappers.RecordEpisodeStatistics(gym.make("CLEVR-Robot-v0"))],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
+        episodes_ = episode_records(envs, act, episodes, seed)
+        success = np.array([s for _, _, s in episodes_]) > 0
+        length = np.array([n for _, n, _ in episodes_])
+        out[mode] = {
+            "within_10": float(np.mean(success & (length <= 10))),
+            "within_50": float(np.mean(success)),
+            "episodes": len(episodes_),
+        }
+    return out
+
+
 EVAL_TAGS = ("eval/success_rate", "eval/success_rate_train", "eval/success_rate_heldout")
 
 
@@ -206,17 +403,33 @@ def execute(run: Run, log_dir: Path) -> dict:
             )
         (run_dir,) = (Path(cwd) / "runs").iterdir()
         scalars = scalar_events(run_dir)
+        harness_eval = None
+        if run.grid == "final" and run.env == "clevr":
+            (model,) = run_dir.glob("*.cleanrl_model")
+            proc = subprocess.run(
+                [sys.executable, str(Path(__file__).resolve()), "evaluate-clevr", str(model), str(run.seed + 10_000)],
+                env=env, capture_output=True, text=True,
+            )  # fmt: skip
+            if proc.returncode != 0:
+                raise RuntimeError(
+                    f"{run.run_id}: evaluation failed: {proc.stderr.strip().splitlines()[-1:]}"
+                )
+            harness_eval = json.loads(proc.stdout)
     # Seconds from the first logged event: the process start-up (imports, loading the prior) is left out
     # of the curves; it is in wall_seconds.
     t0 = min(events[0][0] for events in scalars.values())
     curve = scalars.get("charts/success_rate", [])
     evals = {tag.split("/", 1)[1]: events[-1][2] for tag, events in scalars.items() if tag in EVAL_TAGS}
+    if harness_eval is not None:
+        evals = harness_eval  # {greedy, sampled: {within_10, within_50, episodes}}
     return {
         "run": asdict(run),
         "config": run.config,
         "command": "python "
         + " ".join(str(Path(a).relative_to(REPO)) if a.startswith(str(REPO)) else a for a in run.command()),
-        "eval": evals,  # success_rate (Meta-World) or success_rate_train / success_rate_heldout (CLEVR)
+        # success_rate (Meta-World); CLEVR-Robot: success_rate_train / success_rate_heldout (early grid), or
+        # {greedy, sampled: {within_10, within_50}} (final grid, evaluate_clevr)
+        "eval": evals,
         "curve": {
             "step": [s for _, s, _ in curve],
             "seconds": [w - t0 for w, _, _ in curve],
@@ -246,12 +459,15 @@ def _missing_prior(run: Run) -> Path | None:
     return None if path is None or (path / "config.json").exists() else path
 
 
+def _runs(args) -> list[Run]:
+    return GRIDS[args.grid](*([args.seeds] if args.seeds else []))
+
+
 def cmd_run(args) -> None:
-    DATA.mkdir(parents=True, exist_ok=True)
-    log_dir = REPO / "benchmark" / "results" / "logs"
+    log_dir = REPO / "benchmark" / "results" / ("logs" if args.grid == "early" else "final/logs")
     log_dir.mkdir(parents=True, exist_ok=True)
-    todo = [r for r in grid(args.seeds) if re.search(args.only, r.run_id)]
-    todo = [r for r in todo if not (DATA / f"{r.run_id}.json").exists()]
+    todo = [r for r in _runs(args) if re.search(args.only, r.run_id)]
+    todo = [r for r in todo if not (r.data_dir / f"{r.run_id}.json").exists()]
     # Runs whose comparison prior is not there yet (still training) go last.
     todo.sort(key=lambda r: _missing_prior(r) is not None)
     deadline = time.time() + 60 * args.budget_minutes
@@ -268,18 +484,19 @@ def cmd_run(args) -> None:
         except RuntimeError as err:
             print(err, flush=True)
             return
-        write_atomic(DATA / f"{run.run_id}.json", record)
+        run.data_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(run.data_dir / f"{run.run_id}.json", record)
         print(f"{run.run_id}: eval {record['eval']}, {record['wall_seconds']:.0f} s", flush=True)
 
     with ThreadPoolExecutor(args.workers) as pool:
         list(pool.map(one, todo))
-    left = [r for r in todo if not (DATA / f"{r.run_id}.json").exists()]
+    left = [r for r in todo if not (r.data_dir / f"{r.run_id}.json").exists()]
     print(f"done; {len(left)} runs left (run again to resume)")
 
 
 def cmd_list(args) -> None:
-    for run in grid(args.seeds):
-        done = (DATA / f"{run.run_id}.json").exists()
+    for run in _runs(args):
+        done = (run.data_dir / f"{run.run_id}.json").exists()
         print(f"{'done' if done else '    '}  {run.run_id}  python {' '.join(run.command())}")
 
 
@@ -290,19 +507,30 @@ def main() -> None:
     run.add_argument("--workers", type=int, default=2, help="runs at a time, each with 1 torch thread")
     run.add_argument("--budget-minutes", type=float, default=24 * 60, help="start no run after this")
     run.add_argument("--only", default="", help="regular expression on run ids")
-    run.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     lst = sub.add_parser("list", help="the runs of the grid and which are done")
-    lst.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    sub.add_parser("report", help="aggregate with rliable and plot into docs/results/")
+    rep = sub.add_parser("report", help="aggregate with rliable and plot into docs/results/")
+    for p in (run, lst, rep):
+        p.add_argument("--grid", choices=sorted(GRIDS), default="final", help="which grid (default: final)")
+    for p in (run, lst):
+        p.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: the grid's)")
+    ev = sub.add_parser("evaluate-clevr", help="score a saved CLEVR-Robot agent (JSON on stdout)")
+    ev.add_argument("model")
+    ev.add_argument("seed", type=int)
     args = parser.parse_args()
     if args.command == "run":
         cmd_run(args)
     elif args.command == "list":
         cmd_list(args)
-    else:
+    elif args.command == "evaluate-clevr":
+        print(json.dumps(evaluate_clevr(args.model, FINAL_CLEVR_EVAL_EPISODES, args.seed)))
+    elif args.grid == "early":
         from results_report import report
 
         report(DATA, DOCS)
+    else:
+        from final_report import report
+
+        report(FINAL_DATA, FINAL_DOCS)
 
 
 if __name__ == "__main__":

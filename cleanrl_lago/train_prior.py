@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> Prior:
     args = cli(TrainSettings, args=argv, description=__doc__.splitlines()[0])
     collect = collection_command(args.dataset)
     meta = dataset_metadata(args.dataset, collect_command=collect)
-    env = prior_environment(meta["env_id"], meta["tasks"])
+    tasks = [t for t in meta["tasks"] if t not in args.exclude_tasks]  # train() checks the exclusions
+    env = prior_environment(meta["env_id"], tasks or meta["tasks"])
     prior = train(
         args,
         env_id=env.env_id,

@@ -90,6 +90,9 @@ class TrainSettings:
     """cap on gradient steps per epoch (default: one pass over the training steps)"""
     successful_only: bool = True
     """train only on the expert episodes that succeeded"""
+    exclude_tasks: tuple[str, ...] = ()
+    """leave out the demonstrations of these tasks (a transfer experiment: the prior never sees them,
+    and its config lists only the others)"""
     eval_episodes: int = 50
     """episodes (per task, if the prior has tasks) of the prior as a policy, per instruction split; 0: skip"""
     eval_max_episode_steps: int | None = None
@@ -224,6 +227,16 @@ def train(
             "collect the demonstrations again (overwriting them)"
         )
     train_rows, val_rows = split_by_episode(demos, args.val_fraction, args.seed)
+    if args.exclude_tasks:
+        unknown = sorted(set(args.exclude_tasks) - set(demos.tasks))
+        if unknown or set(args.exclude_tasks) >= set(demos.tasks):
+            raise ValueError(
+                f"--exclude-tasks {' '.join(args.exclude_tasks)}: "
+                + (f"{unknown} are not tasks of {args.dataset!r}" if unknown else "that leaves no task")
+                + f" (its tasks: {', '.join(demos.tasks)})"
+            )
+        kept = ~np.isin(demos.task_ids, [demos.tasks.index(t) for t in args.exclude_tasks])
+        train_rows, val_rows = train_rows[kept[train_rows]], val_rows[kept[val_rows]]
     prior = build_prior(
         observation_space=demos.observation_space,
         action_space=demos.action_space,

@@ -118,3 +118,115 @@ def test_bootstrap_intervals_reproduce_exactly_and_leave_numpy_alone():
     for config in scores:
         assert np.array_equal(first[0][config], second[0][config])
         assert np.array_equal(first[1][config], second[1][config])
+
+
+# The final grid (issue 13): the re-shipped priors at budgets where vanilla PPO learns.
+
+
+def test_final_grid_covers_the_issue():
+    runs = results.final_grid()
+    assert len({r.run_id for r in runs}) == len(runs) and all(r.grid == "final" for r in runs)
+
+    def seeds(**where):
+        return {r.seed for r in runs if all(getattr(r, k) == v for k, v in where.items())}
+
+    ten = set(range(1, 11))
+    assert seeds(env="clevr", prior="none") == ten
+    for prior in ("lm", "gru"):
+        for split in ("train", "heldout"):
+            assert seeds(env="clevr", prior=prior, split=split, kl_coef=0.05, kl_schedule="constant") == ten
+    for prior in ("random-lm", "lm-layer1"):  # does a stronger LM guide better?
+        for split in ("train", "heldout"):
+            assert len(seeds(env="clevr", prior=prior, split=split)) >= 5
+    sweep = {r.kl_coef for r in runs if r.env == "clevr" and r.prior == "lm" and r.kl_schedule == "constant"}
+    assert len(sweep) >= 4 and max(sweep) >= 5
+    assert seeds(env="clevr", prior="lm", kl_schedule="auto")
+    metaworld = {r.env for r in runs if r.env != "clevr" and r.env not in results.TRANSFER_TASKS}
+    assert len(metaworld) >= 5
+    for algo in ("ppo", "sac"):
+        for env in metaworld:
+            assert {r.prior for r in runs if r.algo == algo and r.env == env} == {"none", "lm", "gru"}
+    assert {r.prior for r in runs if r.env in results.TRANSFER_TASKS} == {"none", "lm-transfer"}
+    # budgets: at least 10x the early grid's, and 200k env steps on CLEVR-Robot
+    for early, final in (
+        (results.CLEVR_BUDGET, results.FINAL_CLEVR_BUDGET),
+        (results.PPO_METAWORLD_BUDGET, results.FINAL_PPO_METAWORLD_BUDGET),
+        (results.SAC_BUDGET, results.FINAL_SAC_BUDGET),
+    ):
+        steps = [int(b[b.index("--total-timesteps") + 1]) for b in (early, final)]
+        assert steps[1] >= 10 * steps[0]
+    assert int(results.FINAL_CLEVR_BUDGET[1]) >= 200_000
+    # every prior but the transfer prior (trained later) is in the repository, and the LM prior is the shipped one
+    for run in runs:
+        if run.prior not in ("none", "lm-transfer", "lm-layer1"):
+            assert (run.prior_path / "config.json").exists(), run.prior_path
+    assert {r.prior_path for r in runs if r.prior == "lm" and r.env == "clevr"} == {
+        REPO / "priors" / "pretrained" / "clevr-robot-smollm2"
+    }
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        results.Run("ppo", "clevr", "gru", 0.05, 4, "heldout", "final"),
+        results.Run("ppo", "clevr", "lm", 0.05, 2, "train", "final", "auto"),
+        results.Run("ppo", "window-open-v3", "lm-transfer", 0.05, 1, grid="final"),
+        results.Run("sac", "push-v3", "none", 0.0, 3, grid="final"),
+    ],
+    ids=lambda r: r.run_id,
+)
+def test_final_commands_parse_with_the_scripts_arguments(run):
+    script, *argv = run.command()
+    module = importlib.import_module(f"cleanrl_lago.{script.rsplit('/', 1)[1][:-3]}")
+    args = tyro.cli(module.Args, args=argv)
+    assert args.seed == run.seed and args.kl_coef == run.kl_coef and args.save_model
+    if run.env == "clevr":
+        assert args.total_timesteps == 204_800 and args.instruction_split == run.split
+        assert args.kl_schedule == run.kl_schedule
+        assert args.prior == str(run.prior_path)
+    else:
+        assert args.env_id == run.env
+        assert getattr(args, "prior_allow_unseen_tasks", False) == (run.prior == "lm-transfer")
+    assert run.data_dir == results.FINAL_DATA
+
+
+def test_evaluate_clevr_matches_a_plain_episode_loop(tmp_path):
+    """The harness's CLEVR-Robot score against an independent loop over one gymnasium env: the same
+    episodes, their successes and lengths, greedy and sampled."""
+    import gymnasium as gym
+    import torch
+
+    import cleanrl_lago.envs  # noqa: F401
+    from cleanrl_lago.ppo_lago_clevr import Agent
+
+    torch.manual_seed(0)
+    agent = Agent(24, 40)
+    with torch.no_grad():
+        # a peaked policy: greedy and sampled differ, and some episodes succeed
+        agent.actor[-1].weight.mul_(300)
+    path = tmp_path / "agent.cleanrl_model"
+    torch.save({"agent": agent.state_dict(), "obs_dim": 24, "n_actions": 40}, path)
+    episodes, seed = 12, 10_003
+    scores = results.evaluate_clevr(str(path), episodes, seed)
+
+    for mode in ("greedy", "sampled"):
+        env = gym.make("CLEVR-Robot-v0")
+        generator = torch.Generator().manual_seed(seed)
+        obs, _ = env.reset(seed=seed)
+        outcomes, length = [], 0
+        while len(outcomes) < episodes:
+            logits = agent.actor(torch.as_tensor(obs[None]))
+            if mode == "greedy":
+                action = int(logits.argmax())
+            else:
+                action = int(torch.multinomial(logits.softmax(-1), 1, generator=generator))
+            obs, _, terminated, truncated, info = env.step(action)
+            length += 1
+            if terminated or truncated:
+                outcomes.append((info["success"], length))
+                obs, _ = env.reset()
+                length = 0
+        expected_50 = np.mean([s for s, _ in outcomes])
+        expected_10 = np.mean([s and n <= 10 for s, n in outcomes])
+        assert scores[mode] == {"within_10": expected_10, "within_50": expected_50, "episodes": episodes}
+    assert 0 < scores["sampled"]["within_50"] < 1

@@ -19,18 +19,23 @@ def save_agent(model_path: str, args: Any, **state: Any) -> None:
     save_atomic({**state, "args": plain_args}, model_path)
 
 
-def run_episodes(envs: gym.vector.VectorEnv, act, eval_episodes: int, seed: int) -> tuple[list[float], list[float]]:
-    """Step ``envs`` with ``act(obs) -> actions`` until ``eval_episodes`` episodes have ended."""
+def episode_records(envs: gym.vector.VectorEnv, act, eval_episodes: int, seed: int) -> list[tuple[float, int, float]]:
+    """Step ``envs`` with ``act(obs) -> actions`` until at least ``eval_episodes`` episodes have ended
+    (all that end at the last step count); (return, length, success) of each, in the order they ended."""
     obs, _ = envs.reset(seed=seed)
-    stats, episodic_returns, successes = EpisodeStats(envs.num_envs), [], []
-    while len(episodic_returns) < eval_episodes:
+    stats, episodes = EpisodeStats(envs.num_envs), []
+    while len(episodes) < eval_episodes:
         with torch.no_grad():
             obs, _, _, _, infos = envs.step(act(obs))
-        for episodic_return, _, success in stats.finished(infos):
-            episodic_returns.append(episodic_return)
-            successes.append(success)
+        episodes += stats.finished(infos)
     envs.close()
-    return episodic_returns, successes
+    return episodes
+
+
+def run_episodes(envs: gym.vector.VectorEnv, act, eval_episodes: int, seed: int) -> tuple[list[float], list[float]]:
+    """The returns and successes of :func:`episode_records`."""
+    episodes = episode_records(envs, act, eval_episodes, seed)
+    return [r for r, _, _ in episodes], [s for _, _, s in episodes]
 
 
 def _load(model_path: str, device: torch.device) -> dict[str, Any]:
