@@ -48,7 +48,7 @@ METAWORLD_TASKS = ("reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "draw
 KL_SWEEP = (0.2, 1.0)  # with the main 0.05, three values of kl_coef
 MAIN_KL = {"ppo": 0.05, "sac": 0.1}  # SAC: the coefficient's start, tuned toward --kl-target
 
-# Budgets, chosen so the whole grid fits a 2-core CPU in about 1.5 hours (see docs/results.md).
+# Budgets, chosen so the whole grid fits a 2-core CPU in about 1.5 hours (see docs/results-early.md).
 # CLEVR-Robot is scored with sampled actions: at these budgets the policy is still close to uniform,
 # and its argmax repeats one push (vanilla PPO: about 32% sampled, 4% greedy).
 CLEVR_BUDGET = [

@@ -37,6 +37,8 @@ class Args:
     """greedy (argmax or mean action) and/or sampled actions"""
     max_episode_steps: int | None = None
     """the time limit of an episode (default: the env's own)"""
+    tasks: tuple[str, ...] | None = None
+    """Meta-World: evaluate on these tasks instead of the prior's own (tasks it never saw: a transfer check)"""
     quantization: Quantization | None = None
     """the precision of the prior's frozen LM (default: the prior's own)"""
     device: str = "cpu"
@@ -61,7 +63,12 @@ def main(argv: list[str] | None = None) -> dict:
         if mode not in ("greedy", "sampled"):
             raise ValueError(f"--modes {mode}: use greedy and/or sampled")
     prior = load_prior(args.prior, device=args.device, quantization=args.quantization)
-    env = prior_environment(prior.config.env_id, prior.config.tasks)
+    if args.tasks and not prior.config.tasks:
+        raise ValueError(f"--tasks: {args.prior} is a prior for {prior.config.env_id}, which has no tasks")
+    env = prior_environment(prior.config.env_id, list(args.tasks) if args.tasks else prior.config.tasks)
+    unseen = sorted(set(env.tasks or []) - set(prior.config.tasks or []))
+    if unseen:
+        print(f"evaluating on tasks the prior was not trained on: {', '.join(unseen)}")
     results = {}
     per_episode = args.episodes * (len(env.tasks) if env.tasks else 1)
     for split in args.splits:

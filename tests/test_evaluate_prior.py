@@ -105,3 +105,16 @@ def test_per_task_rates_are_each_tasks_own_episodes(tmp_path):
         max_episode_steps=40,
     )
     assert cell["per_task"]["reach-v3"] == pytest.approx(alone)
+    # --tasks: a task the prior never saw (a transfer check) is evaluated as that task's own episodes
+    cell = main([*args, "--tasks", "window-open-v3"])["train/greedy"]
+    assert set(cell["per_task"]) == {"window-open-v3"}
+    unseen = evaluate_as_policy(
+        load_prior(folder),
+        prior_environment(prior.config.env_id, ["window-open-v3"]).make_env,
+        tasks=["window-open-v3"],
+        split="train",
+        episodes=3,
+        seed=10_000,
+        max_episode_steps=40,
+    )
+    assert cell["success"] == pytest.approx(unseen)

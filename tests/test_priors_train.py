@@ -25,6 +25,9 @@ def datasets(tmp_path_factory):
         mp.setenv("MINARI_DATASETS_PATH", str(path))
         demos.collect_clevr("t/clevr/expert-v0", episodes=40, seed=0)
         demos.collect_metaworld(["reach-v3"], "t/reach/expert-v0", episodes_per_task=3, max_episode_steps=60)
+        demos.collect_metaworld(
+            ["reach-v3", "push-v3"], "t/two/expert-v0", episodes_per_task=3, max_episode_steps=40
+        )
         yield path
 
 
@@ -203,3 +206,32 @@ def test_time_budget_stops_after_the_epoch_that_spends_it(datasets, tmp_path):
     assert seen == [1]
     metrics = json.loads((out / "config.json").read_text())["provenance"]["metrics"]
     assert (metrics["epoch"], metrics["stopped_by_time_budget"]) == (1.0, 1.0)
+
+
+def test_excluded_tasks_are_never_seen(datasets, tmp_path):
+    """A transfer prior: --exclude-tasks drops a task's steps from training and validation, and the prior
+    lists only the others. Its observation statistics are those of the kept training steps exactly."""
+    out = tmp_path / "prior"
+    argv = ["--dataset", "t/two/expert-v0", "--output", str(out), "--kind", "mlp", "--epochs", "1"]
+    argv += [
+        "--batch-size",
+        "16",
+        "--eval-episodes",
+        "0",
+        "--no-successful-only",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    ]
+    prior = train_prior.main([*argv, "--exclude-tasks", "push-v3"])
+    assert prior.config.tasks == ["reach-v3"]
+    data = load_demonstrations("t/two/expert-v0", successful_only=False)
+    train_rows, _ = split_by_episode(data, 0.1, 0)
+    kept = train_rows[np.array(data.tasks)[data.task_ids[train_rows]] == "reach-v3"]
+    assert 0 < len(kept) < len(train_rows)
+    np.testing.assert_allclose(prior.obs_mean.numpy(), data.observations[kept].mean(0), rtol=1e-5, atol=1e-6)
+    for bad, message in (
+        (["door-open-v3"], r"\['door-open-v3'\] are not tasks"),
+        (["push-v3", "reach-v3"], "leaves no task"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            train_prior.main([*argv, "--output", str(tmp_path / "x"), "--exclude-tasks", *bad])
