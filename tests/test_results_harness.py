@@ -230,3 +230,60 @@ def test_evaluate_clevr_matches_a_plain_episode_loop(tmp_path):
         expected_10 = np.mean([s and n <= 10 for s, n in outcomes])
         assert scores[mode] == {"within_10": expected_10, "within_50": expected_50, "episodes": episodes}
     assert 0 < scores["sampled"]["within_50"] < 1
+
+
+def _final_record(run, rng, shift=0.0):
+    """A synthetic record of the final grid; CLEVR-Robot scores sit ``shift`` above a uniform draw."""
+    steps = [1024 * (i + 1) for i in range(10)]
+    if run.env == "clevr":
+        draw = lambda: float(min(1.0, rng.uniform(0, 0.5) + shift))  # noqa: E731
+        ev = {m: {"within_10": draw(), "within_50": draw(), "episodes": 200} for m in ("greedy", "sampled")}
+    else:
+        ev = {"success_rate": float(rng.uniform(0, 1))}
+    return {
+        "run": dict(run.__dict__),
+        "config": "stale name",
+        "eval": ev,
+        "curve": {
+            "step": steps,
+            "seconds": [s / 500 for s in steps],
+            "success_rate": list(rng.uniform(0, 1, 10)),
+        },
+        "sps": 500.0,
+        "wall_seconds": 30.0,
+        "prior_time_fraction": None,
+    }
+
+
+def test_final_report_aggregates_improvement_and_gain(tmp_path):
+    final_report = importlib.import_module("final_report")
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    data.mkdir()
+    for run in results.final_grid(seeds=(1, 2, 3, 4)):
+        # the LM prior's CLEVR-Robot scores all lie above every other configuration's
+        shift = 0.5 if run.env == "clevr" and run.prior == "lm" else 0.0
+        (data / f"{run.run_id}.json").write_text(json.dumps(_final_record(run, rng, shift)))
+    summary = final_report.report(data, tmp_path / "docs", reps=300)
+    for name in ("aggregates", "curves_steps", "curves_wall", "kl_sweep"):
+        assert (tmp_path / "docs" / f"{name}.png").stat().st_size > 10_000
+    key = f"{final_report.CLEVR_HELDOUT} | sampled_50"
+    records = [json.loads(p.read_text()) for p in data.glob("ppo__clevr__heldout__lm__kl0.05__*.json")]
+    lm = np.array([r["eval"]["sampled"]["within_50"] for r in records])
+    vanilla = np.array(
+        [
+            json.loads(p.read_text())["eval"]["sampled"]["within_50"]
+            for p in data.glob("ppo__clevr__none__*.json")
+        ]
+    )
+    assert summary["aggregates"][key]["PPO + LM prior"]["mean"] == pytest.approx(lm.mean())
+    assert summary["aggregates"][key]["PPO + LM prior"]["runs"] == 4
+    p, low, high = summary["improvement"][key]["PPO + LM prior > PPO"]
+    assert p == low == high == 1.0  # every LM run beats every vanilla run
+    gain = summary["gain"][key]["PPO + LM prior / PPO"]
+    assert gain[0] == pytest.approx(lm.mean() / vanilla.mean()) and gain[1] <= gain[0] <= gain[2]
+    # the sweep: vanilla (0), the main 0.05 and the others on seeds 1-3, and auto
+    assert list(summary["kl_sweep"]) == ["0", "0.01", "0.05", "0.2", "1", "5", "auto"]
+    assert all(n == 3 for *_, n in summary["kl_sweep"].values())
+    transfer = summary["aggregates"][f"{final_report.TRANSFER} | success"]
+    assert set(transfer) == {"PPO", "PPO + LM prior, task unseen"}
