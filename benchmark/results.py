@@ -348,9 +348,15 @@ def evaluate_clevr(model_path: str, episodes: int, seed: int) -> dict[str, dict[
     from cleanrl_lago.ppo_lago_clevr import Agent
     from cleanrl_lago.utils.evals import episode_records
 
-    saved = torch.load(model_path, map_location="cpu", weights_only=True)
-    agent = Agent(saved["obs_dim"], saved["n_actions"])
-    agent.load_state_dict(saved["agent"])
+    if model_path == "uniform":  # the reference: random pushes (sampled), or always push 0 (greedy)
+        agent = Agent(24, 40)
+        with torch.no_grad():
+            agent.actor[-1].weight.zero_()
+            agent.actor[-1].bias.zero_()
+    else:
+        saved = torch.load(model_path, map_location="cpu", weights_only=True)
+        agent = Agent(saved["obs_dim"], saved["n_actions"])
+        agent.load_state_dict(saved["agent"])
     out = {}
     for mode in ("greedy", "sampled"):
         generator = torch.Generator().manual_seed(seed)
@@ -514,15 +520,16 @@ def main() -> None:
     for p in (run, lst):
         p.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: the grid's)")
     ev = sub.add_parser("evaluate-clevr", help="score a saved CLEVR-Robot agent (JSON on stdout)")
-    ev.add_argument("model")
+    ev.add_argument("model", help="a .cleanrl_model file, or `uniform` for random pushes")
     ev.add_argument("seed", type=int)
+    ev.add_argument("--episodes", type=int, default=FINAL_CLEVR_EVAL_EPISODES)
     args = parser.parse_args()
     if args.command == "run":
         cmd_run(args)
     elif args.command == "list":
         cmd_list(args)
     elif args.command == "evaluate-clevr":
-        print(json.dumps(evaluate_clevr(args.model, FINAL_CLEVR_EVAL_EPISODES, args.seed)))
+        print(json.dumps(evaluate_clevr(args.model, args.episodes, args.seed)))
     elif args.grid == "early":
         from results_report import report
 
