@@ -1,23 +1,29 @@
-"""The results grid: does the LM prior help PPO and SAC, against vanilla, an MLP prior and a random LM?
+"""The results grids: does the LM prior help PPO and SAC, against vanilla PPO and a prior without an LM?
 
-    python benchmark/results.py run                   # the whole grid, resumable (2 workers, 1 thread each)
+    python benchmark/results.py run                   # the final grid, resumable (2 workers, 1 thread each)
     python benchmark/results.py run --only clevr --seeds 1 2 --budget-minutes 30
-    python benchmark/results.py list                  # the runs, and which are done
+    python benchmark/results.py list                  # the runs, their commands, and which are done
     python benchmark/results.py report                # rliable aggregates, tables and PNG plots in docs/
+    python benchmark/results.py evaluate-clevr MODEL SEED   # the final grid's CLEVR-Robot score of an agent
 
-``run`` writes one JSON file per finished run to ``benchmark/results/data/`` (atomically; a file
-that exists is not run again, so an interrupted grid resumes where it stopped). Each file holds
-the run's configuration, its final evaluation success rates, its ``charts/success_rate`` learning
-curve (against env steps and against wall seconds) and its SPS. ``report`` reads only those files.
+Two grids (``--grid``): ``final`` (the default; docs/results.md) measures the priors shipped since
+30 November 2026 at budgets ten times the first grid's, seeds 1-10 on CLEVR-Robot, with the
+configurations of ``final_grid``; its records go to ``benchmark/results/final/data/`` and its report
+(``final_report.py``) to ``docs/results/final/``. ``early`` (docs/results-early.md) is the first grid,
+kept as it was measured: records in ``benchmark/results/data/``, report by ``results_report.py``.
 
-Priors: ``lm`` is the LM prior the main grid was measured with, trained and run with its LM in
-fp32 (the scripts' default then). ``lm-bf16`` is the shipped default prior now: the same trained
-weights converted to run the LM in bf16 (``python -m priors.convert``, now spelled
-``python -m cleanrl_lago.convert_prior``). ``lm``, ``mlp`` and
-``random-lm`` lie in ``benchmark/comparison_priors/``; ``mlp`` and ``random-lm`` were trained by
-the same command as ``lm`` with only ``--kind`` changed (each ``config.json`` holds the exact
-command). The folder is not called ``benchmark/priors``: that name would shadow the ``priors``
-package for scripts run from here.
+``run`` writes one JSON file per finished run (atomically; a file that exists is not run again, so
+an interrupted grid resumes where it stopped). Each file holds the run's configuration and command,
+its final evaluation, its ``charts/success_rate`` learning curve (against env steps and against wall
+seconds) and its SPS. ``report`` reads only those files.
+
+Priors of the first grid: ``lm`` is the LM prior it was measured with, trained and run with its LM
+in fp32 (the scripts' default then); ``lm-bf16`` the same trained weights with the LM in bf16
+(``python -m cleanrl_lago.convert_prior``). ``lm``, ``mlp`` and ``random-lm`` lie in
+``benchmark/comparison_priors/``; ``mlp`` and ``random-lm`` were trained by the same command as
+``lm`` with only ``--kind`` changed (each ``config.json`` holds the exact command). The final grid's
+priors are listed in ``FINAL_PRIORS``. The folder is not called ``benchmark/priors``: that name would
+shadow the ``priors`` package for scripts run from here.
 """
 
 from __future__ import annotations
