@@ -26,7 +26,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from results_report import bootstrap_ci, interval_estimates, seeded_bootstrap, smooth  # noqa: E402
+from results_report import (  # noqa: E402
+    bootstrap_ci,
+    interval_estimates,
+    plot_aggregates,
+    seed_curves,
+    seeded_bootstrap,
+    smooth,
+)
 from rliable import library as rly  # noqa: E402
 from rliable import metrics  # noqa: E402
 
@@ -165,9 +172,8 @@ def relative_gain(x: np.ndarray, y: np.ndarray, reps: int = 5000) -> tuple[float
 
 
 def curves(records, domain, x_key: str, n_points: int = 40):
-    """{config: (x, mean, low, high)}: the training success rate (smoothed), averaged over the domain's
-    tasks per seed, then over seeds with a 95% bootstrap interval, on a shared x grid."""
-    rng = np.random.default_rng(0)
+    """{config: (x, mean, low, high, seeds)}: the training success rate (smoothed over 10 logged points)
+    of the domain's runs, averaged over tasks per seed, then over seeds (``seed_curves``)."""
     by = defaultdict(lambda: defaultdict(list))  # config -> seed -> [(x, y)]
     for r in records:
         if r["config"] in DOMAINS[domain] and r["curve"]["step"]:
@@ -175,17 +181,7 @@ def curves(records, domain, x_key: str, n_points: int = 40):
                 by[r["config"]][r["run"]["seed"]].append(
                     (np.array(r["curve"][x_key]), smooth(np.array(r["curve"]["success_rate"]), 10))
                 )
-    out = {}
-    for config, seeds in by.items():
-        x_max = min(x[-1] for runs in seeds.values() for x, _ in runs)
-        x_min = max(x[0] for runs in seeds.values() for x, _ in runs)
-        grid = np.linspace(x_min, x_max, n_points)
-        per_seed = np.array(
-            [np.mean([np.interp(grid, x, y) for x, y in runs], axis=0) for runs in seeds.values()]
-        )
-        ci = np.array([bootstrap_ci(per_seed[:, i], rng) for i in range(n_points)])
-        out[config] = (grid, per_seed.mean(axis=0), ci[:, 0], ci[:, 1], len(seeds))
-    return out
+    return seed_curves(by, n_points)
 
 
 def kl_sweep(records) -> dict[str, tuple[float, float, float, int]]:
@@ -208,29 +204,6 @@ def kl_sweep(records) -> dict[str, tuple[float, float, float, int]]:
         if len(values):
             out[label] = (float(values.mean()), *bootstrap_ci(values, rng), len(values))
     return out
-
-
-def plot_aggregates(estimates: dict, path: Path, title: str) -> None:
-    """One row per domain: IQM and mean with their 95% intervals, per configuration."""
-    fig, axes = plt.subplots(len(estimates), 2, figsize=(11, 2.0 * len(estimates) + 0.8), squeeze=False)
-    for row, (domain, (points, intervals)) in enumerate(estimates.items()):
-        configs = list(points)
-        for col, name in enumerate(("IQM", "Mean")):
-            ax = axes[row, col]
-            for i, config in enumerate(configs):
-                lo, hi = intervals[config][:, col]
-                ax.barh(i, hi - lo, left=lo, height=0.6, color=COLORS.get(config, "tab:green"), alpha=0.75)
-                ax.vlines(points[config][col], i - 0.3, i + 0.3, color="black")
-            ax.set_yticks(range(len(configs)), configs if col == 0 else [""] * len(configs), fontsize=8)
-            ax.set_xlim(-0.02, 1.02)
-            ax.invert_yaxis()
-            ax.set_title(f"{domain}: {name}", fontsize=9)
-            ax.grid(axis="x", alpha=0.3)
-    for ax in axes[-1]:
-        ax.set_xlabel(f"{title} (95% stratified bootstrap CI)", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_curves(records, path: Path, x_key: str, x_label: str) -> None:
@@ -332,6 +305,14 @@ def report(data: Path, out: Path, reps: int = REPS) -> dict:
                         f"| {x} | {y} | {p:.2f} [{lo:.2f}, {hi:.2f}] | {g:.2f} [{glo:.2f}, {ghi:.2f}] |"
                     )
             lines.append("")
+    lines += [
+        "The paper's relative gains of LaGO over vanilla PPO, from a different protocol (1.5M / 20M env steps, "
+        "a 7B LM, success rate means): "
+        + ", ".join(f"{domain} {gain:.2f}x" for domain, gain in PAPER_GAIN.items())
+        + ".",
+        "",
+    ]
+    summary["paper_gain"] = PAPER_GAIN
     sweep = kl_sweep(records)
     summary["kl_sweep"] = sweep
     if sweep:
@@ -363,7 +344,7 @@ def report(data: Path, out: Path, reps: int = REPS) -> dict:
     (out / "tables.md").write_text("\n".join(lines) + "\n")
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     if primary_estimates:
-        plot_aggregates(primary_estimates, out / "aggregates.png", "primary score")
+        plot_aggregates(primary_estimates, out / "aggregates.png", COLORS, {}, "primary score")
     plot_curves(records, out / "curves_steps.png", "step", "env steps")
     plot_curves(records, out / "curves_wall.png", "seconds", "wall-clock seconds (2 runs share 2 cores)")
     print("\n".join(lines))

@@ -152,17 +152,11 @@ def smooth(y: np.ndarray, window: int = SMOOTHING) -> np.ndarray:
     return (cumsum[1:] - cumsum[np.arange(1, len(y) + 1) - counts]) / counts
 
 
-def curves(records, domain, configs, x_key: str, n_points: int = 40):
-    """{config: (x, mean, low, high)}: success rate (smoothed over SMOOTHING logged points) averaged
-    over the domain's tasks per seed, then over seeds with a bootstrap interval; each run's curve is
-    interpolated onto a shared x grid."""
+def seed_curves(by: dict, n_points: int = 40) -> dict:
+    """{config: (x, mean, low, high, seeds)} from {config: {seed: [(x, y) of each of its runs]}}: each
+    seed's runs (one per task) interpolated onto a shared x grid and averaged, then the seeds averaged
+    with a 95% bootstrap interval."""
     rng = np.random.default_rng(0)
-    by = defaultdict(lambda: defaultdict(list))  # config -> seed -> [(x, y)]
-    for r in records:
-        if domain in domains_of(r) and r["config"] in configs and r["curve"]["step"]:
-            by[r["config"]][r["run"]["seed"]].append(
-                (np.array(r["curve"][x_key]), smooth(np.array(r["curve"]["success_rate"])))
-            )
     out = {}
     for config, seeds in by.items():
         x_max = min(x[-1] for runs in seeds.values() for x, _ in runs)
@@ -172,11 +166,26 @@ def curves(records, domain, configs, x_key: str, n_points: int = 40):
             [np.mean([np.interp(grid, x, y) for x, y in runs], axis=0) for runs in seeds.values()]
         )
         ci = np.array([bootstrap_ci(per_seed[:, i], rng) for i in range(n_points)])
-        out[config] = (grid, per_seed.mean(axis=0), ci[:, 0], ci[:, 1])
+        out[config] = (grid, per_seed.mean(axis=0), ci[:, 0], ci[:, 1], len(seeds))
     return out
 
 
-def plot_aggregates(all_estimates, path: Path) -> None:
+def curves(records, domain, configs, x_key: str, n_points: int = 40):
+    """:func:`seed_curves` of the domain's runs: success rate smoothed over SMOOTHING logged points."""
+    by = defaultdict(lambda: defaultdict(list))  # config -> seed -> [(x, y)]
+    for r in records:
+        if domain in domains_of(r) and r["config"] in configs and r["curve"]["step"]:
+            by[r["config"]][r["run"]["seed"]].append(
+                (np.array(r["curve"][x_key]), smooth(np.array(r["curve"]["success_rate"])))
+            )
+    return seed_curves(by, n_points)
+
+
+def plot_aggregates(
+    all_estimates, path: Path, colors=COLORS, paper_means=PAPER, xlabel="final success rate"
+) -> None:
+    """One row per domain: IQM and mean with their 95% intervals per configuration; crosses: the
+    paper's means (``paper_means``, {domain: {config: mean}})."""
     fig, axes = plt.subplots(
         len(all_estimates), 2, figsize=(10, 2.2 * len(all_estimates) + 0.6), squeeze=False
     )
@@ -186,12 +195,12 @@ def plot_aggregates(all_estimates, path: Path) -> None:
             ax = axes[row, col]
             for i, config in enumerate(configs):
                 lo, hi = intervals[config][:, col]
-                ax.barh(i, hi - lo, left=lo, height=0.6, color=COLORS.get(config, "tab:green"), alpha=0.75)
+                ax.barh(i, hi - lo, left=lo, height=0.6, color=colors.get(config, "tab:green"), alpha=0.75)
                 ax.vlines(points[config][col], i - 0.3, i + 0.3, color="black")
-                paper = PAPER.get(domain, {}).get(config)
+                paper = paper_means.get(domain, {}).get(config)
                 if col == 1 and paper is not None:
                     ax.plot(paper, i, marker="x", color="black", markersize=8, label="paper (mean)")
-            ax.set_yticks(range(len(configs)), configs if col == 0 else [""] * len(configs))
+            ax.set_yticks(range(len(configs)), configs if col == 0 else [""] * len(configs), fontsize=8)
             ax.set_xlim(-0.02, 1.02)
             ax.set_title(f"{domain}: {name}", fontsize=10)
             ax.grid(axis="x", alpha=0.3)
@@ -201,7 +210,7 @@ def plot_aggregates(all_estimates, path: Path) -> None:
         if handles:
             axes[row, 1].legend(handles[:1], labels[:1], fontsize=7, loc="lower right")
     for ax in axes[-1]:
-        ax.set_xlabel("final success rate (95% stratified bootstrap CI)")
+        ax.set_xlabel(f"{xlabel} (95% stratified bootstrap CI)", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -229,7 +238,7 @@ def plot_profiles(all_scores, path: Path, reps: int) -> None:
 def plot_curves(records, path: Path, x_key: str, x_label: str) -> None:
     fig, axes = plt.subplots(1, len(DOMAINS), figsize=(4.2 * len(DOMAINS), 3.4), squeeze=False)
     for ax, (domain, configs) in zip(axes[0], DOMAINS.items(), strict=True):
-        for config, (x, mean, lo, hi) in curves(records, domain, configs, x_key).items():
+        for config, (x, mean, lo, hi, _) in curves(records, domain, configs, x_key).items():
             ax.plot(x, mean, color=COLORS.get(config), label=config)
             ax.fill_between(x, lo, hi, color=COLORS.get(config), alpha=0.2)
         ax.set_title(domain, fontsize=10)
