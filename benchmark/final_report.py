@@ -37,7 +37,7 @@ from results_report import (  # noqa: E402
 from rliable import library as rly  # noqa: E402
 from rliable import metrics  # noqa: E402
 
-REPS = 20_000
+REPS = 5_000  # bootstrap resamples per interval
 CLEVR_METRICS = ("sampled_50", "greedy_50", "sampled_10", "greedy_10", "train_auc")
 METAWORLD_METRICS = ("success", "train_auc")
 PRIMARY = {"clevr": "sampled_50", "metaworld": "success"}
