@@ -106,7 +106,22 @@ def test_every_shipped_and_comparison_prior_loads_without_warnings():
     folders = sorted((REPO / "priors" / "pretrained").iterdir()) + sorted(
         (REPO / "benchmark" / "comparison_priors").iterdir()
     )
-    assert len(folders) == 8
+    assert {f.name for f in folders} == {
+        "clevr-robot-smollm2",
+        "metaworld-mt10-smollm2",
+        # the first results grid's
+        "clevr-robot-mlp",
+        "clevr-robot-random-lm",
+        "clevr-robot-smollm2-fp32",
+        "metaworld-mt10-mlp",
+        "metaworld-mt10-smollm2-fp32",
+        # the final grid's (benchmark/results.py, FINAL_PRIORS)
+        "clevr-robot-gru-v1",
+        "clevr-robot-random-lm-layer4",
+        "clevr-robot-lm-layer1",
+        "metaworld-mt10-gru",
+        "metaworld-mt8-lm",
+    }
     for folder in folders:
         config = json.loads((folder / "config.json").read_text())
         assert config["format_version"] == 2 and set(config["provenance"]) == {
