@@ -168,7 +168,8 @@ def relative_gain(x: np.ndarray, y: np.ndarray, reps: int = 5000) -> tuple[float
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = resample(x) / resample(y)
         point = x.mean() / y.mean() if y.mean() > 0 else np.inf
-    return float(point), float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
+    method = "linear" if np.isfinite(ratios).all() else "nearest"  # Y's mean 0 in a resample: an infinite end
+    return tuple(float(v) for v in (point, *np.percentile(ratios, [2.5, 97.5], method=method)))
 
 
 def curves(records, domain, x_key: str, n_points: int = 40):
