@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 from results_report import (  # noqa: E402
     bootstrap_ci,
     interval_estimates,
+    load,
     plot_aggregates,
     seed_curves,
     seeded_bootstrap,
@@ -90,16 +91,6 @@ COLORS = {
     "PPO + LM prior, 1 layer": "tab:purple",
     "PPO + LM prior, task unseen": "tab:red",
 }
-
-
-def load(data: Path) -> list[dict]:
-    """The result records, each with its configuration's name re-derived from the run's fields."""
-    from results import Run
-
-    records = [json.loads(p.read_text()) for p in sorted(data.glob("*.json"))]
-    for r in records:
-        r["config"] = Run(**{k: v for k, v in r["run"].items() if k in Run.__dataclass_fields__}).config
-    return records
 
 
 def train_auc(record: dict) -> float:
