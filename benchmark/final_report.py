@@ -11,7 +11,8 @@ Scores, one per run and task (0..1):
 
 A "domain" pools tasks: CLEVR-Robot with the prior given train phrasings, the same with held-out
 phrasings (vanilla PPO never reads the instruction, so its runs are the baseline of both), five
-Meta-World tasks for PPO and for SAC, and the two MT10 tasks of the transfer experiment. Each
+Meta-World tasks for PPO (train and held-out phrasings, the same way) and for SAC, and the two MT10
+tasks of the transfer experiment. Each
 configuration is aggregated over its own seeds (those with every task of the domain done).
 """
 
@@ -52,6 +53,7 @@ METRIC_NAMES = {
 }
 CLEVR_TRAIN, CLEVR_HELDOUT = "CLEVR-Robot, train phrasings", "CLEVR-Robot, held-out phrasings"
 MW_PPO, MW_SAC, TRANSFER = "Meta-World (PPO)", "Meta-World (SAC)", "Meta-World transfer (PPO)"
+MW_PPO_HELDOUT = "Meta-World (PPO), held-out phrasings"
 CLEVR_CONFIGS = (
     "PPO",
     "PPO + LM prior",
@@ -63,6 +65,7 @@ DOMAINS = {
     CLEVR_TRAIN: CLEVR_CONFIGS,
     CLEVR_HELDOUT: CLEVR_CONFIGS,
     MW_PPO: ("PPO", "PPO + LM prior", "PPO + GRU prior (no LM)"),
+    MW_PPO_HELDOUT: ("PPO", "PPO + LM prior", "PPO + GRU prior (no LM)"),
     MW_SAC: ("SAC", "SAC + LM prior", "SAC + GRU prior (no LM)"),
     TRANSFER: ("PPO", "PPO + LM prior, task unseen"),
 }
@@ -115,7 +118,10 @@ def run_scores(record: dict) -> dict[tuple[str, str], dict[str, float]]:
 
     if run["env"] in TRANSFER_TASKS:
         return {(TRANSFER, run["env"]): scores}
-    return {(MW_PPO if run["algo"] == "ppo" else MW_SAC, run["env"]): scores}
+    if run["algo"] == "sac":
+        return {(MW_SAC, run["env"]): scores}
+    splits = ("train", "heldout") if run["prior"] == "none" else (run["split"],)
+    return {({"train": MW_PPO, "heldout": MW_PPO_HELDOUT}[s], run["env"]): scores for s in splits}
 
 
 def score_matrices(records: list[dict], domain: str, metric: str) -> tuple[dict[str, np.ndarray], list[str]]:

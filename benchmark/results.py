@@ -168,7 +168,7 @@ class Run:
     prior: str  # "none", "lm" (fp32 LM), "lm-bf16" (bf16 LM, the shipped default), "mlp" or "random-lm"
     kl_coef: float
     seed: int
-    split: str = "train"  # the instruction phrasings the prior is given while PPO trains (CLEVR-Robot)
+    split: str = "train"  # the instruction phrasings the prior is given while the agent trains
     grid: str = "early"  # "early": the first grid (earlier priors, small budgets); "final": see FINAL_*
     kl_schedule: str = "constant"  # or "auto" (kl_coef is then the coefficient's start)
 
@@ -300,6 +300,8 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
     5. Does a stronger LM guide better? The random-init LM and the 1-layer LM, both splits, seeds 1-5.
     6. Meta-World SAC: vanilla / LM prior / GRU prior, seeds 1-3.
     7. Transfer: PPO on the two MT10 tasks a prior never saw, vanilla / that prior, seeds 1-5.
+    8. Meta-World PPO with held-out phrasings: the LM and GRU priors given the MT10 test phrasings
+       (vanilla PPO never reads the instruction: part 2's runs are its baseline), seeds 1-3.
     """
     runs = []
 
@@ -334,6 +336,10 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
         for env in TRANSFER_TASKS:
             for prior in ("none", "lm-transfer"):
                 add("ppo", env, prior, seed)
+    for seed in seeds[:3]:
+        for env in METAWORLD_TASKS:
+            for prior in ("lm", "gru"):
+                add("ppo", env, prior, seed, "heldout")
     return runs
 
 

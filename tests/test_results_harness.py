@@ -147,6 +147,9 @@ def test_final_grid_covers_the_issue():
         for env in metaworld:
             assert {r.prior for r in runs if r.algo == algo and r.env == env} == {"none", "lm", "gru"}
     assert {r.prior for r in runs if r.env in results.TRANSFER_TASKS} == {"none", "lm-transfer"}
+    for prior in ("lm", "gru"):  # Meta-World PPO with held-out phrasings too
+        for env in metaworld:
+            assert len(seeds(algo="ppo", env=env, prior=prior, split="heldout")) >= 3
     # budgets: at least 10x the early grid's, and 200k env steps on CLEVR-Robot
     for early, final in (
         (results.CLEVR_BUDGET, results.FINAL_CLEVR_BUDGET),
@@ -172,6 +175,7 @@ def test_final_grid_covers_the_issue():
         results.Run("ppo", "clevr", "lm", 0.05, 2, "train", "final", "auto"),
         results.Run("ppo", "window-open-v3", "lm-transfer", 0.05, 1, grid="final"),
         results.Run("sac", "push-v3", "none", 0.0, 3, grid="final"),
+        results.Run("ppo", "push-v3", "gru", 0.05, 2, "heldout", "final"),
     ],
     ids=lambda r: r.run_id,
 )
@@ -185,7 +189,9 @@ def test_final_commands_parse_with_the_scripts_arguments(run):
         assert args.kl_schedule == run.kl_schedule
         assert args.prior == str(run.prior_path)
     else:
-        assert args.env_id == run.env
+        assert args.env_id == run.env and args.prior == str(run.prior_path or args.prior)
+        if run.algo == "ppo":
+            assert args.instruction_split == run.split
         assert getattr(args, "prior_allow_unseen_tasks", False) == (run.prior == "lm-transfer")
     assert run.data_dir == results.FINAL_DATA
 
@@ -285,5 +291,16 @@ def test_final_report_aggregates_improvement_and_gain(tmp_path):
     # the sweep: vanilla (0), the main 0.05 and the others on seeds 1-3, and auto
     assert list(summary["kl_sweep"]) == ["0", "0.01", "0.05", "0.2", "1", "5", "auto"]
     assert all(n == 3 for *_, n in summary["kl_sweep"].values())
+    # Meta-World PPO with held-out phrasings: vanilla PPO's runs (it never reads the instruction) are the baseline
+    heldout = summary["aggregates"][f"{final_report.MW_PPO_HELDOUT} | success"]
+    assert set(heldout) == {"PPO", "PPO + LM prior", "PPO + GRU prior (no LM)"}
+    assert heldout["PPO"] == summary["aggregates"][f"{final_report.MW_PPO} | success"]["PPO"]
+    gru = [
+        json.loads(p.read_text())["eval"]["success_rate"]
+        for p in data.glob("ppo__*-v3__heldout__gru__kl0.05__seed*.json")
+        if "window" not in p.name
+    ]
+    assert heldout["PPO + GRU prior (no LM)"]["mean"] == pytest.approx(np.mean(gru))
+    assert heldout["PPO + GRU prior (no LM)"]["runs"] == 3
     transfer = summary["aggregates"][f"{final_report.TRANSFER} | success"]
     assert set(transfer) == {"PPO", "PPO + LM prior, task unseen"}
