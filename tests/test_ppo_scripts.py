@@ -121,6 +121,24 @@ def test_metaworld_end_to_end_with_prior_and_auto_coefficient(tiny_priors, tmp_p
     assert "eval: success rate" in result.stdout
 
 
+@pytest.mark.parametrize(
+    "script, target, direction",
+    [(CLEVR, 1e-6, 1.0), (METAWORLD, 1e3, -1.0)],
+    ids=["clevr-kl-above-target", "metaworld-kl-below-target"],
+)
+def test_auto_coefficient_steps_toward_its_target(script, target, direction, tiny_priors, tmp_path):
+    """`--kl-schedule auto` takes one Adam step on log(kl_coef) per iteration on -log(kl_coef) * (KL - target):
+    Adam's first step moves it by exactly its learning rate, up when the KL is above the target, down below."""
+    tiny = CLEVR_TINY if script == CLEVR else METAWORLD_TINY
+    prior = tiny_priors["clevr" if script == CLEVR else "reach"]
+    args = [*tiny, "--total-timesteps", "64", "--prior", str(prior), "--kl-coef", "0.1"]
+    args += ["--kl-schedule", "auto", "--kl-target", str(target), "--kl-coef-lr", "0.3"]
+    result = run_script(script, args, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    coefs = [v for _, v in scalars(only_run(tmp_path))["charts/kl_coef"]]
+    assert coefs == pytest.approx([0.1, 0.1 * np.exp(direction * 0.3)], rel=1e-5)
+
+
 def test_linear_schedule_anneals_the_coefficient(tiny_priors, tmp_path):
     args = [*CLEVR_TINY, "--total-timesteps", "128", "--prior", str(tiny_priors["clevr"])]
     args += ["--kl-coef", "0.4", "--kl-schedule", "linear"]

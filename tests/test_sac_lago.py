@@ -13,7 +13,7 @@ import pytest
 import torch
 from script_helpers import REPO, only_run, run_script, scalars, script_env, strip_lago
 
-from cleanrl_lago.envs.metaworld_tasks import task_instructions
+from cleanrl_lago.envs.metaworld_tasks import make_metaworld_env, task_instructions
 from cleanrl_lago.sac_lago import Actor, prior_kl_estimate
 from priors import load_prior
 
@@ -155,7 +155,7 @@ def test_stored_prior_parameters_belong_to_their_transitions(tiny_priors, tmp_pa
         "--prior-batch-size",
         "24",
     ]
-    result = run_script(SAC, [*args, "--kl-coef", "0.1", mode], tmp_path)
+    result = run_script(SAC, [*args, "--kl-coef", "0.1", "--instruction-split", "heldout", mode], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     checkpoint = torch.load(only_run(tmp_path) / "checkpoint.pt", weights_only=False)
     assert stored_transitions(checkpoint) == 200
@@ -170,10 +170,37 @@ def test_stored_prior_parameters_belong_to_their_transitions(tiny_priors, tmp_pa
     stored = np.concatenate([buffer["prior_params"], *(p[PRIOR_PARAMS] for p in later)])
     assert len(next_obs) == 185
     prior = load_prior(str(tiny_priors["reach"]))
-    (instruction,) = task_instructions("reach-v3", "train")[:1]
+    (instruction,) = task_instructions("reach-v3", "heldout")[:1]  # env 0 keeps the split's first phrasing
     with torch.no_grad():
         expected = prior(torch.as_tensor(next_obs[:, :39]), [instruction] * len(next_obs))
+        train = prior(
+            torch.as_tensor(next_obs[:, :39]), task_instructions("reach-v3", "train")[:1] * len(next_obs)
+        )
     torch.testing.assert_close(torch.as_tensor(stored), expected, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(expected, train, rtol=1e-3, atol=1e-3)  # the phrasing split is visible here
+
+    # Every transition (s, a, s') is the env's own, s' the true next observation also where an episode
+    # ends (the vector env's `final_obs`, not the next episode's first observation): the env replayed here.
+    pending_and_staged = ([pending] if pending is not None else []) + [
+        tuple(np.asarray(x) for x in t) for t in buffer["staging"]
+    ]
+    transitions = {
+        name: np.concatenate(
+            [buffer[name], *(np.reshape(t[i], (len(t[REWARDS]), -1)) for t in pending_and_staged)]
+        )
+        for name, i in (("observations", 0), ("next_observations", NEXT_OBS), ("actions", 2))
+    }
+    assert len(transitions["actions"]) == 200
+    env = make_metaworld_env("reach-v3", seed=1, max_episode_steps=20)
+    obs, _ = env.reset(seed=1)
+    for t in range(200):
+        np.testing.assert_array_equal(transitions["observations"][t], np.float32(obs), err_msg=f"step {t}")
+        obs, _, terminated, truncated, _ = env.step(transitions["actions"][t])
+        np.testing.assert_array_equal(
+            transitions["next_observations"][t], np.float32(obs), err_msg=f"step {t}"
+        )
+        if terminated or truncated:
+            obs, _ = env.reset()
 
 
 def test_kl_coef_zero_is_exactly_the_script_without_lago(tmp_path):

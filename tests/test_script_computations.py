@@ -15,6 +15,7 @@ import torch
 from script_helpers import REPO
 from torch.distributions import Categorical, Independent, Normal, kl_divergence
 
+from cleanrl_lago.envs.metaworld_tasks import task_instructions
 from priors import load_prior
 
 CLEVR = REPO / "cleanrl_lago" / "ppo_lago_clevr.py"
@@ -107,9 +108,10 @@ def test_metaworld_loss_and_gradients_equal_an_independent_reference(tiny_priors
         "20",
     ]
     args += ["--total-timesteps", "32", "--prior", str(tiny_priors["reach"]), "--kl-coef", "0.3"]
-    args += ["--ent-coef", "0.01"]
+    args += ["--ent-coef", "0.01", "--instruction-split", "heldout"]
     result, captured = run_in_process(METAWORLD, args, tmp_path, monkeypatch)
     loc = captured["locals"]
+    assert set(loc["env_instructions"]) <= set(task_instructions("reach-v3", "heldout"))
     # The prior reads the raw observations (it normalises with its own statistics), never the
     # agent's normalised ones; recomputed here from a freshly loaded prior.
     prior = load_prior(tiny_priors["reach"])
@@ -132,6 +134,35 @@ def test_metaworld_loss_and_gradients_equal_an_independent_reference(tiny_priors
         return ppo_reference_loss(loc, pi, agent.critic(x).view(-1), kl_divergence(pi, prior_dist))
 
     assert_gradients_match(result["agent"], captured["params"], captured["grads"], loss)
+
+
+def test_clevr_states_and_instructions_equal_a_replay_of_the_envs(tiny_priors, tmp_path, monkeypatch):
+    """Each collected state carries the instruction of its own episode, from the phrasing split asked for:
+    env e replayed here from ``reset(seed=1 + e)`` with the script's actions gives, step for step, the same
+    observations and the same instructions, across episode ends (SAME_STEP autoreset)."""
+    import gymnasium as gym
+
+    from cleanrl_lago.envs.clevr_robot import all_instructions
+
+    args = ["--num-envs", "2", "--num-steps", "64", "--num-minibatches", "2", "--update-epochs", "1"]
+    args += ["--total-timesteps", "128", "--prior", str(tiny_priors["clevr"]), "--kl-coef", "0.5"]
+    args += ["--instruction-split", "heldout"]
+    _, captured = run_in_process(CLEVR, args, tmp_path, monkeypatch)
+    loc = captured["locals"]
+    obs, actions, instructions, dones = loc["obs"], loc["actions"], loc["instructions"], loc["dones"]
+    assert dones[1:].sum() >= 2  # every env crossed an episode end (50 pushes at most)
+    assert set(instructions.reshape(-1)) <= set(all_instructions("test"))
+    assert not set(all_instructions("test")) & set(all_instructions("train"))
+    for e in range(2):
+        env = gym.make("CLEVR-Robot-v0", instruction_split="heldout")
+        o, info = env.reset(seed=1 + e)
+        for t in range(64):
+            assert torch.equal(obs[t, e], torch.as_tensor(o, dtype=torch.float32)), (e, t)
+            assert instructions[t, e] == info["instruction"], (e, t)
+            o, _, terminated, truncated, info = env.step(int(actions[t, e]))
+            if terminated or truncated:
+                o, info = env.reset()
+        env.close()
 
 
 @pytest.mark.parametrize("script", [CLEVR, METAWORLD], ids=["clevr", "metaworld"])
