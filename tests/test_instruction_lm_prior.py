@@ -26,13 +26,19 @@ def unpadded_states(prior, instruction, layer=None):
     return (out.last_hidden_state if layer is None else out.hidden_states[layer])[0].float()
 
 
-@pytest.mark.parametrize("layers", [None, 1])
+@pytest.mark.parametrize("layers", [None, 1, 2])
 def test_token_states_equal_an_unpadded_pass_per_prompt_and_are_cached(tiny_lm, layers):
     prior = small_prior(tiny_lm, lm_layers=layers)
+    assert (
+        prior.lm.config.num_hidden_layers == 2
+    )  # lm_layers=2: every layer, read after the final norm as None
+    reference_layer = 1 if layers == 1 else None
     batch = prior.token_states(INSTRUCTIONS)  # prompts of different lengths, padded together
     for states, instruction in zip(batch, INSTRUCTIONS, strict=True):
-        torch.testing.assert_close(states, unpadded_states(prior, instruction, layers), rtol=1e-5, atol=1e-5)
-    if layers is not None:  # an inner layer, not the final norm's output, and the layers above it never run
+        torch.testing.assert_close(
+            states, unpadded_states(prior, instruction, reference_layer), rtol=1e-5, atol=1e-5
+        )
+    if layers == 1:  # an inner layer, not the final norm's output, and the layers above it never run
         assert not torch.allclose(batch[0], unpadded_states(prior, INSTRUCTIONS[0]))
         above = []
         handle = prior.lm.layers[layers].register_forward_hook(lambda *args: above.append(1))
@@ -93,6 +99,9 @@ def test_only_heads_train_and_a_saved_prior_loads_identically(tiny_lm, tmp_path)
     loss = prior.nll(obs, instructions, torch.arange(6) % 5)
     loss.backward()
     assert all(p.grad is not None for p in prior.trainable_parameters())
+    # the LM is frozen where it is loaded: no weight of it asks for or received a gradient
+    assert not any(p.requires_grad for p in load_lm(tiny_lm).model.parameters())
+    assert all(not p.requires_grad and p.grad is None for p in prior.lm.parameters())
     with torch.no_grad():
         for p in prior.trainable_parameters():
             p.add_(0.1 * torch.randn_like(p))

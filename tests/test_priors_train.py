@@ -13,7 +13,7 @@ from cleanrl_lago import demonstrations as demos
 from cleanrl_lago.envs.prior_envs import clevr_env, metaworld_env
 from priors import load_demonstrations, load_prior
 from priors.convert import ConvertSettings, convert
-from priors.train import TrainSettings, grouped_batches, split_by_episode, train
+from priors.train import TrainSettings, grouped_batches, split_by_episode, train, validate
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:Constant\(s\) may be too high")
 
@@ -112,7 +112,18 @@ def test_train_mlp_prior_on_metaworld_and_early_stopping(datasets, tmp_path):
     assert len(seen) < 50  # stopped early
     config = json.loads((out / "config.json").read_text())
     assert config["tasks"] == ["reach-v3"] and config["env_id"] == "Meta-World/reach-v3"
-    assert "val_action_mse" in config["provenance"]["metrics"]
+    metrics = config["provenance"]["metrics"]
+    assert "val_action_mse" in metrics
+    # What is saved is the best epoch, not the last: the saved prior's validation NLL, recomputed here, is
+    # the best epoch's recorded one (rounded to 4 decimals), and the last epoch's was worse.
+    data = load_demonstrations("t/reach/expert-v0")
+    val_rows = split_by_episode(data, args.val_fraction, args.seed)[1]
+    recomputed = validate(
+        load_prior(out), data, val_rows, instruction_ids=data.split_instruction_ids.get("validation")
+    )
+    assert recomputed["val_nll"] == pytest.approx(metrics["val_nll"], abs=1e-4)
+    assert min(m["val_nll"] for m in seen) == pytest.approx(metrics["val_nll"], abs=1e-4)
+    assert seen[-1]["val_nll"] > metrics["val_nll"] + 1e-3
 
 
 def test_nan_observations_stop_training_with_a_clear_error(datasets, tmp_path, monkeypatch):
