@@ -99,6 +99,7 @@ FINAL_DOCS = REPO / "docs" / "results" / "final"
 FINAL_SEEDS = tuple(range(1, 11))
 FINAL_MAIN_KL = {"ppo": 0.05, "sac": 0.1}  # the scripts' defaults, fixed before the grid ran
 FINAL_KL_SWEEP = (0.01, 0.2, 1.0, 5.0)  # and "auto" (toward the script's --kl-target), on seeds 1-3
+FINAL_CLOSE_KL = 1.0  # part 9: a coefficient at which PPO follows its prior closely (from the sweep)
 # The two MT10 tasks the transfer prior never saw (the last two in Meta-World's order).
 TRANSFER_TASKS = ("window-open-v3", "window-close-v3")
 FINAL_PRIORS = {  # key: (CLEVR-Robot prior, MT10 prior), relative to the repository
@@ -302,6 +303,8 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
     7. Transfer: PPO on the two MT10 tasks a prior never saw, vanilla / that prior, seeds 1-5.
     8. Meta-World PPO with held-out phrasings: the LM and GRU priors given the MT10 test phrasings
        (vanilla PPO never reads the instruction: part 2's runs are its baseline), seeds 1-3.
+    9. CLEVR-Robot with held-out phrasings at kl_coef 1, where PPO follows its prior more closely (the
+       sweep): do the LM, GRU and random-init LM priors, which differ alone, guide differently? Seeds 1-3.
     """
     runs = []
 
@@ -340,6 +343,9 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
         for env in METAWORLD_TASKS:
             for prior in ("lm", "gru"):
                 add("ppo", env, prior, seed, "heldout")
+    for seed in seeds[:3]:
+        for prior in ("lm", "gru", "random-lm"):
+            add("ppo", "clevr", prior, seed, "heldout", kl=FINAL_CLOSE_KL)
     return runs
 
 

@@ -147,6 +147,12 @@ def test_final_grid_covers_the_issue():
         for env in metaworld:
             assert {r.prior for r in runs if r.algo == algo and r.env == env} == {"none", "lm", "gru"}
     assert {r.prior for r in runs if r.env in results.TRANSFER_TASKS} == {"none", "lm-transfer"}
+    for prior in (
+        "lm",
+        "gru",
+        "random-lm",
+    ):  # and on CLEVR-Robot at a coefficient where PPO follows its prior
+        assert len(seeds(env="clevr", prior=prior, split="heldout", kl_coef=results.FINAL_CLOSE_KL)) >= 3
     for prior in ("lm", "gru"):  # Meta-World PPO with held-out phrasings too
         for env in metaworld:
             assert len(seeds(algo="ppo", env=env, prior=prior, split="heldout")) >= 3
@@ -302,5 +308,16 @@ def test_final_report_aggregates_improvement_and_gain(tmp_path):
     ]
     assert heldout["PPO + GRU prior (no LM)"]["mean"] == pytest.approx(np.mean(gru))
     assert heldout["PPO + GRU prior (no LM)"]["runs"] == 3
+    close = summary["aggregates"][f"{final_report.CLEVR_HELDOUT_CLOSE} | sampled_50"]
+    assert set(close) == set(final_report.CLOSE_CONFIGS)
+    assert close["PPO"] == summary["aggregates"][key]["PPO"]  # vanilla PPO: the same runs for every split
+    lm1 = [
+        json.loads(p.read_text())["eval"]["sampled"]["within_50"]
+        for p in data.glob("ppo__clevr__heldout__lm__kl1__*")
+    ]
+    assert close["PPO + LM prior, kl_coef 1"]["mean"] == pytest.approx(np.mean(lm1)) and len(lm1) == 3
+    assert summary["improvement"][f"{final_report.CLEVR_HELDOUT_CLOSE} | sampled_50"][
+        "PPO + LM prior, kl_coef 1 > PPO + GRU prior (no LM), kl_coef 1"
+    ] == [1.0, 1.0, 1.0]
     transfer = summary["aggregates"][f"{final_report.TRANSFER} | success"]
     assert set(transfer) == {"PPO", "PPO + LM prior, task unseen"}
