@@ -274,7 +274,7 @@ def report(data: Path, out: Path, reps: int = REPS) -> dict:
         kind = "clevr" if domain.startswith("CLEVR") else "metaworld"
         for metric in CLEVR_METRICS if kind == "clevr" else METAWORLD_METRICS:
             scores, tasks = score_matrices(records, domain, metric)
-            if not scores:
+            if len(scores) < 2:  # nothing to compare yet
                 continue
             points, intervals = interval_estimates(scores, reps)
             if metric == PRIMARY[kind]:
