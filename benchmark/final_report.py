@@ -12,8 +12,8 @@ Scores, one per run and task (0..1):
 A "domain" pools tasks: CLEVR-Robot with the prior given train phrasings, the same with held-out
 phrasings (vanilla PPO never reads the instruction, so its runs are the baseline of both), five
 Meta-World tasks for PPO (train and held-out phrasings, the same way) and for SAC, and the two MT10
-tasks of the transfer experiment. Each
-configuration is aggregated over its own seeds (those with every task of the domain done).
+tasks of the transfer experiment. Each configuration is aggregated over its own seeds (those with
+every task of the domain done); a domain is reported once two of its configurations have runs.
 """
 
 from __future__ import annotations
@@ -226,11 +226,13 @@ def kl_sweep(records) -> dict[str, tuple[float, float, float, int]]:
 
 
 def plot_curves(records, path: Path, x_key: str, x_label: str) -> None:
-    domains = [d for d in DOMAINS if curves(records, d, x_key)]
-    fig, axes = plt.subplots(
-        1, max(1, len(domains)), figsize=(4.4 * max(1, len(domains)), 3.5), squeeze=False
-    )
-    for ax, domain in zip(axes[0], domains, strict=False):
+    domains = [d for d in DOMAINS if len(curves(records, d, x_key)) >= 2]  # something to compare
+    cols = min(3, max(1, len(domains)))
+    rows = max(1, -(-len(domains) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.5 * rows), squeeze=False)
+    for ax in axes.flat[len(domains) :]:
+        ax.set_visible(False)
+    for ax, domain in zip(axes.flat, domains, strict=False):
         for config, (x, mean, lo, hi, n) in curves(records, domain, x_key).items():
             ax.plot(x, mean, color=COLORS.get(config), label=f"{config} ({n} seeds)")
             ax.fill_between(x, lo, hi, color=COLORS.get(config), alpha=0.2)
