@@ -226,14 +226,14 @@ def kl_sweep(records) -> dict[str, tuple[float, float, float, int]]:
 
 
 def plot_curves(records, path: Path, x_key: str, x_label: str) -> None:
-    domains = [d for d in DOMAINS if len(curves(records, d, x_key)) >= 2]  # something to compare
-    cols = min(3, max(1, len(domains)))
-    rows = max(1, -(-len(domains) // cols))
+    panels = {d: c for d in DOMAINS if len(c := curves(records, d, x_key)) >= 2}  # something to compare
+    cols = min(3, max(1, len(panels)))
+    rows = max(1, -(-len(panels) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.5 * rows), squeeze=False)
-    for ax in axes.flat[len(domains) :]:
+    for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
-    for ax, domain in zip(axes.flat, domains, strict=False):
-        for config, (x, mean, lo, hi, n) in curves(records, domain, x_key).items():
+    for ax, (domain, domain_curves) in zip(axes.flat, panels.items(), strict=False):
+        for config, (x, mean, lo, hi, n) in domain_curves.items():
             ax.plot(x, mean, color=COLORS.get(config), label=f"{config} ({n} seeds)")
             ax.fill_between(x, lo, hi, color=COLORS.get(config), alpha=0.2)
         ax.set_title(domain, fontsize=9)
