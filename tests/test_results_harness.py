@@ -263,7 +263,7 @@ def _final_record(run, rng, shift=0.0):
         },
         "sps": 500.0,
         "wall_seconds": 30.0,
-        "prior_time_fraction": None,
+        "prior_time_fraction": None if run.prior == "none" else float(rng.uniform(0, 0.1)),
     }
 
 
@@ -321,3 +321,9 @@ def test_final_report_aggregates_improvement_and_gain(tmp_path):
     ] == [1.0, 1.0, 1.0]
     transfer = summary["aggregates"][f"{final_report.TRANSFER} | success"]
     assert set(transfer) == {"PPO", "PPO + LM prior, task unseen"}
+    # the speed table: the prior's share of the wall time, a median over runs (vanilla has no prior)
+    shares = [json.loads(p.read_text())["prior_time_fraction"] for p in data.glob("sac__*__gru__*")]
+    assert summary["speed"]["Meta-World (SAC) | SAC + GRU prior (no LM)"][2] == pytest.approx(
+        np.median(shares)
+    )
+    assert summary["speed"]["Meta-World (SAC) | SAC"][2] is None
