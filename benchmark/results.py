@@ -305,6 +305,8 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
        (vanilla PPO never reads the instruction: part 2's runs are its baseline), seeds 1-3.
     9. CLEVR-Robot with held-out phrasings at kl_coef 1, where PPO follows its prior more closely (the
        sweep): do the LM, GRU and random-init LM priors, which differ alone, guide differently? Seeds 1-3.
+    10. The transfer experiment's control: the shipped MT10 LM prior, which was trained on the two
+        tasks, guides PPO on them. Can the budget show guidance on these tasks at all? Seeds 1-3.
     """
     runs = []
 
@@ -346,6 +348,9 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
     for seed in seeds[:3]:
         for prior in ("lm", "gru", "random-lm"):
             add("ppo", "clevr", prior, seed, "heldout", kl=FINAL_CLOSE_KL)
+    for seed in seeds[:3]:
+        for env in TRANSFER_TASKS:
+            add("ppo", env, "lm", seed)
     return runs
 
 

@@ -146,7 +146,10 @@ def test_final_grid_covers_the_issue():
     for algo in ("ppo", "sac"):
         for env in metaworld:
             assert {r.prior for r in runs if r.algo == algo and r.env == env} == {"none", "lm", "gru"}
-    assert {r.prior for r in runs if r.env in results.TRANSFER_TASKS} == {"none", "lm-transfer"}
+    # transfer: a prior that never saw the two tasks, and the control, the shipped prior that did
+    assert {r.prior for r in runs if r.env in results.TRANSFER_TASKS} == {"none", "lm-transfer", "lm"}
+    for env in results.TRANSFER_TASKS:
+        assert len(seeds(env=env, prior="lm")) >= 3 and len(seeds(env=env, prior="lm-transfer")) >= 5
     for prior in (
         "lm",
         "gru",
@@ -320,7 +323,13 @@ def test_final_report_aggregates_improvement_and_gain(tmp_path):
         "PPO + LM prior, kl_coef 1 > PPO + GRU prior (no LM), kl_coef 1"
     ] == [1.0, 1.0, 1.0]
     transfer = summary["aggregates"][f"{final_report.TRANSFER} | success"]
-    assert set(transfer) == {"PPO", "PPO + LM prior, task unseen"}
+    assert set(transfer) == {"PPO", "PPO + LM prior, task unseen", "PPO + LM prior"}
+    seen = [json.loads(p.read_text())["eval"]["success_rate"] for p in data.glob("ppo__window-*__lm__*")]
+    assert transfer["PPO + LM prior"]["mean"] == pytest.approx(np.mean(seen)) and len(seen) == 6
+    assert (
+        transfer["PPO + LM prior"]
+        != summary["aggregates"][f"{final_report.MW_PPO} | success"]["PPO + LM prior"]
+    )
     # the speed table: the prior's share of the wall time, a median over runs (vanilla has no prior)
     shares = [json.loads(p.read_text())["prior_time_fraction"] for p in data.glob("sac__*__gru__*")]
     assert summary["speed"]["Meta-World (SAC) | SAC + GRU prior (no LM)"][2] == pytest.approx(
