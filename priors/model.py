@@ -359,6 +359,10 @@ class Prior(nn.Module):
         log_probs = torch.log_softmax(self(obs, instructions), dim=-1)
         return log_probs.masked_fill(~sets, float("-inf")).logsumexp(dim=-1)
 
+    @property
+    def has_lora(self) -> bool:
+        return self.config.lora is not None
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Parameters to optimise: projection, head, LoRA adapters (never the frozen LM)."""
         return [p for p in self.parameters() if p.requires_grad]
@@ -370,6 +374,29 @@ class Prior(nn.Module):
             for name, tensor in self.state_dict().items()
             if not name.startswith("lm.") or "lora_" in name
         }
+
+
+def _add_lora(lm: nn.Module, lora: LoraSettings, n_layers: int | None = None) -> None:
+    """Inject LoRA adapters (peft) into the frozen LM, on its first ``n_layers`` decoder layers only
+    (``None``: all of them); the adapters are the LM's only trainable weights."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    settings = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
+        layers_to_transform=None if n_layers is None else list(range(n_layers)),
+        layers_pattern=None if n_layers is None else "layers",
+    )
+    inject_adapter_in_model(settings, lm)
+    for name, param in lm.named_parameters():
+        param.requires_grad_("lora_" in name)
+
+
+def _lora_version(lm: nn.Module) -> int:
+    """Changes whenever a LoRA weight is modified in place (optimiser step, load)."""
+    return sum(p._version for n, p in lm.named_parameters() if "lora_" in n)
 
 
 class _PromptLayer(DynamicLayer):
@@ -427,7 +454,7 @@ class LMPrior(Prior):
                 nn.LayerNorm(width), _mlp(width, config.hidden_size, config.n_action_params)
             )
             if config.lora is not None:
-                self._add_lora(config.lora)
+                _add_lora(self.lm, config.lora)
         # Soft tokens start at the scale of real token embeddings.
         self.register_buffer("token_scale", embeddings.detach().float().pow(2).mean().sqrt().reshape(1))
         # transformers 5.2x renamed the cache argument `past_key_values` to `cache`; accept both.
@@ -440,30 +467,9 @@ class LMPrior(Prior):
         self._prefix_ids: dict[str, list[int]] = {}
         self.to(embeddings.device)
 
-    def _add_lora(self, lora: LoraSettings) -> None:
-        from peft import LoraConfig, inject_adapter_in_model
-
-        settings = LoraConfig(
-            r=lora.r,
-            lora_alpha=lora.alpha,
-            lora_dropout=lora.dropout,
-            target_modules=list(lora.target_modules),
-        )
-        inject_adapter_in_model(settings, self.lm)
-        for name, param in self.lm.named_parameters():
-            param.requires_grad_("lora_" in name)
-
     def _apply(self, fn, *args, **kwargs):
         self._prefix_cache.clear()  # cached keys/values would stay on the old device or dtype
         return super()._apply(fn, *args, **kwargs)
-
-    @property
-    def has_lora(self) -> bool:
-        return self.config.lora is not None
-
-    def _lora_version(self) -> int:
-        """Changes whenever a LoRA weight is modified in place (optimiser step, load)."""
-        return sum(p._version for n, p in self.lm.named_parameters() if "lora_" in n)
 
     def prompt(self, instruction: str) -> str:
         """The text placed before the soft tokens."""
@@ -517,7 +523,7 @@ class LMPrior(Prior):
 
     def _prefix_kv(self, instruction: str) -> torch.Tensor:
         """Keys and values of the prompt, ``[layers, 2, kv_heads, prompt_length, head_dim]``, from an LRU cache."""
-        key = (instruction, self._lora_version() if self.has_lora else 0)
+        key = (instruction, _lora_version(self.lm) if self.has_lora else 0)
         kv = self._prefix_cache.get(key)
         if kv is not None:
             self._prefix_cache.move_to_end(key)
@@ -725,8 +731,11 @@ class InstructionLMPrior(_GRUReaderPrior):
             # LM hidden states carry a few huge outlier dimensions: normalise before the map.
             self.token_projection = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, GRU_EMBEDDING_DIM))
             self._build_reader(config)
+            if config.lora is not None:  # only the layers the pass runs get adapters
+                _add_lora(self.lm, config.lora, n_layers=config.lm_layers)
         self.max_cached = max_cached
         self._states: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._states_version = 0
         self.to(self.lm.get_input_embeddings().weight.device)
 
     def _apply(self, fn, *args, **kwargs):
@@ -740,26 +749,35 @@ class InstructionLMPrior(_GRUReaderPrior):
     def token_states(self, instructions: list[str]) -> list[torch.Tensor]:
         """Per instruction, ``[prompt_tokens, width]`` float32: the frozen LM's hidden states of its prompt
         at layer ``config.lm_layers`` (after the final norm when that is the last layer), computed once
-        per distinct prompt (right-padded batches of the new ones) and cached."""
+        per distinct prompt (right-padded batches of the new ones) and cached. With LoRA the cache is
+        dropped whenever an adapter weight changes (optimiser step, load)."""
+        if self.has_lora and self._states_version != (version := _lora_version(self.lm)):
+            self._states.clear()
+            self._states_version = version
         new = [s for s in dict.fromkeys(instructions) if s not in self._states]
         for start in range(0, len(new), 64):
             chunk = new[start : start + 64]
-            ids = [self.tokenizer(self.prompt(s))["input_ids"] for s in chunk]
-            lengths = [len(i) for i in ids]
-            input_ids = torch.zeros(len(ids), max(lengths), dtype=torch.long, device=self.device)
-            for row, row_ids in enumerate(ids):
-                input_ids[row, : len(row_ids)] = torch.tensor(row_ids, device=self.device)
-            columns = torch.arange(input_ids.shape[1], device=self.device)
-            mask = (columns[None] < torch.tensor(lengths, device=self.device)[:, None]).long()
-            hidden = self._lm_states(input_ids, mask).float()
-            for row, s in enumerate(chunk):
-                self._states[s] = hidden[row, : lengths[row]].clone()
+            for s, states in zip(chunk, self._compute_states(chunk), strict=True):
+                self._states[s] = states.clone()
         for s in instructions:
             self._states.move_to_end(s)
         out = [self._states[s] for s in instructions]
         while len(self._states) > self.max_cached:
             self._states.popitem(last=False)
         return out
+
+    def _compute_states(self, instructions: list[str]) -> list[torch.Tensor]:
+        """The LM's states of each instruction's prompt, one right-padded batch, no cache (with gradients
+        into the LoRA adapters when grad is enabled)."""
+        ids = [self.tokenizer(self.prompt(s))["input_ids"] for s in instructions]
+        lengths = [len(i) for i in ids]
+        input_ids = torch.zeros(len(ids), max(lengths), dtype=torch.long, device=self.device)
+        for row, row_ids in enumerate(ids):
+            input_ids[row, : len(row_ids)] = torch.tensor(row_ids, device=self.device)
+        columns = torch.arange(input_ids.shape[1], device=self.device)
+        mask = (columns[None] < torch.tensor(lengths, device=self.device)[:, None]).long()
+        hidden = self._lm_states(input_ids, mask).float()
+        return [hidden[row, :length] for row, length in enumerate(lengths)]
 
     def _lm_states(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The LM's hidden states after layer ``config.lm_layers``: the layers above it never run (a hook on
@@ -782,7 +800,11 @@ class InstructionLMPrior(_GRUReaderPrior):
         return captured[0]
 
     def token_vectors(self, instructions: list[str]) -> list[torch.Tensor]:
-        return [self.token_projection(states) for states in self.token_states(instructions)]
+        if self.has_lora and torch.is_grad_enabled():  # training the adapters: the pass runs with grad
+            states = self._compute_states(list(instructions)) if instructions else []
+        else:
+            states = self.token_states(instructions)
+        return [self.token_projection(s) for s in states]
 
 
 def build_prior(
@@ -819,7 +841,8 @@ def build_prior(
             (to share one LM between priors; for ``"random-lm"`` pass a name).
         quantization: ``"none"`` (fp32), ``"bf16"``, ``"nf4"``, ``"int8"``; default NF4 on CUDA, none on CPU.
         n_obs_tokens: number of soft tokens the observation becomes.
-        lora: LoRA settings, or ``None`` (default) for a fully frozen LM.
+        lora: LoRA settings, or ``None`` (default) for a fully frozen LM (LM kinds only; with
+            ``"lm-instruction"`` on the layers the pass runs, the first ``lm_layers``).
         seed: seed of the trainable parts' initialisation.
         observation_dims: read only the first this many observation entries (e.g. CLEVR-Robot's
             ball positions without its numeric goal, so the goal must come from the instruction).
@@ -848,6 +871,10 @@ def build_prior(
     if not (math.isfinite(log_std_min) and log_std_min < config.log_std_max):
         raise ValueError(
             f"log_std_min must be a number below log_std_max ({config.log_std_max}), got {log_std_min}"
+        )
+    if lora is not None and kind in ("mlp", "gru"):
+        raise ValueError(
+            f"lora applies to the LM priors (kind 'lm', 'random-lm', 'lm-instruction'), not {kind!r}"
         )
     if (lm_layers is not None or random_lm) and kind != "lm-instruction":
         raise ValueError(f"lm_layers and random_lm apply to kind='lm-instruction' only, not {kind!r}")

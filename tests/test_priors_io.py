@@ -31,8 +31,13 @@ def saved_discrete(tiny_lm, tmp_path_factory):
 
 @pytest.mark.parametrize(
     "kind,action_space,lora",
-    [("lm", BOX, LoraSettings(r=4, alpha=8)), ("random-lm", DISCRETE, None), ("mlp", BOX, None)],
-    ids=["lm-lora-box", "random-lm-discrete", "mlp-box"],
+    [
+        ("lm", BOX, LoraSettings(r=4, alpha=8)),
+        ("lm-instruction", DISCRETE, LoraSettings(r=4, alpha=8)),
+        ("random-lm", DISCRETE, None),
+        ("mlp", BOX, None),
+    ],
+    ids=["lm-lora-box", "lm-instruction-lora-discrete", "random-lm-discrete", "mlp-box"],
 )
 def test_round_trip_gives_identical_outputs(tiny_lm, tmp_path, kind, action_space, lora):
     prior = trained_like(

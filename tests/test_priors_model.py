@@ -199,6 +199,64 @@ def test_lora_trains_and_invalidates_prefix_cache(tiny_lm):
         torch.testing.assert_close(cached, full, atol=1e-4, rtol=0)
 
 
+def test_instruction_lm_lora_adapts_the_layers_read_and_refreshes_its_cache(tiny_lm):
+    """LoRA on the shipped design: adapters on the layers the pass runs (the first ``lm_layers``), trained
+    through the instruction's states, and the cached states follow every change of the adapters."""
+    prior = build_prior(
+        observation_space=observation_space(),
+        action_space=DISCRETE,
+        lm=tiny_lm,
+        kind="lm-instruction",
+        lm_layers=1,
+        lora=LoraSettings(r=4, alpha=8),
+    )
+    adapted = sorted(n for n, p in prior.named_parameters() if p.requires_grad and n.startswith("lm."))
+    assert adapted == sorted(
+        f"lm.layers.0.self_attn.{m}.lora_{ab}.default.weight"
+        for m in ("q_proj", "k_proj", "v_proj", "o_proj")
+        for ab in "AB"
+    )
+
+    def reference(instruction):  # layer 1's output, straight from the adapted LM
+        ids = torch.tensor([prior.tokenizer(prior.prompt(instruction))["input_ids"]])
+        with torch.no_grad():
+            return prior.lm(input_ids=ids, output_hidden_states=True).hidden_states[1][0]
+
+    instruction = INSTRUCTIONS[1]
+    before = prior.token_states([instruction])[0]  # cached; lora_B starts at zero: the plain LM's states
+    optimizer = torch.optim.Adam(prior.trainable_parameters(), lr=0.05)
+    obs, instructions = random_obs(8), mixed_instructions(8)
+    for _ in range(2):
+        optimizer.zero_grad()
+        prior.nll(obs, instructions, torch.zeros(8, dtype=torch.long)).backward()
+        assert prior.lm.layers[0].self_attn.v_proj.lora_B.default.weight.grad.abs().sum() > 0
+        optimizer.step()
+    after = prior.token_states([instruction])[0]
+    torch.testing.assert_close(after, reference(instruction), atol=1e-5, rtol=0)
+    assert (
+        after - before
+    ).abs().max() > 0.01  # the adapters changed what the LM reads (a stale cache would not)
+    # The training pass (grad on, no cache) and the cached pass agree.
+    with torch.no_grad():
+        cached = prior(obs, instructions)
+    torch.testing.assert_close(prior(obs, instructions).detach(), cached, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["gru", "mlp"])
+def test_lora_is_refused_for_priors_without_an_lm(tiny_lm, kind):
+    with pytest.raises(ValueError) as refused:
+        build_prior(
+            observation_space=observation_space(),
+            action_space=DISCRETE,
+            lm=tiny_lm,
+            kind=kind,
+            lora=LoraSettings(),
+        )
+    assert str(refused.value) == (
+        f"lora applies to the LM priors (kind 'lm', 'random-lm', 'lm-instruction'), not {kind!r}"
+    )
+
+
 def test_mlp_prior_has_the_same_interface(tiny_lm):
     obs, instructions = random_obs(6), mixed_instructions(6)
     for action_space, shape in ((DISCRETE, (6, 5)), (BOX, (6, 6))):
