@@ -24,7 +24,13 @@ Each figure is the best of a few calls (another job may share the CPU); batch 20
 batch (16 envs) and a whole rollout's (2,048 states), 16 distinct instructions, caches warm, untrained
 weights (speed does not depend on them). The ratio is each design's states/s over the GRU baseline's.
 
-    python benchmark/prior_throughput.py [--quick] [--threads N] [--designs]
+``--cheaper`` measures, on the shipped CLEVR-Robot prior (trained weights, real states), what
+issue 15 proposes to make each pass cheaper: ``Prior.predict`` in fp32 (as shipped), under CPU
+autocast to bf16 (this CPU has AVX512-BF16), and with ``torch.compile`` on the per-state parts
+(trunk and action head); states/s at batch 16 and 2,048, and how far each moves the prior's
+distribution from fp32's (largest total-variation distance over 2,048 states).
+
+    python benchmark/prior_throughput.py [--quick] [--threads N] [--designs | --cheaper]
 """
 
 from __future__ import annotations
@@ -142,18 +148,80 @@ def design_table(repeats: int) -> None:
         )
 
 
+def cheaper_table(repeats: int) -> None:
+    """States/s and distance from fp32 of the shipped CLEVR-Robot prior's variants (module docstring)."""
+    from priors import DEFAULT_PRIORS, load_prior
+
+    prior = load_prior(DEFAULT_PRIORS["CLEVR-Robot-v0"])
+    instructions = [all_instructions("train")[(i * 7) % 16] for i in range(2048)]
+    observations = clevr_observations(2048)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; {prior.config.lm_name}, shipped prior"
+    )
+    with torch.no_grad():
+        reference = torch.softmax(prior.predict(observations, instructions), dim=-1)
+    eager_trunk, eager_head = prior.trunk, prior.action_head
+
+    def fp32(obs, instr):
+        return prior.predict(obs, instr)
+
+    def bf16(obs, instr):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return prior.predict(obs, instr).float()
+
+    compiled = (torch.compile(eager_trunk), torch.compile(eager_head))
+
+    def compiled_predict(obs, instr):
+        prior.trunk, prior.action_head = compiled
+        try:
+            return prior.predict(obs, instr)
+        finally:
+            prior.trunk, prior.action_head = eager_trunk, eager_head
+
+    header = f"{'variant':<34}{'batch 16':>12}{'batch 2048':>12}{'vs fp32 (16)':>14}{'vs fp32 (2048)':>16}{'max TV':>9}"
+    print(header)
+    print("-" * len(header))
+    base: tuple[float, float] | None = None
+    for name, fn in (
+        ("fp32 (shipped)", fp32),
+        ("autocast bf16", bf16),
+        ("torch.compile trunk + head", compiled_predict),
+    ):
+        start = time.perf_counter()
+        for batch in (16, 2048, 7):  # first calls: caches, compilation for each shape
+            fn(observations[:batch], instructions[:batch])
+        warm_up = time.perf_counter() - start
+        rates = []
+        for batch in (16, 2048):
+            obs, instr = observations[:batch], instructions[:batch]
+            rates.append(
+                batch / best_time(lambda f=fn, o=obs, i=instr: f(o, i), repeats * (5 if batch == 16 else 1))
+            )
+        with torch.no_grad():
+            tv = 0.5 * (torch.softmax(fn(observations, instructions), dim=-1) - reference).abs().sum(-1).max()
+        base = base or (rates[0], rates[1])
+        print(
+            f"{name:<34}{rates[0]:>12.0f}{rates[1]:>12.0f}{rates[0] / base[0]:>14.2f}{rates[1] / base[1]:>16.2f}"
+            f"{tv.item():>9.4f}   (warm-up {warm_up:.1f} s)",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, no batch-2048 full recompute")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--designs", action="store_true", help="cost per state of each prior design instead")
+    parser.add_argument(
+        "--cheaper", action="store_true", help="bf16 and torch.compile on the shipped prior instead"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = 2 if args.quick else 3
     wall = time.perf_counter()
-    if args.designs:
-        design_table(repeats)
+    if args.designs or args.cheaper:
+        (design_table if args.designs else cheaper_table)(repeats)
         print(f"total {time.perf_counter() - wall:.0f} s")
         return
 
