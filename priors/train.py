@@ -67,7 +67,7 @@ class TrainSettings:
     """continuous actions: floor of the prior's log standard deviation (e.g. -2.3: std >= 0.1, so the
     validation NLL cannot be won by a collapsing variance, and KL(pi || prior) stays moderate)"""
     lora_r: int = 0
-    """rank of LoRA adapters on the LM (0: off, the LM stays fully frozen)"""
+    """rank of LoRA adapters on the LM (0: off, the LM stays fully frozen; LM kinds only, lm-instruction: on its first lm-layers layers)"""
     hidden_size: int = 256
     """width of the projection and head MLPs"""
     epochs: int | None = None
