@@ -310,6 +310,11 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
     """
     runs = []
 
+    def first(n: int) -> list[int]:
+        """The given seeds among a part's planned ones (the grid's first ``n``): ``--seeds 4`` must not
+        run seed 4 of a part planned for seeds 1-3."""
+        return [seed for seed in seeds if seed in FINAL_SEEDS[:n]]
+
     def add(algo, env, prior, seed, split="train", kl=None, schedule="constant"):
         kl = FINAL_MAIN_KL[algo] if kl is None else kl
         runs.append(Run(algo, env, prior, 0.0 if prior == "none" else kl, seed, split, "final", schedule))
@@ -319,36 +324,36 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
         add("ppo", "clevr", "lm", seed)
         add("ppo", "clevr", "lm", seed, "heldout")
         add("ppo", "clevr", "gru", seed, "heldout")
-    for seed in seeds[:5]:
+    for seed in first(5):
         for env in METAWORLD_TASKS:
             for prior in ("none", "lm", "gru"):
                 add("ppo", env, prior, seed)
     for seed in seeds:
         add("ppo", "clevr", "gru", seed)
-    for seed in seeds[:3]:
+    for seed in first(3):
         for kl in FINAL_KL_SWEEP:
             add("ppo", "clevr", "lm", seed, kl=kl)
         add("ppo", "clevr", "lm", seed, schedule="auto")
-    for seed in seeds[:5]:
+    for seed in first(5):
         for split in ("train", "heldout"):
             for prior in ("random-lm", "lm-layer1"):
                 add("ppo", "clevr", prior, seed, split)
-    for seed in seeds[:3]:
+    for seed in first(3):
         for env in METAWORLD_TASKS:
             for prior in ("none", "lm", "gru"):
                 add("sac", env, prior, seed)
-    for seed in seeds[:5]:
+    for seed in first(5):
         for env in TRANSFER_TASKS:
             for prior in ("none", "lm-transfer"):
                 add("ppo", env, prior, seed)
-    for seed in seeds[:3]:
+    for seed in first(3):
         for env in METAWORLD_TASKS:
             for prior in ("lm", "gru"):
                 add("ppo", env, prior, seed, "heldout")
-    for seed in seeds[:3]:
+    for seed in first(3):
         for prior in ("lm", "gru", "random-lm"):
             add("ppo", "clevr", prior, seed, "heldout", kl=FINAL_CLOSE_KL)
-    for seed in seeds[:3]:
+    for seed in first(3):
         for env in TRANSFER_TASKS:
             add("ppo", env, "lm", seed)
     return runs

@@ -123,6 +123,13 @@ def test_bootstrap_intervals_reproduce_exactly_and_leave_numpy_alone():
 # The final grid (issue 13): the re-shipped priors at budgets where vanilla PPO learns.
 
 
+@pytest.mark.parametrize("seeds", [(4,), (4, 5), (1, 2, 3, 4), (10,)])
+def test_final_grid_given_seeds_is_the_planned_grid_restricted_to_them(seeds):
+    """``run --seeds 4`` runs exactly the planned runs of seed 4, none of a part planned for seeds 1-3."""
+    planned = [r.run_id for r in results.final_grid() if r.seed in seeds]
+    assert [r.run_id for r in results.final_grid(seeds=seeds)] == planned
+
+
 def test_final_grid_covers_the_issue():
     runs = results.final_grid()
     assert len({r.run_id for r in runs}) == len(runs) and all(r.grid == "final" for r in runs)
