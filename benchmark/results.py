@@ -546,7 +546,12 @@ def main() -> None:
     for p in (run, lst, rep):
         p.add_argument("--grid", choices=sorted(GRIDS), default="final", help="which grid (default: final)")
     for p in (run, lst):
-        p.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: the grid's)")
+        p.add_argument(
+            "--seeds",
+            type=int,
+            nargs="+",
+            help="only these seeds (default: the grid's); a part planned for seeds 1-3 runs none of 4-10",
+        )
     ev = sub.add_parser("evaluate-clevr", help="score a saved CLEVR-Robot agent (JSON on stdout)")
     ev.add_argument("model", help="a .cleanrl_model file, or `uniform` for random pushes")
     ev.add_argument("seed", type=int)
