@@ -4,10 +4,10 @@
 
 ``SOURCE`` is anything :func:`priors.load_prior` accepts (a folder, a shipped prior's name, a Hub
 id); its demonstrations must be available (``MINARI_DATASETS_PATH``), as for training. The
-conversion is :func:`priors.convert.convert`; this command adds the envs the converted prior is
+conversion is :func:`priors.conversion.convert`; this command adds the envs the converted prior is
 evaluated in as a policy, those of the env id and tasks its config records
 (:mod:`cleanrl_lago.envs.prior_envs`). Until this version the same options ran as
-``python -m priors.convert``. See docs/priors.md.
+``python -m priors.conversion``. See docs/priors.md.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import shlex
 import sys
 
 from priors import Prior, PriorConfig
-from priors.convert import ConvertSettings, convert
+from priors.conversion import ConvertSettings, convert
 from priors.evaluation import EnvFactory
 
 from cleanrl_lago.envs.prior_envs import prior_environment

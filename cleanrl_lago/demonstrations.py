@@ -25,7 +25,7 @@ from typing import Literal
 import gymnasium as gym
 import numpy as np
 from metaworld.policies import ENV_POLICY_MAP
-from priors.demonstrations import (
+from priors.recording import (
     DEMONSTRATOR,
     EpisodeRecorder,
     ExpertEpisode,

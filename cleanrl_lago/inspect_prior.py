@@ -29,8 +29,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 import tyro
-from priors import Quantization, load_prior
-from priors.model import Prior
+from priors import Prior, Quantization, load_prior
 
 from cleanrl_lago.envs.clevr_expert import expert_labels
 from cleanrl_lago.envs.clevr_robot import (

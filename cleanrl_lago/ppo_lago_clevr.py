@@ -235,7 +235,7 @@ if __name__ == "__main__":
             device=device,
             quantization=args.prior_quantization,
         )
-        print(f"prior: {args.prior} ({prior.config.kind}, LM {prior.config.lm_name}, {prior.config.quantization})")
+        print(f"prior: {args.prior} ({prior.config.describe()})")
         log_kl_coef = torch.tensor(np.log(max(args.kl_coef, 1e-8)), device=device, requires_grad=True)
         kl_coef_optimizer = optim.Adam([log_kl_coef], lr=args.kl_coef_lr)
     # end LaGO

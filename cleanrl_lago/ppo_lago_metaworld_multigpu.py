@@ -397,7 +397,7 @@ if __name__ == "__main__":
             device=device,
             quantization=args.prior_quantization,
         )
-        print(f"prior: {args.prior} ({prior.config.kind}, LM {prior.config.lm_name}, {prior.config.quantization})")
+        print(f"prior: {args.prior} ({prior.config.describe()})")
         # Each env keeps one phrasing of its task for the whole run.
         phrasings = [task_instructions(task, args.instruction_split) for task in tasks]
         env_instructions = np.array([p[i % len(p)] for i, p in enumerate(phrasings)], dtype=object)[rank_envs]  # DDP

@@ -276,7 +276,7 @@ if __name__ == "__main__":
             device=device,
             quantization=args.prior_quantization,
         )
-        print(f"prior: {args.prior} ({prior.config.kind}, LM {prior.config.lm_name}, {prior.config.quantization})")
+        print(f"prior: {args.prior} ({prior.config.describe()})")
         phrasings = [task_instructions(task, args.instruction_split) for task in tasks]  # each env keeps one phrasing
         env_instructions = np.array([p[i % len(p)] for i, p in enumerate(phrasings)], dtype=object)
         tune_kl_coef, args.autotune, args.alpha = args.autotune, False, 0.0

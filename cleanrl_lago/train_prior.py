@@ -3,10 +3,10 @@
     python -m cleanrl_lago.train_prior --dataset cleanrl-lago/clevr-robot/expert-v0 --output my-prior
     python -m cleanrl_lago.train_prior --dataset cleanrl-lago/metaworld-mt10/expert-v0 --kind mlp --output mlp-prior
 
-The training is :func:`priors.train.train`; this command adds the environment the demonstrations
+The training is :func:`priors.training.train`; this command adds the environment the demonstrations
 come from (read from the dataset's metadata): the env id and tasks the prior records, and the envs
 it is evaluated in as a policy at the end (:mod:`cleanrl_lago.envs.prior_envs`). Until this
-version the same options ran as ``python -m priors.train``. See docs/priors.md.
+version the same options ran as ``python -m priors.training``. See docs/priors.md.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 
 from priors import Prior
 from priors.demonstrations import dataset_metadata
-from priors.train import TrainSettings, train
+from priors.training import TrainSettings, train
 
 from cleanrl_lago.demonstrations import collection_command
 from cleanrl_lago.envs.prior_envs import prior_environment

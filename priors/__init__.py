@@ -1,12 +1,24 @@
 """Action priors for LaGO: ``p(a | observation, instruction)`` from a frozen language model.
 
-Build with :func:`build_prior`, train with :meth:`Prior.nll` over :meth:`Prior.trainable_parameters`
-(or :func:`priors.train.train` on :class:`Demonstrations`), save with :func:`save_prior`, load with
+Build with :func:`build_prior` (a kind's name; :data:`PRIOR_TYPES` maps each kind to its config and
+model class, one module per kind: ``priors/modeling_*.py``, configs in ``priors/configuration.py``), train with :meth:`Prior.nll` over :meth:`Prior.trainable_parameters`
+(or :func:`priors.training.train` on :class:`Demonstrations`), save with :func:`save_prior`, load with
 :func:`load_prior`, publish with :func:`push_prior_to_hub`, evaluate as a policy with
 :func:`evaluate_as_policy` in envs of your own factory. The library knows no environment: what it
 needs of one (spaces, an env id, an env factory) it takes as arguments. See docs/priors.md.
 """
 
+from priors.configuration import (
+    DEFAULT_PROMPT_FORMAT,
+    GRUPriorConfig,
+    InstructionLMPriorConfig,
+    LMPriorConfig,
+    LoraSettings,
+    MLPPriorConfig,
+    PriorConfig,
+    PriorKind,
+    Provenance,
+)
 from priors.demonstrations import Demonstrations, load_demonstrations
 from priors.evaluation import (
     EnvFactory,
@@ -25,18 +37,12 @@ from priors.io import (
     shipped_priors,
 )
 from priors.lm import DEFAULT_LM, LoadedLM, Quantization, load_lm
-from priors.model import (
-    DEFAULT_PROMPT_FORMAT,
-    GRUPrior,
-    LMPrior,
-    LoraSettings,
-    MLPPrior,
-    Prior,
-    PriorConfig,
-    PriorKind,
-    Provenance,
-    build_prior,
-)
+from priors.modeling_base import Prior
+from priors.modeling_gru import GRUPrior
+from priors.modeling_instruction_lm import InstructionLMPrior
+from priors.modeling_lm import LMPrior
+from priors.modeling_mlp import MLPPrior
+from priors.registry import PRIOR_TYPES, PriorType, build_prior
 
 __all__ = [
     "DEFAULT_LM",
@@ -46,15 +52,22 @@ __all__ = [
     "EnvFactory",
     "EvaluationEpisode",
     "GRUPrior",
+    "GRUPriorConfig",
+    "InstructionLMPrior",
+    "InstructionLMPriorConfig",
     "InstructionSplit",
     "LMPrior",
+    "LMPriorConfig",
     "LoadedLM",
     "LoraSettings",
     "MLPPrior",
+    "MLPPriorConfig",
     "Prior",
+    "PRIOR_TYPES",
     "PriorConfig",
     "PriorKind",
     "PriorLoadError",
+    "PriorType",
     "Provenance",
     "Quantization",
     "build_prior",

@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from priors.model import Prior
+from priors.modeling_base import Prior
 
 InstructionSplit = Literal["train", "validation", "test", "heldout"]
 """The instruction phrasings a prior is trained on (``"train"``), selected on (``"validation"``), or
@@ -137,7 +137,7 @@ def _sampled(prior: Prior, params: torch.Tensor, generator: torch.Generator) -> 
     return actions.cpu().numpy()
 
 
-def policy_success_rates(
+def success_by_split(
     prior: Prior,
     make_env: EnvFactory,
     *,

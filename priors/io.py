@@ -1,6 +1,6 @@
 """Saving, loading and publishing priors.
 
-A saved prior is a folder with ``config.json`` (:class:`priors.model.PriorConfig`),
+A saved prior is a folder with ``config.json`` (its kind's :class:`priors.configuration.PriorConfig`),
 ``model.safetensors`` (only the trainable parts and the normalisation statistics, never the frozen
 LM) and a model card ``README.md``. Folders are written atomically. :func:`load_prior` checks
 everything it can before building anything and refuses with a :class:`PriorLoadError` that names
@@ -22,20 +22,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from priors.atomic import write_folder_atomically
+from priors.card import model_card
+from priors.configuration import FORMAT_VERSION, PriorConfig
 from priors.hub import upload_folder_to_hub
-from priors.lm import LoadedLM, Quantization, load_lm, load_tokenizer, tokenizer_fingerprint
-from priors.model import (
-    FORMAT_VERSION,
-    PRIOR_KINDS,
-    GRUPrior,
-    InstructionLMPrior,
-    LMPrior,
-    MLPPrior,
-    Prior,
-    PriorConfig,
-    space_from_dict,
-    space_to_dict,
-)
+from priors.lm import LoadedLM, Quantization
+from priors.modeling_base import Prior
+from priors.registry import prior_type
+from priors.spaces import space_from_dict, space_to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -69,62 +62,6 @@ class PriorLoadError(ValueError):
 # Writing -----------------------------------------------------------------------------------------
 
 
-def _model_card(config: PriorConfig) -> str:
-    provenance = config.provenance
-    tags = ["reinforcement-learning", "lago", "action-prior", "cleanrl-lago", f"prior-{config.kind}"]
-    if config.env_id:
-        tags.append(config.env_id)
-    lines = ["---", "library_name: cleanrl-lago", "tags:"]
-    lines += [f"- {json.dumps(tag)}" for tag in tags]
-    if provenance.metrics:
-        lines.append("metrics:")
-        lines += [f"- {json.dumps(name)}" for name in provenance.metrics]
-    lines += [
-        "---",
-        "",
-        f"# LaGO action prior ({config.kind}) for {config.env_id or 'an unnamed environment'}",
-        "",
-    ]
-    lines.append(
-        "An action prior `p(a | observation, instruction)` for LaGO (online RL guided by a language-model "
-        "action prior), made with the `priors` library of cleanrl-lago. Load it with:"
-    )
-    lines += [
-        "",
-        "```python",
-        "from priors import load_prior",
-        "",
-        'prior = load_prior("<this repo id or folder>")',
-    ]
-    lines += ["dist = prior.distribution(obs, instructions)", "```", ""]
-    lines.append("| field | value |")
-    lines.append("| --- | --- |")
-    lines.append(f"| kind | {config.kind} |")
-    if config.kind == "gru":  # no LM: only its tokenizer
-        lines.append(f"| tokenizer | `{config.lm_name}`'s (fingerprint `{config.lm_fingerprint}`) |")
-    elif config.lm_name is not None:
-        lines.append(f"| language model | `{config.lm_name}` (fingerprint `{config.lm_fingerprint}`) |")
-        lines.append(f"| quantization | {config.quantization} |")
-        if config.kind == "lm-instruction":
-            lines.append(
-                f"| LM layers read | {config.lm_layers or 'all'} (the LM reads the instruction only) |"
-            )
-        else:
-            lines.append(f"| soft observation tokens | {config.n_obs_tokens} |")
-            lines.append(f"| LoRA | {'off' if config.lora is None else f'r={config.lora.r}'} |")
-    lines.append(f"| action space | {config.action_space['type']} |")
-    if provenance.dataset:
-        lines.append(f"| demonstrations | `{provenance.dataset}` |")
-    if provenance.metrics:
-        lines += ["", "## Metrics", "", "| metric | value |", "| --- | --- |"]
-        lines += [f"| {name} | {value} |" for name, value in provenance.metrics.items()]
-    if provenance.command:
-        lines += ["", "## Command", "", "```bash", provenance.command, "```"]
-    if provenance.notes:
-        lines += ["", "## Notes", ""] + [f"- {note}" for note in provenance.notes]
-    return "\n".join(lines) + "\n"
-
-
 def save_prior(
     prior: Prior,
     path: str | Path,
@@ -136,10 +73,10 @@ def save_prior(
 ) -> Path:
     """Write ``prior`` to the folder ``path`` (atomically; an existing folder is replaced).
 
-    The keyword arguments given replace those fields of the prior's :class:`~priors.model.Provenance`
-    (recorded in its config and model card): ``metrics``, ``command`` (the command that made it),
-    ``dataset`` (its demonstrations) and ``instruction_split`` (which instructions were used for
-    training and held out).
+    The keyword arguments given replace those fields of the prior's :class:`~priors.configuration.Provenance`
+    in the saved config and model card (``prior.config`` itself is left as it is): ``metrics``,
+    ``command`` (the command that made it), ``dataset`` (its demonstrations) and ``instruction_split``
+    (which instructions were used for training and held out).
     """
     updates: dict[str, Any] = {}
     if metrics is not None:
@@ -157,10 +94,9 @@ def save_prior(
     def write(folder: Path) -> None:
         (folder / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         save_file(tensors, str(folder / WEIGHTS_NAME), metadata={"format": "pt", "kind": config.kind})
-        (folder / CARD_NAME).write_text(_model_card(config))
+        (folder / CARD_NAME).write_text(model_card(config))
 
     target = write_folder_atomically(path, write)
-    prior.config = config
     logger.info("Saved %s prior to %s", config.kind, target)
     return target
 
@@ -213,20 +149,19 @@ def _read_config(folder: Path) -> PriorConfig:
     if not isinstance(data, dict):
         raise PriorLoadError(f"{file} does not hold a JSON object. Save or download the prior again.")
     version = data.get("format_version")
-    if version not in (1, FORMAT_VERSION):
+    if version not in range(1, FORMAT_VERSION + 1):
         raise PriorLoadError(
             f"{file} has format version {version!r}; this library reads versions 1 to {FORMAT_VERSION}. "
             "Use the cleanrl-lago version that wrote it, or re-save it."
         )
     try:
-        config = PriorConfig.from_dict(data)
+        return PriorConfig.from_dict(data)
     except (TypeError, KeyError) as err:
         raise PriorLoadError(
             f"{file} has unexpected fields ({err}). Save or download the prior again."
         ) from err
-    if config.kind not in PRIOR_KINDS:
-        raise PriorLoadError(f"{file}: unknown prior kind {config.kind!r}; expected one of {PRIOR_KINDS}.")
-    return config
+    except ValueError as err:  # an unknown kind
+        raise PriorLoadError(f"{file}: {err}.") from err
 
 
 def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -303,25 +238,6 @@ def _check_spaces(
             )
 
 
-def _gru_prior(config: PriorConfig, lm: str | LoadedLM | None) -> GRUPrior:
-    """A GRU prior on the tokenizer of ``lm`` (default: the LM named in the config), checked by fingerprint."""
-    name = lm.name if isinstance(lm, LoadedLM) else lm or config.lm_name
-    try:
-        tokenizer = lm.tokenizer if isinstance(lm, LoadedLM) else load_tokenizer(name)
-    except (OSError, ValueError) as err:
-        raise PriorLoadError(
-            f"Could not load the tokenizer of {name!r} this GRU prior reads its instructions with ({err}). "
-            "Pass lm=<local folder or Hub id of that model> to load_prior."
-        ) from err
-    if tokenizer_fingerprint(tokenizer) != config.lm_fingerprint:
-        raise PriorLoadError(
-            f"Tokenizer fingerprint mismatch: this GRU prior was built on the tokenizer of {config.lm_name!r} "
-            f"(fingerprint {config.lm_fingerprint}), but {name!r} has {tokenizer_fingerprint(tokenizer)}. "
-            "Pass lm=<the model whose tokenizer the prior was trained with>."
-        )
-    return GRUPrior(config, tokenizer)
-
-
 def load_prior(
     path_or_repo_id: str | Path,
     *,
@@ -360,41 +276,12 @@ def load_prior(
     )
     tensors = _read_weights(folder)
 
-    prior: Prior
-    if config.kind == "mlp":
-        prior = MLPPrior(config)
-    elif config.kind == "gru":
-        prior = _gru_prior(config, lm)
-    else:
-        if isinstance(lm, LoadedLM):
-            loaded = lm
-        else:
-            try:
-                loaded = load_lm(
-                    lm or config.lm_name,
-                    quantization=quantization or config.quantization,
-                    device=device,
-                    random_init_seed=config.lm_random_init_seed,
-                )
-            except (OSError, ValueError) as err:
-                raise PriorLoadError(
-                    f"Could not load the language model {lm or config.lm_name!r} this prior was built on ({err}). "
-                    "Pass lm=<local folder or Hub id of that model> to load_prior."
-                ) from err
-        if (
-            loaded.fingerprint != config.lm_fingerprint
-            or loaded.random_init_seed != config.lm_random_init_seed
-        ):
-            raise PriorLoadError(
-                f"LM fingerprint mismatch: this prior was built on {config.lm_name!r} (fingerprint "
-                f"{config.lm_fingerprint}, random_init_seed={config.lm_random_init_seed}), but the language "
-                f"model given is {loaded.name!r} (fingerprint {loaded.fingerprint}, random_init_seed="
-                f"{loaded.random_init_seed}). Pass lm=<the model the prior was trained with>."
-            )
-        # The config names the precision the LM runs at now (a quantization override included).
-        prior_class = InstructionLMPrior if config.kind == "lm-instruction" else LMPrior
-        prior = prior_class(dataclasses.replace(config, quantization=loaded.quantization), loaded)
-
+    try:
+        prior = prior_type(config.kind).prior_class.from_config(
+            config, lm, device=device, quantization=quantization
+        )
+    except (OSError, ValueError) as err:  # the LM or tokenizer: missing, or not the one it was trained on
+        raise PriorLoadError(str(err)) from err
     expected = set(prior.trainable_state_dict())
     missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
     if missing or unexpected:

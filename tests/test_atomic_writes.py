@@ -160,7 +160,8 @@ def test_prior_folder_write_is_atomic_at_every_step(tiny_lm, tmp_path, monkeypat
 
 
 def test_dataset_write_is_atomic_at_every_step(tmp_path, monkeypatch):
-    from priors.demonstrations import ExpertEpisode, load_demonstrations, write_dataset
+    from priors.demonstrations import load_demonstrations
+    from priors.recording import ExpertEpisode, write_dataset
 
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
     obs_space = gym.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)

@@ -122,6 +122,17 @@ def test_every_shipped_and_comparison_prior_loads_without_warnings():
         "metaworld-mt10-gru",
         "metaworld-mt8-lm",
     }
+    V2_DEFAULTS = {  # noqa: N806 -- the fields version 2 wrote for every kind, at their defaults
+        "lm_name": None,
+        "lm_fingerprint": None,
+        "lm_random_init_seed": None,
+        "quantization": None,
+        "n_obs_tokens": 4,
+        "prompt_format": "Instruction: {instruction}\nObservation:",
+        "lora": None,
+        "n_buckets": 4096,
+        "lm_layers": None,
+    }
     for folder in folders:
         config = json.loads((folder / "config.json").read_text())
         assert config["format_version"] == 2 and set(config["provenance"]) == {
@@ -133,6 +144,14 @@ def test_every_shipped_and_comparison_prior_loads_without_warnings():
         }
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no unknown field
-            assert PriorConfig.from_dict(config).to_dict() == config
+            migrated = PriorConfig.from_dict(config).to_dict()
+        # Version 3 keeps the kind's own fields, unchanged; the others version 2 wrote for every kind held
+        # their defaults (nothing a prior used is lost). "random-lm" is now kind "lm" on a random-init LM.
+        kind = {"random-lm": "lm"}.get(config["kind"], config["kind"])
+        assert migrated == {**{k: config[k] for k in migrated}, "kind": kind, "format_version": 3}
+        dropped = {k: config[k] for k in set(config) - set(migrated)}
+        if config["kind"] == "mlp":  # version 2's training command took --n-obs-tokens 1 and ignored it
+            dropped.pop("n_obs_tokens")
+        assert dropped == {k: V2_DEFAULTS[k] for k in dropped}
         if config["kind"] in ("mlp", "gru"):  # the shipped LM priors load in the tests above
             assert load_prior(folder).config.provenance.metrics == config["provenance"]["metrics"]

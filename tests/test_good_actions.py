@@ -25,7 +25,7 @@ from cleanrl_lago.envs.clevr_robot import INSTRUCTION_TEMPLATES, ClevrRobotEnv, 
 from cleanrl_lago.envs.prior_envs import clevr_env
 from priors import build_prior
 from priors.demonstrations import METADATA_KEY, Demonstrations, load_demonstrations
-from priors.train import TrainSettings, train, validate
+from priors.training import TrainSettings, train, validate
 
 # red in the middle, blue and green behind it, purple and cyan in front
 SCENE = np.array([[0.0, 0.2], [-0.3, -0.1], [0.3, -0.1], [-0.3, 0.45], [0.3, 0.45]])

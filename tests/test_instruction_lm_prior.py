@@ -76,14 +76,11 @@ def test_word_order_reaches_the_output(tiny_lm):
 def test_lm_layers_and_random_lm_are_checked(tiny_lm):
     with pytest.raises(ValueError, match="lm_layers must be in 1..2"):
         small_prior(tiny_lm, lm_layers=3)
-    with pytest.raises(ValueError, match="kind='lm-instruction' only"):
-        small_prior(tiny_lm, kind="lm", lm_layers=1)
+    with pytest.raises(ValueError, match="lm_layers: not an option of kind 'gru'"):
+        small_prior(tiny_lm, kind="gru", lm_layers=1)
     with pytest.raises(ValueError, match="needs the LM's name"):
-        small_prior(
-            load_lm(tiny_lm),
-            random_lm=True,
-        )
-    random = small_prior(tiny_lm, random_lm=True)
+        small_prior(load_lm(tiny_lm), lm_random_init_seed=0)
+    random = small_prior(tiny_lm, lm_random_init_seed=0)
     pretrained = load_lm(tiny_lm)
     assert random.config.lm_random_init_seed == 0 and pretrained.random_init_seed is None
     assert not torch.equal(

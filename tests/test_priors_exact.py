@@ -1,4 +1,4 @@
-"""priors/model.py's exact values, each against a reference written here: the training loss (NLL) and
+"""the priors library's exact values, each against a reference written here: the training loss (NLL) and
 log-likelihoods against ``torch.distributions``, the Box squash of ``log_std``, batched distributions,
 normalisation refusals, Box spaces through the config, the LoRA settings a prior records, the MLP
 prior's word hashing (part of its file format) and configs of format version 1 without a split.
@@ -15,7 +15,7 @@ from priors_helpers import INSTRUCTIONS, observation_space, random_obs, trained_
 from torch.distributions import Categorical, Normal
 
 from priors import LoraSettings, PriorConfig, Provenance, build_prior, load_lm
-from priors.model import space_from_dict, space_to_dict
+from priors.spaces import space_from_dict, space_to_dict
 
 BOX = gym.spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
 DISCRETE = gym.spaces.Discrete(5)
@@ -115,7 +115,7 @@ def test_version_1_config_without_split_or_metrics():
     del current["provenance"]
     version_1 = {**current, "format_version": 1, "command": "python train.py", "metrics": None}
     config = PriorConfig.from_dict(version_1)
-    assert config.format_version == 2
+    assert config.format_version == 3
     assert config.provenance == Provenance(command="python train.py")  # no metrics: an empty table
     version_1 = {**current, "format_version": 1, "metrics": {"val_nll": 1.5}}
     assert PriorConfig.from_dict(version_1).provenance == Provenance(metrics={"val_nll": 1.5})
@@ -208,16 +208,27 @@ def test_build_prior_refusals(tiny_lm):
         assert str(refused.value) == f"observation_dims must be in 1..7, got {dims}"
     assert build(observation_dims=1).config.obs_dim == 1 and build(observation_dims=7).config.obs_dim == 7
     with pytest.raises(ValueError) as refused:
-        build(prompt_format="no placeholder")
+        build_prior(
+            observation_space=observation_space(), action_space=BOX, lm=tiny_lm, prompt_format="no {x}"
+        )
     assert str(refused.value) == "prompt_format must contain '{instruction}'"
     with pytest.raises(ValueError) as refused:
-        build_prior(
-            observation_space=observation_space(), action_space=BOX, kind="random-lm", lm=load_lm(tiny_lm)
-        )
-    assert (
-        str(refused.value)
-        == "a random-init LM (kind='random-lm' or random_lm=True) needs the LM's name, not a loaded LM"
+        build(n_obs_tokens=2)  # an option of another kind is refused, not ignored
+    assert str(refused.value) == (
+        "n_obs_tokens: not an option of kind 'mlp' (its options: env_id, tasks, observation_dims, hidden_size, "
+        "seed, log_std_min, log_std_max, n_buckets)"
     )
+    with pytest.raises(ValueError) as refused:
+        build_prior(
+            observation_space=observation_space(),
+            action_space=BOX,
+            lm=load_lm(tiny_lm),
+            lm_random_init_seed=0,
+        )
+    assert str(refused.value) == "a random-init LM (lm_random_init_seed) needs the LM's name, not a loaded LM"
+    with pytest.raises(ValueError) as refused:
+        build_prior(observation_space=observation_space(), action_space=BOX, kind="random-lm")
+    assert str(refused.value) == "kind must be one of ('lm', 'lm-instruction', 'gru', 'mlp'), got 'random-lm'"
 
 
 def test_lora_training_gradients_reach_the_prompt(tiny_lm):
@@ -281,7 +292,9 @@ def test_build_prior_defaults_and_the_instruction_lm_head(tiny_lm):
     """Defaults a user gets without arguments (survivors changed them silently), and the LayerNorm that
     the instruction-only LM prior puts before its projection."""
     prior = build_prior(observation_space=observation_space(), action_space=DISCRETE, kind="mlp")
-    assert (prior.config.hidden_size, prior.config.seed, prior.config.n_obs_tokens) == (256, 0, 4)
+    assert (prior.config.hidden_size, prior.config.seed, prior.config.n_buckets) == (256, 0, 4096)
+    soft_tokens = build_prior(observation_space=observation_space(), action_space=DISCRETE, lm=tiny_lm)
+    assert soft_tokens.config.n_obs_tokens == 4 and soft_tokens.config.lora is None
     lm_prior = build_prior(
         observation_space=observation_space(), action_space=DISCRETE, kind="lm-instruction", lm=tiny_lm
     )
@@ -303,3 +316,20 @@ def test_log_std_floor_is_the_squash_lower_bound_and_is_checked():
     for bad in (2.0, float("nan")):
         with pytest.raises(ValueError, match="log_std_min must be a number below log_std_max"):
             build_prior(observation_space=observation_space(), action_space=box, kind="mlp", log_std_min=bad)
+
+
+@pytest.mark.parametrize("kind", ["lm", "lm-instruction", "gru", "mlp"])
+def test_an_empty_instruction_is_refused(tiny_lm, kind):
+    """Every kind refuses a missing instruction rather than guessing from the observation alone."""
+    prior = build_prior(kind, observation_space=observation_space(), action_space=BOX, lm=tiny_lm)
+    obs = random_obs(3)
+    for bad in ("", "   ", None):
+        with pytest.raises(ValueError) as refused:
+            prior.predict(obs, [INSTRUCTIONS[0], bad, INSTRUCTIONS[1]])
+        assert str(refused.value) == (
+            f"empty instruction ({bad!r}): a prior needs the task's language instruction for every observation; "
+            "pass the instruction the environment gives (info['instruction'])."
+        )
+    with pytest.raises(ValueError, match="empty instruction"):
+        prior(obs, "")
+    assert prior.predict(obs, INSTRUCTIONS[:3]).shape == (3, 6)

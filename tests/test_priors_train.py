@@ -12,8 +12,8 @@ from cleanrl_lago import convert_prior, train_prior
 from cleanrl_lago import demonstrations as demos
 from cleanrl_lago.envs.prior_envs import clevr_env, metaworld_env
 from priors import load_demonstrations, load_prior
-from priors.convert import ConvertSettings, convert
-from priors.train import TrainSettings, grouped_batches, split_by_episode, train, validate
+from priors.conversion import ConvertSettings, convert
+from priors.training import TrainSettings, grouped_batches, split_by_episode, train, validate
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:Constant\(s\) may be too high")
 
@@ -129,7 +129,7 @@ def test_train_mlp_prior_on_metaworld_and_early_stopping(datasets, tmp_path):
 def test_nan_observations_stop_training_with_a_clear_error(datasets, tmp_path, monkeypatch):
     data = load_demonstrations("t/clevr/expert-v0")
     data.observations[3, 1] = np.nan
-    monkeypatch.setattr("priors.train.load_demonstrations", lambda *a, **k: data)
+    monkeypatch.setattr("priors.training.load_demonstrations", lambda *a, **k: data)
     args = TrainSettings(
         dataset="t/clevr/expert-v0", output=str(tmp_path / "p"), kind="mlp", eval_episodes=0, batch_size=16
     )

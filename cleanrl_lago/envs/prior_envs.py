@@ -64,6 +64,6 @@ def prior_environment(env_id: str, tasks: Sequence[str] | None = None) -> PriorE
         return PriorEnvironment(f"{METAWORLD_NAMESPACE}/{','.join(tasks)}", tasks, metaworld_env)
     raise ValueError(
         f"unknown environment {env_id!r}: cleanrl-lago evaluates priors on {CLEVR_ENV_ID!r} and "
-        f"'{METAWORLD_NAMESPACE}/<tasks>'. For another environment, call priors.train.train with your own "
+        f"'{METAWORLD_NAMESPACE}/<tasks>'. For another environment, call priors.training.train with your own "
         "env_id, tasks and make_env."
     )

@@ -15,6 +15,7 @@ passes its environments to :func:`train`. See docs/priors.md.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
@@ -27,11 +28,13 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
+from priors.configuration import LoraSettings, PriorKind, Provenance
 from priors.demonstrations import Demonstrations, load_demonstrations
-from priors.evaluation import EnvFactory, policy_success_rates
+from priors.evaluation import EnvFactory, success_by_split
 from priors.io import push_prior_to_hub, save_prior
 from priors.lm import DEFAULT_LM, Quantization
-from priors.model import LoraSettings, Prior, PriorKind, build_prior
+from priors.modeling_base import Prior
+from priors.registry import build_prior
 
 logger = logging.getLogger(__name__)
 
@@ -46,21 +49,21 @@ class TrainSettings:
     """folder the trained prior is written to (atomically)"""
     kind: PriorKind = "lm"
     """lm: pretrained LM (LaGO's soft tokens); lm-instruction: the frozen LM reads the instruction only, a GRU
-    reads its token states (cached per prompt); random-lm: lm with random weights; gru: no LM, a GRU on the LM tokenizer's
-    tokens trained from scratch (the fair baseline); mlp: no LM, a bag of words (the weakest reference)"""
+    reads its token states (cached per prompt); gru: no LM, a GRU on the LM tokenizer's tokens trained from
+    scratch (the fair baseline); mlp: no LM, a bag of words (the weakest reference)"""
     lm: str = DEFAULT_LM
     """the language model: a Hub id, a local folder, a .gguf file, or the built-in default"""
     quantization: Quantization | None = None
-    """precision of the frozen LM: none (fp32), bf16, nf4, int8 (default: nf4 on CUDA, none on CPU)"""
-    n_obs_tokens: int = 4
-    """soft tokens the observation is projected to"""
+    """LM kinds: precision of the frozen LM: none (fp32), bf16, nf4, int8 (default: nf4 on CUDA, none on CPU)"""
+    n_obs_tokens: int | None = None
+    """lm only: soft tokens the observation is projected to (default 4)"""
     observation_dims: int | None = None
     """the prior sees only the first this many observation entries (e.g. 10: CLEVR-Robot's ball
     positions without the numeric goal, so the goal must come from the instruction)"""
     lm_layers: int | None = None
     """lm-instruction only: read the LM's hidden states after its first this many layers (default: all)"""
     random_lm: bool = False
-    """lm-instruction only: the same LM architecture with random weights (seed 0)"""
+    """LM kinds: the same LM architecture with random weights (seed 0), the no-pretraining control"""
     token_dropout: float = 0.0
     """gru and lm-instruction: drop each instruction token with this probability while training (word dropout)"""
     log_std_min: float = -5.0
@@ -237,23 +240,27 @@ def train(
             )
         kept = ~np.isin(demos.task_ids, [demos.tasks.index(t) for t in args.exclude_tasks])
         train_rows, val_rows = train_rows[kept[train_rows]], val_rows[kept[val_rows]]
+    # The kind's own options, only where given: build_prior refuses those that do not apply to the kind.
+    kind_options = {
+        "quantization": args.quantization,
+        "n_obs_tokens": args.n_obs_tokens,
+        "lm_layers": args.lm_layers,
+        "lora": LoraSettings(r=args.lora_r, alpha=2 * args.lora_r) if args.lora_r else None,
+        "lm_random_init_seed": 0 if args.random_lm else None,
+    }
     prior = build_prior(
+        args.kind,
         observation_space=demos.observation_space,
         action_space=demos.action_space,
-        kind=args.kind,
         lm=args.lm,
-        quantization=args.quantization,
-        n_obs_tokens=args.n_obs_tokens,
+        device=device,
         observation_dims=args.observation_dims,
-        lora=LoraSettings(r=args.lora_r, alpha=2 * args.lora_r) if args.lora_r else None,
         env_id=env_id,
         tasks=None if tasks is None else list(tasks),
         hidden_size=args.hidden_size,
         seed=args.seed,
-        lm_layers=args.lm_layers,
-        random_lm=args.random_lm,
         log_std_min=args.log_std_min,
-        device=device,
+        **{name: value for name, value in kind_options.items() if value is not None},
     )
     if args.token_dropout:
         if not hasattr(prior, "token_dropout"):
@@ -347,7 +354,7 @@ def train(
         train_seconds=round(time.time() - start, 1),
     )
     if args.eval_episodes:
-        rates = policy_success_rates(
+        rates = success_by_split(
             prior,
             make_env,
             tasks=tasks,
@@ -359,18 +366,20 @@ def train(
             result[name] = round(rate, 4)
             writer.add_scalar(f"prior/{name}", rate, step)
     writer.close()
-    save_prior(
-        prior,
-        args.output,
-        metrics=result,
-        command=command,
-        dataset=args.dataset,
-        instruction_split={
-            "trained_on": "train",
-            "selected_on": "validation" if val_instruction_ids is not None else "train",
-            "held_out": "heldout",
-        },
+    prior.config = dataclasses.replace(
+        prior.config,
+        provenance=Provenance(
+            command=command,
+            metrics=result,
+            dataset=args.dataset,
+            instruction_split={
+                "trained_on": "train",
+                "selected_on": "validation" if val_instruction_ids is not None else "train",
+                "held_out": "heldout",
+            },
+        ),
     )
+    save_prior(prior, args.output)
     if args.push_to_hub:
         push_prior_to_hub(args.output, args.push_to_hub)
     return prior

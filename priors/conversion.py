@@ -13,18 +13,20 @@ The prior's demonstrations must be available (``MINARI_DATASETS_PATH``), as for 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import tyro
 
+from priors.configuration import PriorConfig
 from priors.demonstrations import load_demonstrations
-from priors.evaluation import EnvFactory, policy_success_rates
+from priors.evaluation import EnvFactory, success_by_split
 from priors.io import load_prior, push_prior_to_hub, save_prior
 from priors.lm import Quantization
-from priors.model import Prior, PriorConfig
-from priors.train import split_by_episode, validate
+from priors.modeling_base import Prior
+from priors.training import split_by_episode, validate
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ def convert(
     metrics.update({k: round(float(v), 4) for k, v in after.items()})
     metrics["source_quantization"] = config.quantization
     if args.eval_episodes:
-        rates = policy_success_rates(
+        rates = success_by_split(
             prior,
             make_env(config),
             tasks=config.tasks,
@@ -120,7 +122,11 @@ def convert(
         )
         metrics.update({name: round(rate, 4) for name, rate in rates.items()})
     commands = [c for c in (recorded.command, command) if c]
-    save_prior(prior, args.output, metrics=metrics, command=" && ".join(commands) or None, dataset=dataset)
+    provenance = dataclasses.replace(
+        prior.config.provenance, metrics=metrics, command=" && ".join(commands) or None, dataset=dataset
+    )
+    prior.config = dataclasses.replace(prior.config, provenance=provenance)
+    save_prior(prior, args.output)
     if args.push_to_hub:
         push_prior_to_hub(args.output, args.push_to_hub)
     return prior
