@@ -172,7 +172,10 @@ class FrozenLMConfig(PriorConfig):
     prompt_format: str = DEFAULT_PROMPT_FORMAT
     """The text the LM reads, ``{instruction}`` replaced by the instruction."""
     lora: LoraSettings | None = None
-    """LoRA adapters on the LM (``None``: fully frozen)."""
+    """LoRA adapters on the LM, on the layers it runs (``None``: fully frozen)."""
+    lm_layers: int | None = None
+    """Run the LM's first this many decoder layers and read their output (``None``: all of them, then the final
+    norm): a truncated LM, cheaper per state; the layers above never run."""
 
     def describe(self) -> str:
         random = (
@@ -197,7 +200,11 @@ class LMPriorConfig(FrozenLMConfig):
     """How many soft tokens the observation becomes."""
 
     def card_rows(self) -> list[tuple[str, str]]:
-        return super().card_rows() + [("soft observation tokens", str(self.n_obs_tokens))]
+        layers = self.lm_layers or "all"
+        return super().card_rows() + [
+            ("soft observation tokens", str(self.n_obs_tokens)),
+            ("LM layers run", str(layers)),
+        ]
 
 
 @dataclass(kw_only=True)
@@ -205,8 +212,6 @@ class InstructionLMPriorConfig(FrozenLMConfig):
     """Kind ``"lm-instruction"``: the frozen LM reads the instruction only; the observation joins in the head."""
 
     kind: str = field(default="lm-instruction", init=False)
-    lm_layers: int | None = None
-    """Read the LM's hidden states after its first this many decoder layers (``None``: all of them)."""
 
     def card_rows(self) -> list[tuple[str, str]]:
         layers = self.lm_layers or "all"

@@ -66,6 +66,13 @@ def frozen_lm_for(
     return config, loaded
 
 
+def check_lm_layers(config: FrozenLMConfig, lm: LoadedLM) -> None:
+    """Refuse an ``lm_layers`` outside the LM's ``1..num_hidden_layers``."""
+    n_layers = lm.model.config.num_hidden_layers
+    if config.lm_layers is not None and not 1 <= config.lm_layers <= n_layers:
+        raise ValueError(f"lm_layers must be in 1..{n_layers} for {lm.name}, got {config.lm_layers}")
+
+
 def add_lora(lm: nn.Module, lora: LoraSettings, n_layers: int | None = None) -> None:
     """Inject LoRA adapters (peft) into the frozen LM, on its first ``n_layers`` decoder layers only
     (``None``: all of them); the adapters are the LM's only trainable weights."""

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from priors.configuration import InstructionLMPriorConfig
-from priors.frozen_lm import add_lora, first_layers_output, frozen_lm_for, lora_version
+from priors.frozen_lm import add_lora, check_lm_layers, first_layers_output, frozen_lm_for, lora_version
 from priors.lm import LoadedLM
 from priors.modeling_gru import GRU_EMBEDDING_DIM, GRUReaderPrior
 
@@ -40,9 +40,7 @@ class InstructionLMPrior(GRUReaderPrior):
         self.lm = lm.model
         self.tokenizer = lm.tokenizer
         width = self.lm.get_input_embeddings().weight.shape[1]
-        n_layers = self.lm.config.num_hidden_layers
-        if config.lm_layers is not None and not 1 <= config.lm_layers <= n_layers:
-            raise ValueError(f"lm_layers must be in 1..{n_layers} for {lm.name}, got {config.lm_layers}")
+        check_lm_layers(config, lm)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             # LM hidden states carry a few huge outlier dimensions: normalise before the map.

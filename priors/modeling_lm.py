@@ -2,7 +2,8 @@
 
 A frozen causal LM reads the tokens of the prompt (the instruction) followed by ``n_obs_tokens`` soft
 tokens that an observation projection makes from the normalised observation; an action head maps the
-LM's last hidden state to the parameters of the action distribution. The prompt's keys and values are
+LM's hidden state at the last soft token, after its first ``lm_layers`` layers (default: all, after the
+final norm), to the parameters of the action distribution. The prompt's keys and values are
 computed once per distinct instruction and cached, so a state costs a pass over its soft tokens only.
 """
 
@@ -17,7 +18,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 from priors.configuration import LMPriorConfig
-from priors.frozen_lm import add_lora, frozen_lm_for, lora_version
+from priors.frozen_lm import add_lora, check_lm_layers, first_layers_output, frozen_lm_for, lora_version
 from priors.lm import LoadedLM
 from priors.modeling_base import Prior, mlp
 
@@ -76,6 +77,7 @@ class LMPrior(Prior):
         self.tokenizer = lm.tokenizer
         embeddings = self.lm.get_input_embeddings().weight
         width = embeddings.shape[1]
+        check_lm_layers(config, lm)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.projection = mlp(config.obs_dim, config.hidden_size, config.n_obs_tokens * width)
@@ -83,10 +85,13 @@ class LMPrior(Prior):
             self.action_head = nn.Sequential(
                 nn.LayerNorm(width), mlp(width, config.hidden_size, config.n_action_params)
             )
-            if config.lora is not None:
-                add_lora(self.lm, config.lora)
-        # Soft tokens start at the scale of real token embeddings.
-        self.register_buffer("token_scale", embeddings.detach().float().pow(2).mean().sqrt().reshape(1))
+            if config.lora is not None:  # only the layers the pass runs get adapters
+                add_lora(self.lm, config.lora, n_layers=config.lm_layers)
+        # Soft tokens start at the scale of real token embeddings as the LM's first layer sees them (Gemma
+        # multiplies its embeddings by sqrt(width) inside the embedding module; inputs_embeds skip it).
+        embed_scale = float(getattr(self.lm.get_input_embeddings(), "embed_scale", 1.0))
+        rms = embeddings.detach().float().pow(2).mean().sqrt().reshape(1)
+        self.register_buffer("token_scale", rms * embed_scale)
         # transformers 5.2x renamed the cache argument `past_key_values` to `cache`; accept both.
         forward_args = inspect.signature(type(self.lm).forward).parameters
         self._cache_arg = "cache" if "cache" in forward_args else "past_key_values"
@@ -148,8 +153,10 @@ class LMPrior(Prior):
         embed = self.lm.get_input_embeddings()
         inputs = torch.cat([embed(input_ids), soft.to(embed.weight.dtype)], dim=1)
         positions = (mask.cumsum(-1) - 1).clamp_min(0)
-        out = self.lm(inputs_embeds=inputs, attention_mask=mask, position_ids=positions)
-        return out.last_hidden_state[:, -1].float()
+        hidden = first_layers_output(
+            self.lm, self.config.lm_layers, inputs_embeds=inputs, attention_mask=mask, position_ids=positions
+        )
+        return hidden[:, -1].float()
 
     def _prefix_kv(self, instruction: str) -> torch.Tensor:
         """Keys and values of the prompt, ``[layers, 2, kv_heads, prompt_length, head_dim]``, from an LRU cache."""
@@ -159,9 +166,13 @@ class LMPrior(Prior):
             self._prefix_cache.move_to_end(key)
             return kv
         ids = torch.tensor([self.token_ids(instruction)], device=self.device)
+        # A plain cache keeps every key: the LM's own would keep only a sliding window's (Gemma, 512).
+        cache = DynamicCache()
         with torch.no_grad():
-            out = self.lm(input_ids=ids, use_cache=True)
-        layers = out[self._cache_arg].layers
+            first_layers_output(
+                self.lm, self.config.lm_layers, input_ids=ids, use_cache=True, **{self._cache_arg: cache}
+            )
+        layers = cache.layers[: self.config.lm_layers]  # the layers above lm_layers never run
         kv = torch.stack([torch.stack([layer.keys[0], layer.values[0]]) for layer in layers])
         self._prefix_cache[key] = kv
         if len(self._prefix_cache) > self.max_cached_prefixes:
@@ -204,14 +215,16 @@ class LMPrior(Prior):
             columns = torch.arange(longest + n_soft, device=device)
             mask = (columns >= (longest - row_lengths[part])[:, None]).long()
             positions = row_lengths[part, None] + torch.arange(n_soft, device=device)
-            out = self.lm(
+            hidden = first_layers_output(
+                self.lm,
+                self.config.lm_layers,
                 inputs_embeds=soft[part],
                 attention_mask=mask,
                 position_ids=positions,
                 use_cache=True,
                 **{self._cache_arg: cache},
             )
-            features.append(out.last_hidden_state[:, -1])
+            features.append(hidden[:, -1])
         return torch.cat(features).float()
 
     def clear_prefix_cache(self) -> None:

@@ -71,3 +71,32 @@ def trained_like(prior, seed=0):
     obs = random_obs(50, seed=seed + 1)
     prior.set_normalization(obs.mean(0), obs.std(0))
     return prior
+
+
+def make_tiny_gemma(folder: Path, seed: int = 0, sliding_window: int = 3) -> Path:
+    """A 2-layer random Gemma-3 (a sliding-window layer, then a full-attention one; embeddings scaled by
+    sqrt(width) inside the model) with the same word-level tokenizer as :func:`make_tiny_lm`."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    make_tiny_lm(folder, seed=seed)  # the tokenizer (the Llama weights are overwritten below)
+    vocab = len(PreTrainedTokenizerFast.from_pretrained(folder))
+    config = Gemma3TextConfig(
+        vocab_size=vocab,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        head_dim=16,
+        query_pre_attn_scalar=16,
+        sliding_window=sliding_window,
+        layer_types=["sliding_attention", "full_attention"],
+        max_position_embeddings=256,
+        pad_token_id=0,
+        bos_token_id=None,
+        eos_token_id=None,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    Gemma3ForCausalLM(config).save_pretrained(folder)
+    return folder
