@@ -2,7 +2,8 @@
 """SAC guided by a language-model prior (LaGO) on Meta-World v3: CleanRL's sac_continuous_action.py with one change,
 fenced by ``# LaGO``, as in SPiRL: the temperature is 0 and ``kl_coef * KL(pi || prior)`` (one-sample estimate ``log
 pi(a|s) - log prior(a|s, instruction)``) joins the actor loss and the soft target; ``kl_coef`` is fixed or tuned toward
-``--kl-target``. The frozen prior runs in batches on each next observation; its parameters wait in the replay buffer.
+``--kl-target``. The frozen prior runs in batches on the stored next observations (``prior_params_at``, which the
+replay buffer calls in a background thread); its parameters wait in the replay buffer with each transition.
 ``--kl-coef 0`` is vanilla SAC. Other departures, none in the losses: Meta-World's tasks and success rate; same-step
 autoreset; our replay buffer; resuming, checkpoints, Ctrl-C, progress bar, evaluation and upload (``cleanrl_lago.utils``)."""
 
@@ -279,6 +280,14 @@ if __name__ == "__main__":
         print(f"prior: {args.prior} ({prior.config.describe()})")
         phrasings = [task_instructions(task, args.instruction_split) for task in tasks]  # each env keeps one phrasing
         env_instructions = np.array([p[i % len(p)] for i, p in enumerate(phrasings)], dtype=object)
+
+        def prior_params_at(next_obs):
+            """The prior's (mean, log_std) at stored next observations, rows of consecutive vector steps: it reads
+            the raw observation (no task one-hot) and each env's instruction. The replay buffer calls it in batches."""
+            instructions = np.tile(env_instructions, len(next_obs) // args.num_envs).tolist()
+            raw_next_obs = torch.as_tensor(next_obs[:, :raw_obs_dim], device=device)
+            return prior.predict(raw_next_obs, instructions, args.prior_batch_size).cpu().numpy()
+
         tune_kl_coef, args.autotune, args.alpha = args.autotune, False, 0.0
         log_kl_coef = torch.full((1,), float(np.log(args.kl_coef)), requires_grad=True, device=device)
         kl_coef_optimizer = optim.Adam([log_kl_coef], lr=args.q_lr)
@@ -295,7 +304,7 @@ if __name__ == "__main__":
 
     rb = ReplayBuffer(args.buffer_size, obs_dim, act_dim, device)
     if use_prior:  # LaGO
-        rb = PriorReplayBuffer(args, obs_dim, act_dim, device, prior, env_instructions, raw_obs_dim)  # LaGO
+        rb = PriorReplayBuffer(args, obs_dim, act_dim, device, prior_params_at)  # LaGO
 
     # TRY NOT TO MODIFY: start the game
     global_step, start_iteration = 0, 1

@@ -1,6 +1,6 @@
 """Replay buffers for ``sac_lago.py`` (CleanRL imports Stable-Baselines3's; ours is inline and small, and
 checkpoints hold it): a FIFO replay memory, and the same memory with the frozen prior's parameters at each
-transition's next observation, computed in batches (LaGO)."""
+transition's next observation, computed in batches by the script's own function (LaGO)."""
 
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,14 +38,16 @@ class ReplayBuffer:
 
 
 class PriorReplayBuffer(ReplayBuffer):
-    """The replay buffer plus the prior's (mean, log_std) at each transition's next observation. New transitions
-    wait in ``staging`` until ``prior_batch_size`` have arrived; the prior then evaluates them in one batched pass,
-    in its own thread (``prior_async``: the batch enters the buffer when the next one is handed over) or inline.
-    The step that reaches ``learning_starts`` hands everything over and waits, so learning starts on all of it."""
+    """The replay buffer plus the prior's (mean, log_std) at each transition's next observation, as the script's
+    ``prior_params_at(next_observations)`` computes them. New transitions wait in ``staging`` until
+    ``prior_batch_size`` have arrived; ``prior_params_at`` then evaluates them in one batch, in a thread of its
+    own (``prior_async``: the batch enters the buffer when the next one is handed over) or inline. The step that
+    reaches ``learning_starts`` hands everything over and waits, so learning starts on all of it. ``prior_time``
+    is the time the caller spent waiting for the prior."""
 
-    def __init__(self, args, obs_dim, act_dim, device, prior, instructions, raw_obs_dim):
+    def __init__(self, args, obs_dim, act_dim, device, prior_params_at):
         super().__init__(args.buffer_size, obs_dim, act_dim, device, prior_params=2 * act_dim)
-        self.prior, self.instructions, self.raw_obs_dim, self.args = prior, instructions, raw_obs_dim, args
+        self.prior_params_at, self.args = prior_params_at, args
         self.staging, self.pending, self.prior_time = [], [], 0.0  # pending: at most one future
         self.added = 0  # transitions added so far: the env steps
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prior")
@@ -72,10 +74,7 @@ class PriorReplayBuffer(ReplayBuffer):
 
     def with_prior_params(self, staged):
         batch = [np.concatenate(field) for field in zip(*staged, strict=True)]
-        raw_next_obs = torch.as_tensor(batch[1][:, : self.raw_obs_dim], device=self.device)
-        instructions = np.tile(self.instructions, len(staged)).tolist()
-        params = self.prior.predict(raw_next_obs, instructions, self.args.prior_batch_size)
-        return (*batch, None, params.cpu().numpy())  # no infos, then the prior's parameters
+        return (*batch, None, self.prior_params_at(batch[1]))  # no infos, then the prior's parameters
 
     def state_dict(self):  # the staged transitions and the batch in the prior's hands (awaited, not in the buffer)
         pending = self.pending[0].result() if self.pending else None
