@@ -443,16 +443,17 @@ if __name__ == "__main__":
 
         save_agent(model_path, args, agent=agent.state_dict(), env_id=args.env_id, obs_dim=obs_dim, n_actions=int(n_actions))
         print(f"model saved to {model_path}")
-        evaluations = evaluate_ppo_clevr(
-            model_path, make_env, args.env_id, args.eval_episodes, f"{run_name}-eval", Agent, device, args.capture_video,
-            args.seed + 10_000, greedy=args.eval_greedy,
-        )  # fmt: skip
-        for split, (episodic_returns, successes) in evaluations.items():
+        metrics = {}
+        for split in ("train", "heldout"):
+            episodic_returns, successes = evaluate_ppo_clevr(
+                model_path, make_env, args.env_id, args.eval_episodes, f"{run_name}-eval-{split}", Agent, device,
+                args.capture_video, seed=args.seed + 10_000, split=split, greedy=args.eval_greedy,
+            )  # fmt: skip
             for idx, episodic_return in enumerate(episodic_returns):
                 writer.add_scalar(f"eval/episodic_return_{split}", episodic_return, idx)
             writer.add_scalar(f"eval/success_rate_{split}", np.mean(successes), global_step)
             print(f"eval ({split} phrasings): success rate {np.mean(successes):.3f} over {len(successes)} episodes")
-        metrics = {f"eval/success_rate_{split}": round(float(np.mean(s)), 4) for split, (_, s) in evaluations.items()}
+            metrics[f"eval/success_rate_{split}"] = round(float(np.mean(successes)), 4)
 
         if args.upload_model:
             from cleanrl_lago.utils.huggingface import push_agent_to_hub

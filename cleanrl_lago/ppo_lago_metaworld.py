@@ -480,8 +480,9 @@ if __name__ == "__main__":
         save_agent(model_path, args, agent=agent.state_dict(), tasks=tasks, raw_obs_dim=raw_obs_dim, act_dim=act_dim)
         print(f"model saved to {model_path}")
         episodic_returns, successes = evaluate_ppo_metaworld(
-            model_path, make_env, args.eval_episodes, f"{run_name}-eval", Agent, device, args.capture_video, args.seed + 10_000
-        )
+            model_path, make_env, args.env_id, args.eval_episodes, f"{run_name}-eval", Agent, device, args.capture_video,
+            seed=args.seed + 10_000,
+        )  # fmt: skip
         for idx, episodic_return in enumerate(episodic_returns):
             writer.add_scalar("eval/episodic_return", episodic_return, idx)
         writer.add_scalar("eval/success_rate", np.mean(successes), global_step)

@@ -265,10 +265,10 @@ def test_clevr_evaluation_greedy_or_sampled(tmp_path):
     }
     torch.save(saved, path)
     common = dict(
-        eval_episodes=60, run_name="t", Model=Agent, device="cpu", capture_video=False, splits=("train",)
+        eval_episodes=60, run_name="t", Model=Agent, device="cpu", capture_video=False, split="train"
     )
     (_, greedy), (_, sampled), (_, sampled_again) = (
-        evaluate_ppo_clevr(path, make_env, "CLEVR-Robot-v0", seed=7, greedy=g, **common)["train"]
+        evaluate_ppo_clevr(path, make_env, "CLEVR-Robot-v0", seed=7, greedy=g, **common)
         for g in (True, False, False)
     )
     assert len(greedy) == len(sampled) == 60 and sampled == sampled_again  # seeded

@@ -1,16 +1,26 @@
-"""Saving a trained agent and evaluating it after loading, as CleanRL's ``cleanrl_utils/evals``: each
-``evaluate_*`` rebuilds the agent from the saved file with the script's own ``Model`` and ``make_env``
-(passed in, so this module knows no network) and returns (episodic returns, successes)."""
+"""Saving a trained agent and evaluating it after loading, as CleanRL's ``cleanrl_utils/evals``. The three
+``evaluate_*`` share CleanRL's signature, ``(model_path, make_env, env_id, eval_episodes, run_name, Model,
+device, capture_video, *, seed)``: each rebuilds the agent from the saved file with the script's own ``Model``
+and ``make_env`` (passed in, so this module knows no network), records videos under ``videos/{run_name}``,
+and returns an :class:`Evaluation`. CLEVR-Robot's agent reads the instruction, so its evaluation also takes
+the phrasings' ``split`` and ``greedy`` (keyword-only)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import torch
 
 from cleanrl_lago.envs.metaworld_tasks import policy_input, task_one_hot
 from cleanrl_lago.utils.runs import EpisodeStats, save_atomic
+
+
+class Evaluation(NamedTuple):
+    """The episodes of an evaluation, in the order they ended: their returns and successes (1.0 or 0.0)."""
+
+    episodic_returns: list[float]
+    successes: list[float]
 
 
 def save_agent(model_path: str, args: Any, **state: Any) -> None:
@@ -32,10 +42,10 @@ def episode_records(envs: gym.vector.VectorEnv, act, eval_episodes: int, seed: i
     return episodes
 
 
-def run_episodes(envs: gym.vector.VectorEnv, act, eval_episodes: int, seed: int) -> tuple[list[float], list[float]]:
+def run_episodes(envs: gym.vector.VectorEnv, act, eval_episodes: int, seed: int) -> Evaluation:
     """The returns and successes of :func:`episode_records`."""
     episodes = episode_records(envs, act, eval_episodes, seed)
-    return [r for r, _, _ in episodes], [s for _, _, s in episodes]
+    return Evaluation([r for r, _, _ in episodes], [s for _, _, s in episodes])
 
 
 def _load(model_path: str, device: torch.device) -> dict[str, Any]:
@@ -45,6 +55,12 @@ def _load(model_path: str, device: torch.device) -> dict[str, Any]:
         raise
     except Exception as e:
         raise ValueError(f"{model_path} is not a saved cleanrl-lago agent ({type(e).__name__}: {e})") from e
+
+
+def check_env_id(model_path: str, saved_env_id: str, env_id: str) -> None:
+    """Refuse to evaluate an agent on an environment other than the one it was trained on."""
+    if saved_env_id != env_id:
+        raise ValueError(f"{model_path} holds an agent for {saved_env_id}, not for {env_id}: pass env_id={saved_env_id!r}")
 
 
 def metaworld_eval_envs(make_env, tasks, max_episode_steps, run_name, capture_video, seed, **kwargs):
@@ -78,9 +94,21 @@ def load_ppo_metaworld_policy(model_path, Model, device):
     return act
 
 
-def evaluate_ppo_metaworld(model_path, make_env, eval_episodes, run_name, Model, device, capture_video=False, seed=0):
+def evaluate_ppo_metaworld(
+    model_path: str,
+    make_env,
+    env_id: str,
+    eval_episodes: int,
+    run_name: str,
+    Model,
+    device: torch.device | str = "cpu",
+    capture_video: bool = True,
+    *,
+    seed: int = 0,
+) -> Evaluation:
     """Mean-action episodes of a ``ppo_lago_metaworld`` agent, one env per task, raw rewards."""
     saved = _load(model_path, device)
+    check_env_id(model_path, saved["args"]["env_id"], env_id)
     envs = metaworld_eval_envs(
         make_env, saved["tasks"], saved["args"]["max_episode_steps"], run_name, capture_video, seed, gamma=None
     )
@@ -88,17 +116,20 @@ def evaluate_ppo_metaworld(model_path, make_env, eval_episodes, run_name, Model,
 
 
 def evaluate_sac(
-    model_path,
+    model_path: str,
     make_env,
-    eval_episodes,
-    run_name,
+    env_id: str,
+    eval_episodes: int,
+    run_name: str,
     Model,
-    device,
-    capture_video=False,
-    seed=0,
-):
-    """Deterministic (``tanh(mean)``) episodes of a ``sac_lago`` agent."""
+    device: torch.device | str = "cpu",
+    capture_video: bool = True,
+    *,
+    seed: int = 0,
+) -> Evaluation:
+    """Deterministic (``tanh(mean)``) episodes of a ``sac_lago`` agent, one env per task."""
     saved = _load(model_path, device)
+    check_env_id(model_path, saved["args"]["env_id"], env_id)
     tasks = list(dict.fromkeys(saved["tasks"]))
     envs = metaworld_eval_envs(make_env, tasks, saved["args"]["max_episode_steps"], run_name, capture_video, seed)
     actor = Model(saved["obs_dim"], envs.single_action_space).to(device)
@@ -113,32 +144,38 @@ def evaluate_sac(
 
 
 def evaluate_ppo_clevr(
-    model_path, make_env, env_id, eval_episodes, run_name, Model, device, capture_video, seed, greedy=True,
-    splits=("train", "heldout"),
-):  # fmt: skip
-    """Greedy (argmax) or sampled episodes of a ``ppo_lago_clevr`` agent with each instruction split's
-    phrasings; returns {split: (episodic returns, successes)}."""
+    model_path: str,
+    make_env,
+    env_id: str,
+    eval_episodes: int,
+    run_name: str,
+    Model,
+    device: torch.device | str = "cpu",
+    capture_video: bool = True,
+    *,
+    seed: int = 0,
+    split: str = "train",
+    greedy: bool = True,
+) -> Evaluation:
+    """Greedy (argmax) or sampled episodes of a ``ppo_lago_clevr`` agent, given the instruction ``split``'s
+    phrasings."""
     saved = _load(model_path, device)
     agent = Model(saved["obs_dim"], saved["n_actions"]).to(device)
     agent.load_state_dict(saved["agent"])
-    results = {}
-    for split in splits:
-        envs = gym.vector.SyncVectorEnv(
-            [make_env(env_id, 0, capture_video, f"{run_name}-{split}", split)],
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    envs = gym.vector.SyncVectorEnv(
+        [make_env(env_id, 0, capture_video, run_name, split)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+    )
+    if saved["env_id"] != env_id or saved["obs_dim"] != envs.single_observation_space.shape[0]:
+        raise ValueError(
+            f"{model_path} holds an agent for {saved['env_id']} with {saved['obs_dim']}-dim observations, "
+            f"not for {env_id} with {envs.single_observation_space.shape[0]}"
         )
-        if saved["env_id"] != env_id or saved["obs_dim"] != envs.single_observation_space.shape[0]:
-            raise ValueError(
-                f"{model_path} holds an agent for {saved['env_id']} with {saved['obs_dim']}-dim observations, "
-                f"not for {env_id} with {envs.single_observation_space.shape[0]}"
-            )
-        generator = torch.Generator(device=device).manual_seed(seed)
+    generator = torch.Generator(device=device).manual_seed(seed)
 
-        def act(obs, generator=generator):
-            logits = agent.actor(torch.as_tensor(obs, dtype=torch.float32, device=device))
-            if greedy:
-                return logits.argmax(dim=-1).cpu().numpy()
-            return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1).cpu().numpy()
+    def act(obs):
+        logits = agent.actor(torch.as_tensor(obs, dtype=torch.float32, device=device))
+        if greedy:
+            return logits.argmax(dim=-1).cpu().numpy()
+        return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1).cpu().numpy()
 
-        results[split] = run_episodes(envs, act, eval_episodes, seed)
-    return results
+    return run_episodes(envs, act, eval_episodes, seed)
