@@ -14,6 +14,7 @@ gradients are averaged, and only rank 0 logs and saves. Under plain ``python`` o
 weights of ppo_lago_metaworld.py. See docs/distributed.md.
 """
 
+# Copied from ppo_lago_metaworld.py: imports
 import os
 import random
 import sys  # DDP
@@ -38,6 +39,7 @@ from cleanrl_lago.utils.env_state import concat_env_states, get_env_state, slice
 from cleanrl_lago.utils.normalization import RunningMeanStd
 
 
+# Copied from ppo_lago_metaworld.py: Args
 @dataclass
 class Args:
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
@@ -75,7 +77,7 @@ class Args:
     learning_rate: float = 3e-4
     """the learning rate of the optimizer"""
     num_envs: int = 1
-    """the number of parallel game environments of each process (MT10: all processes' a multiple of 10)"""
+    """the number of parallel game environments of each process (MT10: all processes' a multiple of 10)"""  # DDP
     num_steps: int = 2048
     """the number of steps to run in each environment per policy rollout"""
     anneal_lr: bool = True
@@ -130,7 +132,7 @@ class Args:
 
     # to be filled in runtime
     batch_size: int = 0
-    """the batch size of one process (computed in runtime)"""
+    """the batch size of one process (computed in runtime)"""  # DDP
     # DDP
     world_size: int = 1
     """the number of data-parallel processes, torchrun's WORLD_SIZE (computed in runtime)"""
@@ -138,11 +140,12 @@ class Args:
     """the batch size of all processes together (computed in runtime)"""
     # end DDP
     minibatch_size: int = 0
-    """the mini-batch size of one process (computed in runtime)"""
+    """the mini-batch size of one process (computed in runtime)"""  # DDP
     num_iterations: int = 0
     """the number of iterations (computed in runtime)"""
 
 
+# Copied from ppo_lago_metaworld.py: make_env
 def make_env(task, seed, idx, capture_video, run_name, gamma, max_episode_steps):
     def thunk():
         render_mode = "rgb_array" if capture_video and idx == 0 else None
@@ -158,12 +161,14 @@ def make_env(task, seed, idx, capture_video, run_name, gamma, max_episode_steps)
     return thunk
 
 
+# Copied from ppo_lago_metaworld.py: layer_init
 def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
     torch.nn.init.orthogonal_(layer.weight, std)
     torch.nn.init.constant_(layer.bias, bias_const)
     return layer
 
 
+# Copied from ppo_lago_metaworld.py: Agent
 class Agent(nn.Module):
     def __init__(self, raw_obs_dim, n_tasks, act_dim):
         super().__init__()
@@ -199,6 +204,7 @@ class Agent(nn.Module):
 
 
 # LaGO
+# Copied from ppo_lago_metaworld.py: gaussian_kl
 def gaussian_kl(mean_p, log_std_p, mean_q, log_std_q):
     """Closed-form KL(p || q) between diagonal Gaussians, summed over action dimensions."""
     var_ratio = torch.exp(2 * (log_std_p - log_std_q))
@@ -307,6 +313,7 @@ class Silent:
 # end DDP
 
 
+# Copied from ppo_lago_metaworld.py: __main__
 if __name__ == "__main__":
     args = cli(Args)
     # DDP: torchrun starts WORLD_SIZE copies of this script (ranks); each steps its own --num-envs envs
@@ -652,7 +659,8 @@ if __name__ == "__main__":
             repo_id = f"{args.hf_entity}/{repo_name}" if args.hf_entity else repo_name
             metrics = {"eval/success_rate": round(float(np.mean(successes)), 4)}
             prior_id = args.prior if use_prior else None  # LaGO
-            launcher = f"torchrun --nproc_per_node {args.world_size}" if args.world_size > 1 else "python"  # DDP
+            # DDP: the model card's command names the launcher
+            launcher = f"torchrun --nproc_per_node {args.world_size}" if args.world_size > 1 else "python"
             push_agent_to_hub(
                 args,
                 repo_id,
@@ -662,8 +670,9 @@ if __name__ == "__main__":
                 f"videos/{run_name}-eval",
                 metrics,
                 prior_id,
-                command=f"{launcher} " + " ".join(sys.argv),  # DDP: the launcher
+                command=f"{launcher} " + " ".join(sys.argv),
             )
+            # end DDP
 
     envs.close()
     writer.close()

@@ -1,11 +1,9 @@
 # docs and experiment results can be found at docs/rl-algorithms/sac_lago.md
 """SAC guided by a language-model prior (LaGO) on Meta-World v3: CleanRL's sac_continuous_action.py with one change,
-fenced by ``# LaGO``, as in SPiRL: the temperature is 0 and ``kl_coef * KL(pi || prior)`` (one-sample estimate ``log
-pi(a|s) - log prior(a|s, instruction)``) joins the actor loss and the soft target; ``kl_coef`` is fixed or tuned toward
-``--kl-target``. The frozen prior runs in batches on the stored next observations (``prior_params_at``, which the
-replay buffer calls in a background thread); its parameters wait in the replay buffer with each transition.
-``--kl-coef 0`` is vanilla SAC. Other departures, none in the losses: Meta-World's tasks and success rate; same-step
-autoreset; our replay buffer; resuming, checkpoints, Ctrl-C, progress bar, evaluation and upload (``cleanrl_lago.utils``)."""
+fenced by ``# LaGO``, as in SPiRL: the temperature is 0 and ``kl_coef * KL(pi || prior)`` (estimate ``log pi(a|s) - log
+prior(a|s, instruction)``) joins the actor loss and the soft target; ``kl_coef`` is fixed or tuned toward ``--kl-target``.
+The replay buffer calls the frozen prior (``prior_params_at``) on stored next observations, in batches, in a background
+thread. ``--kl-coef 0`` is vanilla SAC. Other departures, none in the losses: docs/rl-algorithms/sac_lago.md."""
 
 import os
 import random
@@ -192,12 +190,9 @@ class Actor(nn.Module):
 
 # LaGO
 def prior_kl_estimate(log_pi, action, prior_mean, prior_log_std):
-    """Single-sample estimate of KL(pi || prior): ``log pi(a|s) - log prior(a|s)`` for ``a ~ pi(.|s)``.
-
-    ``log_pi`` is the squashed density of ``action``, of shape (batch, 1) as ``Actor.get_action`` returns it (tanh
-    Jacobian included); the prior is a diagonal Gaussian in action units, its mean not squashed. The mean over
-    ``a ~ pi`` is KL(pi || prior restricted to the action box), >= 0 as the restricted prior has mass <= 1.
-    """
+    """Single-sample estimate of KL(pi || prior), ``log pi(a|s) - log prior(a|s)`` for ``a ~ pi(.|s)``: ``log_pi`` (batch, 1)
+    is the squashed density (tanh Jacobian included); the prior is a diagonal Gaussian in action units. Its mean over
+    ``a ~ pi`` is KL(pi || prior restricted to the action box), >= 0 as the restricted prior has mass <= 1."""
     return log_pi - torch.distributions.Normal(prior_mean, prior_log_std.exp()).log_prob(action).sum(1, keepdim=True)
 
 
@@ -264,8 +259,7 @@ if __name__ == "__main__":
     q_optimizer = optim.Adam(list(qf1.parameters()) + list(qf2.parameters()), lr=args.q_lr)
     actor_optimizer = optim.Adam(list(actor.parameters()), lr=args.policy_lr)
 
-    # LaGO: load the frozen prior (checked against the env's spaces before any training). KL(pi || prior) takes
-    # the place of SAC's entropy term: the temperature is 0, and --autotune tunes kl_coef toward --kl-target
+    # LaGO: the frozen prior (checked against the env's spaces); KL(pi || prior) replaces the entropy term (alpha = 0)
     use_prior = args.kl_coef > 0
     if use_prior:
         prior = load_prior(
@@ -281,9 +275,7 @@ if __name__ == "__main__":
         phrasings = [task_instructions(task, args.instruction_split) for task in tasks]  # each env keeps one phrasing
         env_instructions = np.array([p[i % len(p)] for i, p in enumerate(phrasings)], dtype=object)
 
-        def prior_params_at(next_obs):
-            """The prior's (mean, log_std) at stored next observations, rows of consecutive vector steps: it reads
-            the raw observation (no task one-hot) and each env's instruction. The replay buffer calls it in batches."""
+        def prior_params_at(next_obs):  # rows of consecutive vector steps; the prior reads no task one-hot
             instructions = np.tile(env_instructions, len(next_obs) // args.num_envs).tolist()
             raw_next_obs = torch.as_tensor(next_obs[:, :raw_obs_dim], device=device)
             return prior.predict(raw_next_obs, instructions, args.prior_batch_size).cpu().numpy()
@@ -472,8 +464,7 @@ if __name__ == "__main__":
         print(f"model saved to {model_path}")
         episodic_returns, successes = evaluate_sac(
             model_path, make_env, args.env_id, args.eval_episodes, f"{run_name}-eval", Actor, device, args.capture_video,
-            seed=args.seed + 10_000,
-        )  # fmt: skip
+            seed=args.seed + 10_000)  # fmt: skip
         for idx, episodic_return in enumerate(episodic_returns):
             writer.add_scalar("eval/episodic_return", episodic_return, idx)
         writer.add_scalar("eval/success_rate", np.mean(successes), global_step)

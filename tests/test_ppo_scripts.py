@@ -242,6 +242,8 @@ def test_bad_input_fails_before_training_with_one_line_errors(tiny_priors, tmp_p
     )
     assert_refused(run_script(METAWORLD, ["--gamma", "nan"], tmp_path), "--gamma nan is out of range")
     assert_refused(run_script(CLEVR, ["--num-envs", "0"], tmp_path), "--num-envs 0 is out of range")
+    small = run_script(METAWORLD, ["--total-timesteps", "100", "--num-steps", "128"], tmp_path)
+    assert_refused(small, "--total-timesteps 100 is less than one rollout")
     assert_refused(run_script(CLEVR, ["--resume", "runs/nothing"], tmp_path), "no checkpoint.pt there")
     (tmp_path / "runs" / "broken").mkdir(parents=True)
     (tmp_path / "runs" / "broken" / "checkpoint.pt").write_bytes(b"not a checkpoint")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from cleanrl_lago.utils.cli import check_ranges
+from cleanrl_lago.utils.cli import check_budget, check_ranges
 from cleanrl_lago.utils.runs import EpisodeStats, Progress
 
 
@@ -70,6 +70,37 @@ def test_out_of_range_options_are_refused_by_name(field, value, message):
     check_ranges(Options())
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         check_ranges(Options(**{field: value}))
+
+
+@dataclass
+class PPOBudget:
+    total_timesteps: int = 512
+    num_envs: int = 4
+    num_steps: int = 128
+    num_minibatches: int = 4
+
+
+@dataclass
+class SACBudget:
+    total_timesteps: int = 101
+    learning_starts: int = 100
+
+
+def test_a_budget_that_trains_nothing_is_refused(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    check_budget(PPOBudget())  # exactly one rollout, one minibatch per 128 samples
+    check_budget(SACBudget())  # one update
+    with pytest.raises(ValueError, match=r"--total-timesteps 511 is less than one rollout .* = 512\)"):
+        check_budget(PPOBudget(total_timesteps=511))
+    with pytest.raises(ValueError, match="--num-minibatches 513 is more than the 512 samples"):
+        check_budget(PPOBudget(num_minibatches=513))
+    check_budget(PPOBudget(num_minibatches=512))
+    with pytest.raises(ValueError, match="--total-timesteps 100 is not above --learning-starts 100"):
+        check_budget(SACBudget(total_timesteps=100))
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun a rollout is every rank's
+    with pytest.raises(ValueError, match=r"x 2 ranks = 1024\)"):
+        check_budget(PPOBudget(total_timesteps=1023))
+    check_budget(PPOBudget(total_timesteps=1024))
 
 
 def test_stop_flag_sets_on_the_first_signal_and_interrupts_on_a_second_ctrl_c():

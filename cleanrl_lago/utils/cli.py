@@ -74,6 +74,33 @@ def check_ranges(args: Any) -> None:
             raise ValueError(f"--{name.replace('_', '-')} {value} is out of range: it must be {rule}")
 
 
+def check_budget(args: Any) -> None:
+    """Raise ValueError when ``--total-timesteps`` is too small for any update to happen: less than one
+    PPO rollout (``num_envs * num_steps``, times ``WORLD_SIZE`` under torchrun), or no more than SAC's
+    ``learning_starts``; and when PPO's minibatches would be empty (more minibatches than a rank's samples)."""
+    total = args.total_timesteps
+    if hasattr(args, "num_steps"):
+        rollout = args.num_envs * args.num_steps
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        ranks = f" x {world} ranks" if world > 1 else ""
+        if total < rollout * world:
+            raise ValueError(
+                f"--total-timesteps {total} is less than one rollout (--num-envs {args.num_envs} x --num-steps "
+                f"{args.num_steps}{ranks} = {rollout * world}): nothing would be trained; raise --total-timesteps "
+                f"to at least {rollout * world}"
+            )
+        if args.num_minibatches > rollout:
+            raise ValueError(
+                f"--num-minibatches {args.num_minibatches} is more than the {rollout} samples of a rollout: "
+                f"every minibatch would be empty; use at most {rollout}"
+            )
+    if hasattr(args, "learning_starts") and total <= args.learning_starts:
+        raise ValueError(
+            f"--total-timesteps {total} is not above --learning-starts {args.learning_starts}: nothing would be "
+            "trained; raise --total-timesteps or lower --learning-starts"
+        )
+
+
 def _one_line_excepthook(exc_type, exc, tb):
     if issubclass(exc_type, REFUSALS) and not os.environ.get("CLEANRL_LAGO_TRACEBACK"):
         sys.stdout.flush()
@@ -84,8 +111,11 @@ def _one_line_excepthook(exc_type, exc, tb):
 
 
 def cli(args_class: type[T], args: list[str] | None = None, description: str | None = None) -> T:
-    """``tyro.cli(args_class)``, then the range checks; from here on a refusal is one line on stderr."""
+    """``tyro.cli(args_class)``, then the range and budget checks; from here on a refusal is one line on
+    stderr."""
     sys.excepthook = _one_line_excepthook
     parsed = tyro.cli(args_class, args=args, description=description)
     check_ranges(parsed)
+    if hasattr(parsed, "total_timesteps"):
+        check_budget(parsed)
     return parsed
