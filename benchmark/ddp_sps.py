@@ -17,7 +17,7 @@ CLEVR-Robot has no data-parallel variant (its env steps are cheap; see docs/dist
 import argparse
 import os
 
-from cleanrl_lago.utils.benchmark import REPO, run_training
+from cleanrl_lago.utils.launch import REPO, run_training
 
 SINGLE = REPO / "cleanrl_lago" / "ppo_lago_metaworld.py"
 MULTIGPU = REPO / "cleanrl_lago" / "ppo_lago_metaworld_multigpu.py"

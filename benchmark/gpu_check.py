@@ -38,7 +38,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 import cleanrl_lago.envs  # noqa: F401  (registers CLEVR-Robot-v0)
-from cleanrl_lago.utils.benchmark import REPO, run_training
+from cleanrl_lago.utils.launch import REPO, run_training
 from priors import DEFAULT_LM, build_prior, load_lm, load_prior
 from priors.lm import resolve_lm_folder
 

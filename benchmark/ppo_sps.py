@@ -14,7 +14,7 @@ each run's own maximum resident set size.
 import argparse
 import statistics
 
-from cleanrl_lago.utils.benchmark import REPO, run_training
+from cleanrl_lago.utils.launch import REPO, run_training
 
 SCRIPTS = {
     "metaworld": (

@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cleanrl_lago.utils.benchmark import scalar_events
+from cleanrl_lago.utils.launch import scalar_events
 from priors.atomic import write_file_atomically
 
 REPO = Path(__file__).resolve().parents[1]

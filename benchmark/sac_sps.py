@@ -14,7 +14,7 @@ size of each run (a running maximum: the runs go in order of size).
 
 import argparse
 
-from cleanrl_lago.utils.benchmark import REPO, run_training
+from cleanrl_lago.utils.launch import REPO, run_training
 from priors import DEFAULT_PRIORS
 
 SCRIPT = REPO / "cleanrl_lago" / "sac_lago.py"

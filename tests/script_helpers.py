@@ -1,11 +1,11 @@
 """The scripts in tests: runs, their TensorBoard scalars (one implementation for tests and benchmarks,
-``cleanrl_lago.utils.benchmark``), and a script with its LaGO lines removed."""
+``cleanrl_lago.utils.launch``), and a script with its LaGO lines removed."""
 
 import runpy
 import signal
 import sys
 
-from cleanrl_lago.utils.benchmark import REPO, only_run, run_script, run_torchrun, scalars, script_env
+from cleanrl_lago.utils.launch import REPO, only_run, run_script, run_torchrun, scalars, script_env
 
 __all__ = [
     "REPO",

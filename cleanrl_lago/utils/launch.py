@@ -1,6 +1,6 @@
-"""Running the single-file scripts from Python, for the tests and the benchmarks alike (as CleanRL's
-``cleanrl_utils/benchmark.py``): a subprocess per run (or a torchrun launch) with its wall time and peak
-memory, and the TensorBoard scalars it logged."""
+"""Launching the single-file scripts from Python, for the tests and the benchmarks alike: a subprocess per run
+(or a torchrun launch) with its wall time and peak memory, and the TensorBoard scalars it logged. (CleanRL's
+``cleanrl_utils/benchmark.py`` launches runs too; here ``benchmark/`` holds the measurements themselves.)"""
 
 from __future__ import annotations
 
