@@ -21,7 +21,7 @@ from torch.distributions.categorical import Categorical
 from torch.utils.tensorboard import SummaryWriter
 
 import cleanrl_lago.envs  # noqa: F401  (registers CLEVR-Robot-v0)
-from cleanrl_lago.utils import runs
+from cleanrl_lago.utils import monitoring, runs
 from cleanrl_lago.utils.cli import cli
 
 
@@ -259,7 +259,7 @@ if __name__ == "__main__":
     next_obs = torch.Tensor(next_obs).to(device)
     next_done = torch.zeros(args.num_envs).to(device)
     next_instructions = infos["instruction"]  # LaGO
-    episodes, start_iteration = runs.EpisodeStats(args.num_envs), 1
+    episodes, start_iteration = monitoring.EpisodeStats(args.num_envs), 1
     checkpointed = dict(agent=agent, optimizer=optimizer, envs=envs, episodes=episodes)
     if use_prior:  # LaGO
         checkpointed.update(log_kl_coef=log_kl_coef, kl_coef_optimizer=kl_coef_optimizer)  # LaGO
@@ -268,7 +268,7 @@ if __name__ == "__main__":
         next_obs, next_done = (x.to(device) for x in checkpoint["carry"])
         next_instructions = np.array([env.unwrapped.instruction for env in envs.envs], dtype=object)  # LaGO
     start_step = global_step
-    stop, progress = runs.StopFlag(), runs.Progress(args.total_timesteps, global_step)
+    stop, progress = runs.StopFlag(), monitoring.Progress(args.total_timesteps, global_step)
 
     for iteration in range(start_iteration, args.num_iterations + 1):
         iteration_start = time.time()

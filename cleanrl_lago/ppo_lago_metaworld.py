@@ -23,7 +23,7 @@ from torch.distributions.normal import Normal
 from torch.utils.tensorboard import SummaryWriter
 
 from cleanrl_lago.envs.metaworld_tasks import env_tasks, make_metaworld_env, task_instructions, task_one_hot
-from cleanrl_lago.utils import runs
+from cleanrl_lago.utils import monitoring, runs
 from cleanrl_lago.utils.cli import cli
 from cleanrl_lago.utils.normalization import RunningMeanStd
 
@@ -290,7 +290,7 @@ if __name__ == "__main__":
     next_raw_obs = torch.as_tensor(next_raw_obs, dtype=torch.float64, device=device)
     next_done = torch.zeros(args.num_envs).to(device)
     next_obs = observe(next_raw_obs)
-    episodes, start_iteration = runs.EpisodeStats(args.num_envs), 1
+    episodes, start_iteration = monitoring.EpisodeStats(args.num_envs), 1
     checkpointed = dict(agent=agent, optimizer=optimizer, envs=envs, episodes=episodes)
     if use_prior:  # LaGO
         checkpointed.update(log_kl_coef=log_kl_coef, kl_coef_optimizer=kl_coef_optimizer)  # LaGO
@@ -298,7 +298,7 @@ if __name__ == "__main__":
         global_step, start_iteration = runs.restore(checkpoint, **checkpointed)
         next_obs, next_raw_obs, next_done = (x.to(device) for x in checkpoint["carry"])
     start_step = global_step
-    stop, progress = runs.StopFlag(), runs.Progress(args.total_timesteps, global_step)
+    stop, progress = runs.StopFlag(), monitoring.Progress(args.total_timesteps, global_step)
 
     for iteration in range(start_iteration, args.num_iterations + 1):
         iteration_start = time.time()

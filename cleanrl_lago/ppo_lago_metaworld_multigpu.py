@@ -33,7 +33,7 @@ from torch.distributions.normal import Normal
 from torch.utils.tensorboard import SummaryWriter
 
 from cleanrl_lago.envs.metaworld_tasks import env_tasks, make_metaworld_env, task_instructions, task_one_hot
-from cleanrl_lago.utils import runs
+from cleanrl_lago.utils import monitoring, runs
 from cleanrl_lago.utils.cli import cli
 from cleanrl_lago.utils.env_state import concat_env_states, get_env_state, slice_env_state  # DDP
 from cleanrl_lago.utils.normalization import RunningMeanStd
@@ -437,7 +437,7 @@ if __name__ == "__main__":
     next_raw_obs = torch.as_tensor(next_raw_obs, dtype=torch.float64, device=device)
     next_done = torch.zeros(args.num_envs).to(device)
     next_obs = observe(next_raw_obs)
-    episodes, start_iteration = runs.EpisodeStats(args.num_envs), 1
+    episodes, start_iteration = monitoring.EpisodeStats(args.num_envs), 1
     checkpointed = dict(agent=agent, optimizer=optimizer, envs=envs, episodes=episodes)
     if use_prior:  # LaGO
         checkpointed.update(log_kl_coef=log_kl_coef, kl_coef_optimizer=kl_coef_optimizer)  # LaGO
@@ -446,7 +446,8 @@ if __name__ == "__main__":
         global_step, start_iteration = runs.restore(checkpoint, **checkpointed)
         next_obs, next_raw_obs, next_done = (x.to(device) for x in checkpoint["carry"])
     start_step = global_step
-    signalled, progress = runs.StopFlag(), runs.Progress(args.total_timesteps, global_step) if rank == 0 else Silent()  # DDP
+    signalled = runs.StopFlag()  # DDP: this rank's flag; all ranks stop together (any_rank below)
+    progress = monitoring.Progress(args.total_timesteps, global_step) if rank == 0 else Silent()  # DDP
 
     for iteration in range(start_iteration, args.num_iterations + 1):
         iteration_start = time.time()

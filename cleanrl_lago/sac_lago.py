@@ -21,7 +21,7 @@ from priors import DEFAULT_PRIORS, Quantization, load_prior
 from torch.utils.tensorboard import SummaryWriter
 
 from cleanrl_lago.envs.metaworld_tasks import env_tasks, make_metaworld_env, policy_input, task_instructions, task_one_hot
-from cleanrl_lago.utils import runs
+from cleanrl_lago.utils import monitoring, runs
 from cleanrl_lago.utils.buffers import PriorReplayBuffer, ReplayBuffer
 from cleanrl_lago.utils.cli import cli
 
@@ -304,7 +304,7 @@ if __name__ == "__main__":
     obs, _ = envs.reset(seed=args.seed)
     obs = policy_input(obs, one_hot)
     envs.action_space.seed(args.seed)
-    episodes = runs.EpisodeStats(args.num_envs)  # checkpoints hold the envs' state: a resume continues exactly
+    episodes = monitoring.EpisodeStats(args.num_envs)  # checkpoints hold the envs' state: a resume continues exactly
     checkpointed = dict(actor=actor, qf1=qf1, qf2=qf2, qf1_target=qf1_target, qf2_target=qf2_target, replay_buffer=rb)
     checkpointed.update(q_optimizer=q_optimizer, actor_optimizer=actor_optimizer, envs=envs, episodes=episodes)
     if args.autotune:
@@ -317,7 +317,7 @@ if __name__ == "__main__":
         alpha = log_alpha.exp().item() if args.autotune else alpha
     kl_coef = log_kl_coef.exp().item() if use_prior and tune_kl_coef else args.kl_coef  # LaGO
     start_step, num_iterations = global_step, args.total_timesteps // args.num_envs
-    stop, progress = runs.StopFlag(), runs.Progress(args.total_timesteps, global_step)
+    stop, progress = runs.StopFlag(), monitoring.Progress(args.total_timesteps, global_step)
     for iteration in range(start_iteration, num_iterations + 1):
         global_step += args.num_envs
         # ALGO LOGIC: put action logic here

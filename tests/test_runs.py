@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import priors.atomic
-from cleanrl_lago.utils import runs
+from cleanrl_lago.utils import monitoring, runs
 from priors.atomic import write_file_atomically, write_folder_atomically
 
 
@@ -42,7 +42,7 @@ def make_objects():
     optimizer.step()
     envs = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2)
     envs.reset(seed=5)
-    episodes = runs.EpisodeStats(2)
+    episodes = monitoring.EpisodeStats(2)
     episodes.ever_success[:] = [True, False]
     return dict(
         net=net,
@@ -128,7 +128,7 @@ def final(mask, returns, lengths, success=None):
 
 
 def test_episode_success_is_any_step_of_the_episode():
-    stats = runs.EpisodeStats(3)
+    stats = monitoring.EpisodeStats(3)
     # Step 1: env 0 succeeds; env 2 reports a success value that does not count (masked: just reset).
     infos = {"success": np.array([1.0, 0.0, 1.0]), "_success": np.array([True, True, False])}
     assert stats.finished(infos) == []
@@ -148,12 +148,12 @@ def test_episode_success_is_any_step_of_the_episode():
 
 
 def test_episodes_without_success_info_and_state_round_trip():
-    stats = runs.EpisodeStats(2)
+    stats = monitoring.EpisodeStats(2)
     assert stats.finished({"final_info": final([False, True], [0.0, 3.0], [0, 9])}) == [(3.0, 9, 0.0)]
     stats.ever_success[:] = [True, False]
     state = stats.state_dict()
     stats.ever_success[:] = [False, True]  # the saved state is a copy
-    other = runs.EpisodeStats(2)
+    other = monitoring.EpisodeStats(2)
     other.load_state_dict(state)
     state["ever_success"][:] = [False, False]  # and so is the loaded one
     assert other.ever_success.tolist() == [True, False]

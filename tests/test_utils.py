@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cleanrl_lago.utils.cli import check_budget, check_ranges
-from cleanrl_lago.utils.runs import EpisodeStats, Progress
+from cleanrl_lago.utils.monitoring import EpisodeStats, Progress
 
 
 class Terminal(io.StringIO):

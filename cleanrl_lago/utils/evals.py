@@ -13,7 +13,8 @@ import gymnasium as gym
 import torch
 
 from cleanrl_lago.envs.metaworld_tasks import policy_input, task_one_hot
-from cleanrl_lago.utils.runs import EpisodeStats, save_atomic
+from cleanrl_lago.utils.monitoring import EpisodeStats
+from cleanrl_lago.utils.runs import save_atomic
 
 
 class Evaluation(NamedTuple):
