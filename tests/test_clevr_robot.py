@@ -220,7 +220,7 @@ def test_bad_input_gets_clear_errors():
         env.step(np.array([1, 2]))
     env.step(np.int64(3))
     env.step(np.array(4))
-    with pytest.raises(ValueError, match="unknown instruction_split 'valid'"):
+    with pytest.raises(ValueError, match="unknown instruction split 'valid'"):
         ClevrRobotEnv(instruction_split="valid")
     with pytest.raises(ValueError, match="unknown reset options"):
         env.reset(options={"goals": (0, 0, 1)})

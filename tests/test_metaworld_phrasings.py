@@ -20,11 +20,11 @@ from cleanrl_lago.envs.metaworld_tasks import (
     ALL_TASKS,
     DESCRIPTION_TEMPLATES,
     MT10_TASKS,
-    SPLIT_ALIASES,
     SPLITS,
     make_metaworld_env,
     task_instructions,
 )
+from cleanrl_lago.envs.splits import SPLIT_ALIASES
 from priors.demonstrations import METADATA_KEY, load_demonstrations
 
 THREE = ("train", "validation", "test")

@@ -30,6 +30,8 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
+from cleanrl_lago.envs.splits import resolve_split, with_aliases
+
 COLORS: tuple[str, ...] = ("red", "blue", "green", "purple", "cyan")
 RELATIONS: tuple[str, ...] = ("left", "right", "front", "behind")
 RELATION_DIRECTIONS = np.array([(-1.0, 0.0), (1.0, 0.0), (0.0, 1.0), (0.0, -1.0)])
@@ -132,9 +134,8 @@ INSTRUCTION_TEMPLATES: dict[str, tuple[str, ...]] = {
         "Rearrange things: {a} orb {rel_short} {b} orb.",
     ),
 }
-SPLIT_ALIASES = {"heldout": "test"}
-"""Other names of splits: ``"heldout"`` (the earlier name of the test phrasings) is ``"test"``."""
-INSTRUCTION_SPLITS: tuple[str, ...] = (*INSTRUCTION_TEMPLATES, *SPLIT_ALIASES)
+INSTRUCTION_SPLITS: tuple[str, ...] = with_aliases(tuple(INSTRUCTION_TEMPLATES))
+"""Every accepted split name (:mod:`cleanrl_lago.envs.splits`): the four splits, then ``"heldout"``."""
 
 
 def instruction_text(goal: tuple[int, int, int], template: str) -> str:
@@ -146,8 +147,7 @@ def instruction_text(goal: tuple[int, int, int], template: str) -> str:
 
 def split_templates(split: str) -> tuple[str, ...]:
     """The templates of ``split`` (``"train"``, ``"validation"``, ``"test"`` or its alias ``"heldout"``, ``"novel"``)."""
-    _check_split(split)
-    return INSTRUCTION_TEMPLATES[SPLIT_ALIASES.get(split, split)]
+    return INSTRUCTION_TEMPLATES[resolve_split(split, tuple(INSTRUCTION_TEMPLATES))]
 
 
 def sample_instruction(goal: tuple[int, int, int], split: str, rng: np.random.Generator) -> str:
@@ -184,15 +184,6 @@ def goal_encoding(goal: tuple[int, int, int]) -> np.ndarray:
     enc[NUM_BALLS + rel] = 1.0
     enc[NUM_BALLS + len(RELATIONS) + b] = 1.0
     return enc
-
-
-def _check_split(split: str) -> None:
-    if split not in INSTRUCTION_SPLITS:
-        raise ValueError(
-            f"unknown instruction_split {split!r}: choose one of {list(INSTRUCTION_SPLITS)} ('train' phrasings "
-            "for training, 'validation' for model selection, 'test' (alias 'heldout') and 'novel' (words no "
-            "train phrasing uses) for reporting only)"
-        )
 
 
 def _scene_xml(width: int, height: int) -> str:
@@ -260,7 +251,7 @@ class ClevrRobotEnv(gym.Env):
         width: int = 256,
         height: int = 256,
     ):
-        _check_split(instruction_split)
+        resolve_split(instruction_split, tuple(INSTRUCTION_TEMPLATES))
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"unsupported render_mode {render_mode!r}: use None or 'rgb_array'")
         self.instruction_split = instruction_split

@@ -26,12 +26,12 @@ import metaworld  # noqa: F401  (registers the Meta-World/* environments)
 import numpy as np
 from metaworld.env_dict import ALL_V3_ENVIRONMENTS, MT10_V3
 
+from cleanrl_lago.envs.splits import resolve_split, with_aliases
+
 ALL_TASKS: tuple[str, ...] = tuple(ALL_V3_ENVIRONMENTS)
 MT10_TASKS: tuple[str, ...] = tuple(MT10_V3)
-SPLIT_ALIASES = {"heldout": "test"}
-"""Other names of splits: ``"heldout"`` (the earlier name of the test phrasings) is ``"test"``."""
-SPLITS: tuple[str, ...] = ("train", "validation", "test", *SPLIT_ALIASES)
-"""Every accepted split name: the three splits, then their aliases."""
+SPLITS: tuple[str, ...] = with_aliases(("train", "validation", "test"))
+"""Every accepted split name (:mod:`cleanrl_lago.envs.splits`): the three splits, then ``"heldout"``."""
 
 # Hand-written phrasings of the MT10 tasks. Within a task the splits share no sentence frame:
 # "Please ...", "Can you ...?", "Your job is to ...", "Go ahead and ...", "Try to ...", "Let's ...",
@@ -467,20 +467,11 @@ def check_task(task: str) -> str:
     raise ValueError(f"unknown Meta-World task {task!r}.{hint} Valid tasks: {', '.join(sorted(ALL_TASKS))}")
 
 
-def _check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise ValueError(
-            f"unknown instruction split {split!r}: choose one of {list(SPLITS)} ('train' phrasings for "
-            "training, 'validation' for model selection, 'test' (alias 'heldout') for reporting only)"
-        )
-
-
 def task_instructions(task: str, split: str = "train") -> list[str]:
     """The instructions of a Meta-World v3 task in one split: ``"train"``, ``"validation"`` or
     ``"test"`` (alias ``"heldout"``)."""
     check_task(task)
-    _check_split(split)
-    split = SPLIT_ALIASES.get(split, split)
+    split = resolve_split(split, ("train", "validation", "test"))
     if task in _MT10_INSTRUCTIONS:
         return list(_MT10_INSTRUCTIONS[task][split])
     desc, alt = _DESCRIPTIONS[task]
