@@ -1,5 +1,5 @@
 """Expert demonstrations for cleanrl-lago's benchmarks: the scripted experts run in the
-environments, and their episodes stored as Minari datasets (by :mod:`priors.demonstrations`, which
+environments, and their episodes stored as Minari datasets (by :mod:`priors.datasets`, which
 also loads them back). See ``docs/demonstrations.md``::
 
     python -m cleanrl_lago.demonstrations --env clevr --episodes 500

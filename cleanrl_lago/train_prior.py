@@ -16,7 +16,7 @@ import shlex
 import sys
 
 from priors import Prior
-from priors.demonstrations import dataset_metadata
+from priors.datasets import dataset_metadata
 from priors.training import TrainSettings, train
 
 from cleanrl_lago.demonstrations import collection_command

@@ -19,7 +19,7 @@ from priors.configuration import (
     PriorKind,
     Provenance,
 )
-from priors.demonstrations import Demonstrations, load_demonstrations
+from priors.datasets import Demonstrations, load_demonstrations
 from priors.evaluation import (
     EnvFactory,
     EvaluationEpisode,

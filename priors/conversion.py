@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import tyro
 
 from priors.configuration import PriorConfig
-from priors.demonstrations import load_demonstrations
+from priors.datasets import load_demonstrations
 from priors.evaluation import EnvFactory, success_by_split
 from priors.io import load_prior, push_prior_to_hub, save_prior
 from priors.lm import Quantization

@@ -1,6 +1,6 @@
 """Recording demonstrations and writing them as a Minari dataset (all or nothing), for
-:func:`priors.demonstrations.load_demonstrations` to read back; the stored format is described in
-:mod:`priors.demonstrations`.
+:func:`priors.datasets.load_demonstrations` to read back; the stored format is described in
+:mod:`priors.datasets`.
 
 An environment's package records episodes (:class:`EpisodeRecorder`) and writes them with
 :func:`write_dataset` given the spaces. A dataset is written to a hidden temporary folder under
@@ -28,7 +28,7 @@ from minari.dataset.minari_dataset import parse_dataset_id
 from minari.namespace import create_namespace, list_local_namespaces
 from minari.storage import get_dataset_path
 
-from priors.demonstrations import DEMONSTRATOR, FORMAT_VERSION, METADATA_KEY
+from priors.datasets import DEMONSTRATOR, FORMAT_VERSION, METADATA_KEY
 
 
 @dataclass

@@ -29,7 +29,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 
 from priors.configuration import LoraSettings, PriorKind, Provenance
-from priors.demonstrations import Demonstrations, load_demonstrations
+from priors.datasets import Demonstrations, load_demonstrations
 from priors.evaluation import EnvFactory, success_by_split
 from priors.io import push_prior_to_hub, save_prior
 from priors.lm import DEFAULT_LM, Quantization

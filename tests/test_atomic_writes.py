@@ -160,7 +160,7 @@ def test_prior_folder_write_is_atomic_at_every_step(tiny_lm, tmp_path, monkeypat
 
 
 def test_dataset_write_is_atomic_at_every_step(tmp_path, monkeypatch):
-    from priors.demonstrations import load_demonstrations
+    from priors.datasets import load_demonstrations
     from priors.recording import ExpertEpisode, write_dataset
 
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))

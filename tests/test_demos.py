@@ -23,7 +23,7 @@ from cleanrl_lago.envs.metaworld_tasks import (
     resolve_tasks,
     task_instructions,
 )
-from priors.demonstrations import METADATA_KEY, dataset_metadata, load_demonstrations
+from priors.datasets import METADATA_KEY, dataset_metadata, load_demonstrations
 
 MW_TASKS = ["reach-v3", "push-v3"]
 # Meta-World's own policies warn that their gains exceed the clipped action range.

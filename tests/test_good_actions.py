@@ -24,7 +24,7 @@ from cleanrl_lago.envs.clevr_expert import (
 from cleanrl_lago.envs.clevr_robot import INSTRUCTION_TEMPLATES, ClevrRobotEnv, all_goals, instruction_text
 from cleanrl_lago.envs.prior_envs import clevr_env
 from priors import build_prior
-from priors.demonstrations import METADATA_KEY, Demonstrations, load_demonstrations
+from priors.datasets import METADATA_KEY, Demonstrations, load_demonstrations
 from priors.training import TrainSettings, train, validate
 
 # red in the middle, blue and green behind it, purple and cyan in front

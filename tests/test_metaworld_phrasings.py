@@ -25,7 +25,7 @@ from cleanrl_lago.envs.metaworld_tasks import (
     task_instructions,
 )
 from cleanrl_lago.envs.splits import SPLIT_ALIASES
-from priors.demonstrations import METADATA_KEY, load_demonstrations
+from priors.datasets import METADATA_KEY, load_demonstrations
 
 THREE = ("train", "validation", "test")
 MT10_COUNTS = {"train": 16, "validation": 4, "test": 6}
