@@ -61,7 +61,8 @@ class TrainSettings:
     """the prior sees only the first this many observation entries (e.g. 10: CLEVR-Robot's ball
     positions without the numeric goal, so the goal must come from the instruction)"""
     lm_layers: int | None = None
-    """lm-instruction only: read the LM's hidden states after its first this many layers (default: all)"""
+    """LM kinds: run only the LM's first this many layers (lm: the soft tokens are read there; lm-instruction: the
+    instruction's states; default: all)"""
     random_lm: bool = False
     """LM kinds: the same LM architecture with random weights (seed 0), the no-pretraining control"""
     token_dropout: float = 0.0
