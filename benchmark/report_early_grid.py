@@ -1,4 +1,6 @@
-"""Aggregates of the results grid with rliable, as tables and PNG plots: ``python benchmark/results.py report``.
+"""The early grid's report (``python benchmark/results.py report --grid early``): rliable aggregates,
+performance profiles, probabilities of improvement, learning curves and the kl_coef sweep, as tables
+and PNG plots.
 
 Scores are final evaluation success rates (0..1), one per run. A "task" is a CLEVR-Robot phrasing
 split (train, held-out) or a Meta-World task; the aggregates pool every task and seed of a domain:
@@ -11,9 +13,7 @@ intervals over seeds.
 from __future__ import annotations
 
 import json
-import warnings
 from collections import defaultdict
-from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +21,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from report_common import (  # noqa: E402
+    bootstrap_ci,
+    interval_estimates,
+    load,
+    plot_aggregates,
+    seed_curves,
+    seeded_bootstrap,
+    smooth,
+)
 from rliable import library as rly  # noqa: E402
 from rliable import metrics  # noqa: E402
 
@@ -64,17 +73,6 @@ PAPER = {
 }
 
 
-def load(data: Path) -> list[dict]:
-    """The result records, each with its configuration's name (re-derived from the run's fields)."""
-    from results import Run
-
-    records = [json.loads(p.read_text()) for p in sorted(data.glob("*.json"))]
-    for r in records:
-        fields = {k: v for k, v in r["run"].items() if k in Run.__dataclass_fields__}
-        r["config"] = Run(**fields).config
-    return records
-
-
 def task_scores(record: dict) -> dict[tuple[str, str], float]:
     """{(domain, task): final evaluation success rate} of one run.
 
@@ -113,107 +111,15 @@ def score_matrices(records: list[dict], domain: str) -> tuple[dict[str, np.ndarr
     return {c: np.array([[by[c, t][s] for t in tasks] for s in seeds]) for c in present}, tasks
 
 
-@contextmanager
-def seeded_bootstrap(seed: int = 0):
-    """rliable's ``StratifiedBootstrap`` draws its indices from NumPy's *global* RNG (``np.random.choice``),
-    whatever ``random_state`` says (arch only seeds its own generator, which rliable's override of
-    ``update_indices`` never uses), so its intervals drifted between two runs of the report. This seeds
-    the global RNG for the duration and restores it afterwards."""
-    state = np.random.get_state()  # noqa: NPY002 (rliable draws from the legacy global RNG)
-    np.random.seed(seed)  # noqa: NPY002
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)  # inside rliable
-            yield
-    finally:
-        np.random.set_state(state)  # noqa: NPY002
-
-
-def interval_estimates(scores: dict[str, np.ndarray], reps: int):
-    def aggregates(x):
-        return np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x)])
-
-    with seeded_bootstrap():
-        return rly.get_interval_estimates(scores, aggregates, reps=reps)
-
-
-def bootstrap_ci(values: np.ndarray, rng: np.random.Generator, reps: int = 2000) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the mean of ``values`` (1-d)."""
-    if len(values) < 2:
-        return float(values.mean()), float(values.mean())
-    means = values[rng.integers(0, len(values), (reps, len(values)))].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
-def smooth(y: np.ndarray, window: int = SMOOTHING) -> np.ndarray:
-    """Trailing moving average (the first points average what there is)."""
-    cumsum = np.cumsum(np.insert(y, 0, 0.0))
-    counts = np.minimum(np.arange(1, len(y) + 1), window)
-    return (cumsum[1:] - cumsum[np.arange(1, len(y) + 1) - counts]) / counts
-
-
-def seed_curves(by: dict, n_points: int = 40) -> dict:
-    """{config: (x, mean, low, high, seeds)} from {config: {seed: [(x, y) of each of its runs]}}: each
-    seed's runs (one per task) interpolated onto a shared x grid and averaged, then the seeds averaged
-    with a 95% bootstrap interval."""
-    rng = np.random.default_rng(0)
-    out = {}
-    for config, seeds in by.items():
-        x_max = min(x[-1] for runs in seeds.values() for x, _ in runs)
-        x_min = max(x[0] for runs in seeds.values() for x, _ in runs)
-        grid = np.linspace(x_min, x_max, n_points)
-        per_seed = np.array(
-            [np.mean([np.interp(grid, x, y) for x, y in runs], axis=0) for runs in seeds.values()]
-        )
-        ci = np.array([bootstrap_ci(per_seed[:, i], rng) for i in range(n_points)])
-        out[config] = (grid, per_seed.mean(axis=0), ci[:, 0], ci[:, 1], len(seeds))
-    return out
-
-
 def curves(records, domain, configs, x_key: str, n_points: int = 40):
     """:func:`seed_curves` of the domain's runs: success rate smoothed over SMOOTHING logged points."""
     by = defaultdict(lambda: defaultdict(list))  # config -> seed -> [(x, y)]
     for r in records:
         if domain in domains_of(r) and r["config"] in configs and r["curve"]["step"]:
             by[r["config"]][r["run"]["seed"]].append(
-                (np.array(r["curve"][x_key]), smooth(np.array(r["curve"]["success_rate"])))
+                (np.array(r["curve"][x_key]), smooth(np.array(r["curve"]["success_rate"]), SMOOTHING))
             )
     return seed_curves(by, n_points)
-
-
-def plot_aggregates(
-    all_estimates, path: Path, colors=COLORS, paper_means=PAPER, xlabel="final success rate"
-) -> None:
-    """One row per domain: IQM and mean with their 95% intervals per configuration; crosses: the
-    paper's means (``paper_means``, {domain: {config: mean}})."""
-    fig, axes = plt.subplots(
-        len(all_estimates), 2, figsize=(10, 2.2 * len(all_estimates) + 0.6), squeeze=False
-    )
-    for row, (domain, (points, intervals)) in enumerate(all_estimates.items()):
-        configs = list(points)
-        for col, name in enumerate(("IQM", "Mean")):
-            ax = axes[row, col]
-            for i, config in enumerate(configs):
-                lo, hi = intervals[config][:, col]
-                ax.barh(i, hi - lo, left=lo, height=0.6, color=colors.get(config, "tab:green"), alpha=0.75)
-                ax.vlines(points[config][col], i - 0.3, i + 0.3, color="black")
-                paper = paper_means.get(domain, {}).get(config)
-                if col == 1 and paper is not None:
-                    ax.plot(paper, i, marker="x", color="black", markersize=8, label="paper (mean)")
-            ax.set_yticks(range(len(configs)), configs if col == 0 else [""] * len(configs), fontsize=8)
-            ax.set_xlim(-0.02, 1.02)
-            ax.set_title(f"{domain}: {name}", fontsize=10)
-            ax.grid(axis="x", alpha=0.3)
-        axes[row, 0].invert_yaxis()
-        axes[row, 1].invert_yaxis()
-        handles, labels = axes[row, 1].get_legend_handles_labels()
-        if handles:
-            axes[row, 1].legend(handles[:1], labels[:1], fontsize=7, loc="lower right")
-    for ax in axes[-1]:
-        ax.set_xlabel(f"{xlabel} (95% stratified bootstrap CI)", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_profiles(all_scores, path: Path, reps: int) -> None:
@@ -366,7 +272,7 @@ def report(data: Path, out: Path, reps: int = REPS) -> None:
         for domain, (points, intervals) in all_estimates.items()
     }
     (out / "summary.json").write_text(json.dumps({"aggregates": summary, "kl_sweep": sweep}, indent=1))
-    plot_aggregates(all_estimates, out / "aggregates.png")
+    plot_aggregates(all_estimates, out / "aggregates.png", COLORS, PAPER, "final success rate")
     plot_profiles(all_scores, out / "performance_profiles.png", reps // 10)
     plot_curves(records, out / "curves_steps.png", "step", "env steps")
     plot_curves(records, out / "curves_wall.png", "seconds", "wall-clock seconds (2 runs share 2 cores)")

@@ -28,7 +28,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from results_report import (  # noqa: E402
+from grid import FINAL_KL_SWEEP, FINAL_MAIN_KL, TRANSFER_TASKS  # noqa: E402
+from report_common import (  # noqa: E402
     bootstrap_ci,
     interval_estimates,
     load,
@@ -137,8 +138,6 @@ def run_scores(record: dict) -> dict[tuple[str, str], dict[str, float]]:
             return {(d, "CLEVR-Robot"): scores for d in (CLEVR_TRAIN, CLEVR_HELDOUT, CLEVR_HELDOUT_CLOSE)}
         return {({"train": CLEVR_TRAIN, "heldout": CLEVR_HELDOUT}[run["split"]], "CLEVR-Robot"): scores}
     scores = {"success": record["eval"]["success_rate"], "train_auc": train_auc(record)}
-    from results import TRANSFER_TASKS
-
     if run["env"] in TRANSFER_TASKS:
         return {(TRANSFER, run["env"]): scores}
     if run["algo"] == "sac":
@@ -208,8 +207,6 @@ def curves(records, domain, x_key: str, n_points: int = 40):
 def kl_sweep(records) -> dict[str, tuple[float, float, float, int]]:
     """{kl_coef label: (mean, low, high, runs)} of the primary CLEVR-Robot score, LM prior with train
     phrasings on the sweep's seeds (label "0": vanilla PPO; "auto": the auto-tuned coefficient)."""
-    from results import FINAL_KL_SWEEP, FINAL_MAIN_KL
-
     by = defaultdict(dict)
     for r in records:
         run = r["run"]

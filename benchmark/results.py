@@ -6,24 +6,17 @@
     python benchmark/results.py report                # rliable aggregates, tables and PNG plots in docs/
     python benchmark/results.py evaluate-clevr MODEL SEED   # the final grid's CLEVR-Robot score of an agent
 
-Two grids (``--grid``): ``final`` (the default; docs/results.md) measures the priors shipped since
-30 November 2026 at budgets ten times the first grid's, seeds 1-10 on CLEVR-Robot, with the
-configurations of ``final_grid``; its records go to ``benchmark/results/final/data/`` and its report
-(``final_report.py``) to ``docs/results/final/``. ``early`` (docs/results-early.md) is the first grid,
-kept as it was measured: records in ``benchmark/results/data/``, report by ``results_report.py``.
+Two grids (``--grid``), both defined in ``grid.py``: ``final`` (the default; docs/results.md) measures
+the priors shipped since 30 November 2026 at budgets ten times the first grid's, seeds 1-10 on
+CLEVR-Robot, with the configurations of ``final_grid``; its records go to
+``benchmark/results/final/data/`` and its report (``report_final_grid.py``) to ``docs/results/final/``.
+``early`` (docs/results-early.md) is the first grid, kept as it was measured: records in
+``benchmark/results/data/``, report by ``report_early_grid.py``.
 
 ``run`` writes one JSON file per finished run (atomically; a file that exists is not run again, so
 an interrupted grid resumes where it stopped). Each file holds the run's configuration and command,
 its final evaluation, its ``charts/success_rate`` learning curve (against env steps and against wall
 seconds) and its SPS. ``report`` reads only those files.
-
-Priors of the first grid: ``lm`` is the LM prior it was measured with, trained and run with its LM
-in fp32 (the scripts' default then); ``lm-bf16`` the same trained weights with the LM in bf16
-(``python -m cleanrl_lago.convert_prior``). ``lm``, ``mlp`` and ``random-lm`` lie in
-``benchmark/comparison_priors/``; ``mlp`` and ``random-lm`` were trained by the same command as
-``lm`` with only ``--kind`` changed (each ``config.json`` holds the exact command). The final grid's
-priors are listed in ``FINAL_PRIORS``. The folder is not called ``benchmark/priors``: that name would
-shadow the ``priors`` package for scripts run from here.
 """
 
 from __future__ import annotations
@@ -37,329 +30,19 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
+
+from grid import DATA, FINAL_DATA, GRIDS, REPO, Run
 
 from cleanrl_lago.utils.launch import scalar_events
 from priors.atomic import write_file_atomically
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / "benchmark" / "results" / "data"
-PRIORS = REPO / "benchmark" / "comparison_priors"
 DOCS = REPO / "docs" / "results"
-
-SEEDS = (1, 2, 3, 4, 5)
-# The first five MT10 tasks in Meta-World's own order (a fixed rule, not picked by outcome).
-METAWORLD_TASKS = ("reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3")
-KL_SWEEP = (0.2, 1.0)  # with the main 0.05, three values of kl_coef
-MAIN_KL = {"ppo": 0.05, "sac": 0.1}  # SAC: the coefficient's start, tuned toward --kl-target
-
-# Budgets, chosen so the whole grid fits a 2-core CPU in about 1.5 hours (see docs/results-early.md).
-# CLEVR-Robot is scored with sampled actions: at these budgets the policy is still close to uniform,
-# and its argmax repeats one push (vanilla PPO: about 32% sampled, 4% greedy).
-CLEVR_BUDGET = [
-    "--total-timesteps",
-    "20480",
-    "--num-envs",
-    "8",
-    "--num-steps",
-    "128",
-    "--eval-episodes",
-    "50",
-    "--no-eval-greedy",
-]
-PPO_METAWORLD_BUDGET = [
-    "--total-timesteps",
-    "10240",
-    "--num-steps",
-    "512",
-    "--num-minibatches",
-    "8",
-    "--max-episode-steps",
-    "200",
-    "--eval-episodes",
-    "10",
-]
-SAC_BUDGET = [
-    "--total-timesteps",
-    "3000",
-    "--learning-starts",
-    "1000",
-    "--max-episode-steps",
-    "200",
-    "--eval-episodes",
-    "10",
-]
-
-
-# The final grid (issue 13): the re-shipped priors (the LM reads the instruction), at budgets 10x the
-# early grid's, and more seeds. Every configuration of a domain shares one command but for the prior.
-FINAL_DATA = REPO / "benchmark" / "results" / "final" / "data"
 FINAL_DOCS = REPO / "docs" / "results" / "final"
-FINAL_SEEDS = tuple(range(1, 11))
-FINAL_MAIN_KL = {"ppo": 0.05, "sac": 0.1}  # the scripts' defaults, fixed before the grid ran
-FINAL_KL_SWEEP = (0.01, 0.2, 1.0, 5.0)  # and "auto" (toward the script's --kl-target), on seeds 1-3
-FINAL_CLOSE_KL = 1.0  # part 9: a coefficient at which PPO follows its prior closely (from the sweep)
-# The two MT10 tasks the transfer prior never saw (the last two in Meta-World's order).
-TRANSFER_TASKS = ("window-open-v3", "window-close-v3")
-FINAL_PRIORS = {  # key: (CLEVR-Robot prior, MT10 prior), relative to the repository
-    "lm": ("priors/pretrained/clevr-robot-smollm2", "priors/pretrained/metaworld-mt10-smollm2"),
-    "gru": (
-        "benchmark/comparison_priors/clevr-robot-gru-v1",
-        "benchmark/comparison_priors/metaworld-mt10-gru",
-    ),
-    "random-lm": ("benchmark/comparison_priors/clevr-robot-random-lm-layer4", None),
-    "lm-layer1": ("benchmark/comparison_priors/clevr-robot-lm-layer1", None),
-    "lm-transfer": (None, "benchmark/comparison_priors/metaworld-mt8-lm"),
-}
-FINAL_PRIOR_LABELS = {
-    "lm": "LM prior",
-    "gru": "GRU prior (no LM)",
-    "random-lm": "random-init LM prior",
-    "lm-layer1": "LM prior, 1 layer",
-    "lm-transfer": "LM prior, task unseen",
-}
-# CLEVR-Robot: 200 PPO iterations of 8 envs x 128 steps. With CleanRL's learning rate (2.5e-4) vanilla
-# PPO does not learn in this budget (entropy 3.675 of 3.689 at the end; sampled success 34%, random
-# pushes 30%); 1e-3 was the best of five settings tried on vanilla PPO alone, seed 1, before any prior
-# ran (docs/results.md, "Budgets"). Every configuration uses it.
-FINAL_CLEVR_BUDGET = [
-    "--total-timesteps",
-    "204800",
-    "--num-envs",
-    "8",
-    "--num-steps",
-    "128",
-    "--learning-rate",
-    "1e-3",
-    "--eval-episodes",
-    "20",
-]
-FINAL_PPO_METAWORLD_BUDGET = [  # 10x the early grid's
-    "--total-timesteps",
-    "102400",
-    "--num-steps",
-    "512",
-    "--num-minibatches",
-    "8",
-    "--max-episode-steps",
-    "200",
-    "--eval-episodes",
-    "20",
-]
-FINAL_SAC_BUDGET = [  # 10x the early grid's
-    "--total-timesteps",
-    "30000",
-    "--learning-starts",
-    "1000",
-    "--max-episode-steps",
-    "200",
-    "--eval-episodes",
-    "20",
-]
 # CLEVR-Robot agents are scored by the harness itself (evaluate_clevr): greedy and sampled actions,
 # success within 10 and within 50 pushes, over this many episodes each.
 FINAL_CLEVR_EVAL_EPISODES = 200
-
-
-@dataclass(frozen=True)
-class Run:
-    algo: str  # "ppo" or "sac"
-    env: str  # "clevr" or a Meta-World task
-    prior: str  # "none", "lm" (fp32 LM), "lm-bf16" (bf16 LM, the shipped default), "mlp" or "random-lm"
-    kl_coef: float
-    seed: int
-    split: str = "train"  # the instruction phrasings the prior is given while the agent trains
-    grid: str = "early"  # "early": the first grid (earlier priors, small budgets); "final": see FINAL_*
-    kl_schedule: str = "constant"  # or "auto" (kl_coef is then the coefficient's start)
-
-    @property
-    def config(self) -> str:
-        """The configuration's name in tables and plots (everything but env and seed)."""
-        if self.grid == "final":
-            return self._final_config()
-        if self.prior == "none":
-            return f"{self.algo.upper()}"
-        label = {
-            "lm": "LM prior",
-            "lm-bf16": "LM prior (bf16 LM)",
-            "mlp": "MLP prior",
-            "random-lm": "random-LM prior",
-        }
-        name = f"{self.algo.upper()} + {label[self.prior]}"
-        return name if self.kl_coef == MAIN_KL[self.algo] else f"{name}, kl_coef {self.kl_coef:g}"
-
-    def _final_config(self) -> str:
-        if self.prior == "none":
-            return self.algo.upper()
-        name = f"{self.algo.upper()} + {FINAL_PRIOR_LABELS[self.prior]}"
-        if self.kl_schedule == "auto":
-            return f"{name}, kl_coef auto"
-        return name if self.kl_coef == FINAL_MAIN_KL[self.algo] else f"{name}, kl_coef {self.kl_coef:g}"
-
-    @property
-    def run_id(self) -> str:
-        split = "" if self.split == "train" else f"__{self.split}"
-        kl = "auto" if self.kl_schedule == "auto" else f"{self.kl_coef:g}"
-        return f"{self.algo}__{self.env}{split}__{self.prior}__kl{kl}__seed{self.seed}"
-
-    @property
-    def data_dir(self) -> Path:
-        """Where this run's record lies: each grid has its own folder."""
-        return DATA if self.grid == "early" else FINAL_DATA
-
-    @property
-    def prior_path(self) -> Path | None:
-        """The comparison prior's folder (None: no prior, or the script's default prior)."""
-        if self.grid == "final":
-            if self.prior == "none":
-                return None
-            clevr, metaworld = FINAL_PRIORS[self.prior]
-            path = clevr if self.env == "clevr" else metaworld
-            if path is None:
-                raise ValueError(f"no {self.prior!r} prior for {self.env}")
-            return REPO / path
-        if self.prior in ("none", "lm-bf16"):
-            return None
-        name = "smollm2-fp32" if self.prior == "lm" else self.prior
-        return PRIORS / f"{'clevr-robot' if self.env == 'clevr' else 'metaworld-mt10'}-{name}"
-
-    def command(self) -> list[str]:
-        final = self.grid == "final"
-        if self.algo == "ppo" and self.env == "clevr":
-            script, budget = "ppo_lago_clevr.py", FINAL_CLEVR_BUDGET if final else CLEVR_BUDGET
-            env_args: list[str] = []
-        elif self.algo == "ppo":
-            script, budget = (
-                "ppo_lago_metaworld.py",
-                FINAL_PPO_METAWORLD_BUDGET if final else PPO_METAWORLD_BUDGET,
-            )
-            env_args = ["--env-id", self.env]
-        else:
-            script, budget = "sac_lago.py", FINAL_SAC_BUDGET if final else SAC_BUDGET
-            env_args = ["--env-id", self.env]
-        args = [str(REPO / "cleanrl_lago" / script), *env_args, *budget, "--seed", str(self.seed)]
-        args += ["--kl-coef", f"{self.kl_coef:g}", "--save-model", "--checkpoint-every", "0"]
-        if self.kl_schedule != "constant":
-            args += ["--kl-schedule", self.kl_schedule]
-        if self.split != "train":
-            args += ["--instruction-split", self.split]
-        if self.prior_path is not None:
-            args += ["--prior", str(self.prior_path)]
-        if final and self.prior == "lm-transfer":
-            args += ["--prior-allow-unseen-tasks"]
-        return args
-
-
-def grid(seeds=SEEDS) -> list[Run]:
-    """Every run, in the order they are run: the main comparison first, seed-major (a grid cut short
-    still has whole seeds), then SAC, then the kl_coef sweep.
-
-    The random-LM prior (is it the pretrained knowledge or the architecture?) is compared on
-    CLEVR-Robot, where the goal comes only from the instruction; on Meta-World the task is also
-    in the observation. On CLEVR-Robot each prior guides PPO once with the phrasings it was trained
-    on and once with held-out phrasings; vanilla PPO never reads the instruction (its observation
-    holds the goal), so one vanilla run serves both.
-    """
-    runs = []
-    for seed in seeds:
-        for env in ("clevr", *METAWORLD_TASKS):
-            runs.append(Run("ppo", env, "none", 0.0, seed))
-            runs.append(Run("ppo", env, "mlp", MAIN_KL["ppo"], seed))
-            runs.append(Run("ppo", env, "lm", MAIN_KL["ppo"], seed))
-            if env == "clevr":
-                runs.append(Run("ppo", env, "random-lm", MAIN_KL["ppo"], seed))
-                for prior in ("mlp", "lm", "random-lm"):
-                    runs.append(Run("ppo", env, prior, MAIN_KL["ppo"], seed, split="heldout"))
-    for seed in seeds:
-        for env in METAWORLD_TASKS:
-            runs.append(Run("sac", env, "none", 0.0, seed))
-            runs.append(Run("sac", env, "lm", MAIN_KL["sac"], seed))
-    for seed in seeds:
-        for kl in KL_SWEEP:
-            runs.append(Run("ppo", "clevr", "lm", kl, seed))
-    # The shipped default priors, trained with the LM in bf16 after the grid above was measured.
-    for seed in seeds:
-        for env in ("clevr", *METAWORLD_TASKS):
-            runs.append(Run("ppo", env, "lm-bf16", MAIN_KL["ppo"], seed))
-            if env == "clevr":
-                runs.append(Run("ppo", env, "lm-bf16", MAIN_KL["ppo"], seed, split="heldout"))
-            else:
-                runs.append(Run("sac", env, "lm-bf16", MAIN_KL["sac"], seed))
-    return runs
-
-
-def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
-    """The final grid, in the order it runs: parts whose records answer a question on their own come
-    first, seed-major inside each part (a part cut short still has whole seeds).
-
-    1. CLEVR-Robot, the main comparison: vanilla PPO; the LM prior with the train phrasings and with
-       held-out (test) phrasings; the GRU prior with held-out phrasings. Seeds 1-10.
-    2. Meta-World PPO: five MT10 tasks, vanilla / LM prior / GRU prior, seeds 1-5.
-    3. The GRU prior on CLEVR-Robot with the train phrasings, seeds 1-10.
-    4. The kl_coef sweep on CLEVR-Robot (LM prior, train phrasings), seeds 1-3, and the auto schedule.
-    5. Does a stronger LM guide better? The random-init LM and the 1-layer LM, both splits, seeds 1-5.
-    6. Meta-World SAC: vanilla / LM prior / GRU prior, seeds 1-3.
-    7. Transfer: PPO on the two MT10 tasks a prior never saw, vanilla / that prior, seeds 1-5.
-    8. Meta-World PPO with held-out phrasings: the LM and GRU priors given the MT10 test phrasings
-       (vanilla PPO never reads the instruction: part 2's runs are its baseline), seeds 1-3.
-    9. CLEVR-Robot with held-out phrasings at kl_coef 1, where PPO follows its prior more closely (the
-       sweep): do the LM, GRU and random-init LM priors, which differ alone, guide differently? Seeds 1-3.
-    10. The transfer experiment's control: the shipped MT10 LM prior, which was trained on the two
-        tasks, guides PPO on them. Can the budget show guidance on these tasks at all? Seeds 1-3.
-    """
-    runs = []
-
-    def first(n: int) -> list[int]:
-        """The given seeds among a part's planned ones (the grid's first ``n``): ``--seeds 4`` must not
-        run seed 4 of a part planned for seeds 1-3."""
-        return [seed for seed in seeds if seed in FINAL_SEEDS[:n]]
-
-    def add(algo, env, prior, seed, split="train", kl=None, schedule="constant"):
-        kl = FINAL_MAIN_KL[algo] if kl is None else kl
-        runs.append(Run(algo, env, prior, 0.0 if prior == "none" else kl, seed, split, "final", schedule))
-
-    for seed in seeds:
-        add("ppo", "clevr", "none", seed)
-        add("ppo", "clevr", "lm", seed)
-        add("ppo", "clevr", "lm", seed, "heldout")
-        add("ppo", "clevr", "gru", seed, "heldout")
-    for seed in first(5):
-        for env in METAWORLD_TASKS:
-            for prior in ("none", "lm", "gru"):
-                add("ppo", env, prior, seed)
-    for seed in seeds:
-        add("ppo", "clevr", "gru", seed)
-    for seed in first(3):
-        for kl in FINAL_KL_SWEEP:
-            add("ppo", "clevr", "lm", seed, kl=kl)
-        add("ppo", "clevr", "lm", seed, schedule="auto")
-    for seed in first(5):
-        for split in ("train", "heldout"):
-            for prior in ("random-lm", "lm-layer1"):
-                add("ppo", "clevr", prior, seed, split)
-    for seed in first(3):
-        for env in METAWORLD_TASKS:
-            for prior in ("none", "lm", "gru"):
-                add("sac", env, prior, seed)
-    for seed in first(5):
-        for env in TRANSFER_TASKS:
-            for prior in ("none", "lm-transfer"):
-                add("ppo", env, prior, seed)
-    for seed in first(3):
-        for env in METAWORLD_TASKS:
-            for prior in ("lm", "gru"):
-                add("ppo", env, prior, seed, "heldout")
-    for seed in first(3):
-        for prior in ("lm", "gru", "random-lm"):
-            add("ppo", "clevr", prior, seed, "heldout", kl=FINAL_CLOSE_KL)
-    for seed in first(3):
-        for env in TRANSFER_TASKS:
-            add("ppo", env, "lm", seed)
-    return runs
-
-
-GRIDS = {"early": grid, "final": final_grid}
 
 
 def evaluate_clevr(model_path: str, episodes: int, seed: int) -> dict[str, dict[str, float]]:
@@ -564,11 +247,11 @@ def main() -> None:
     elif args.command == "evaluate-clevr":
         print(json.dumps(evaluate_clevr(args.model, args.episodes, args.seed)))
     elif args.grid == "early":
-        from results_report import report
+        from report_early_grid import report  # imported here: rliable and matplotlib serve the reports alone
 
         report(DATA, DOCS)
     else:
-        from final_report import report
+        from report_final_grid import report
 
         report(FINAL_DATA, FINAL_DOCS)
 

@@ -115,7 +115,7 @@ def test_every_shipped_and_comparison_prior_loads_without_warnings():
         "clevr-robot-smollm2-fp32",
         "metaworld-mt10-mlp",
         "metaworld-mt10-smollm2-fp32",
-        # the final grid's (benchmark/results.py, FINAL_PRIORS)
+        # the final grid's (benchmark/grid.py, FINAL_PRIORS)
         "clevr-robot-gru-v1",
         "clevr-robot-random-lm-layer4",
         "clevr-robot-lm-layer1",

@@ -1,6 +1,8 @@
-"""The results grid (benchmark/results.py): its configurations, its commands against the scripts'
-own arguments, and the rliable report on synthetic records."""
+"""The results grids (benchmark/grid.py, run by benchmark/results.py): their configurations, their
+commands against the scripts' own arguments, the rliable reports on synthetic records, and the
+modules' imports (no circle)."""
 
+import ast
 import importlib
 import json
 import sys
@@ -11,12 +13,15 @@ import tyro
 from script_helpers import REPO
 
 sys.path.insert(0, str(REPO / "benchmark"))
+grid = importlib.import_module("grid")
 results = importlib.import_module("results")
-results_report = importlib.import_module("results_report")
+report_common = importlib.import_module("report_common")
+report_early_grid = importlib.import_module("report_early_grid")
+report_final_grid = importlib.import_module("report_final_grid")
 
 
 def test_grid_covers_the_issue():
-    runs = results.grid()
+    runs = grid.early_grid()
     assert len({r.run_id for r in runs}) == len(runs)
     seeds_per_config = {}
     for r in runs:
@@ -28,7 +33,7 @@ def test_grid_covers_the_issue():
         assert {r.prior for r in runs if r.algo == "ppo" and r.env == env} == {"none", "mlp", "lm", "lm-bf16"}
     assert {r.prior for r in runs if r.env == "clevr"} == {"none", "mlp", "lm", "random-lm", "lm-bf16"}
     heldout = {(r.prior, r.seed) for r in runs if r.split == "heldout"}
-    assert heldout == {(p, s) for p in ("mlp", "lm", "random-lm", "lm-bf16") for s in results.SEEDS}
+    assert heldout == {(p, s) for p in ("mlp", "lm", "random-lm", "lm-bf16") for s in grid.SEEDS}
     assert len({r.kl_coef for r in runs if r.env == "clevr" and r.prior == "lm"}) >= 3
     assert {r.env for r in runs if r.algo == "sac" and r.prior == "lm"} == metaworld
     assert {r.env for r in runs if r.algo == "sac" and r.prior == "lm-bf16"} == metaworld
@@ -40,7 +45,7 @@ def test_grid_covers_the_issue():
 
 @pytest.mark.parametrize("algo,env", [("ppo", "clevr"), ("ppo", "push-v3"), ("sac", "reach-v3")])
 def test_commands_parse_with_the_scripts_arguments(algo, env):
-    run = results.Run(algo, env, "random-lm", 0.05, 3, split="heldout" if env == "clevr" else "train")
+    run = grid.Run(algo, env, "random-lm", 0.05, 3, split="heldout" if env == "clevr" else "train")
     script, *argv = run.command()
     module = importlib.import_module(f"cleanrl_lago.{script.rsplit('/', 1)[1][:-3]}")
     args = tyro.cli(module.Args, args=argv)
@@ -78,16 +83,16 @@ def test_report_aggregates_and_plots(tmp_path):
     rng = np.random.default_rng(0)
     data = tmp_path / "data"
     data.mkdir()
-    runs = results.grid(seeds=(1, 2, 3))
+    runs = grid.early_grid(seeds=(1, 2, 3))
     for run in runs:
         (data / f"{run.run_id}.json").write_text(json.dumps(_record(run, rng)))
     out = tmp_path / "docs"
-    results_report.report(data, out, reps=500)
+    report_early_grid.report(data, out, reps=500)
     for name in ("aggregates", "performance_profiles", "curves_steps", "curves_wall", "kl_sweep"):
         assert (out / f"{name}.png").stat().st_size > 10_000
     summary = json.loads((out / "summary.json").read_text())
-    clevr = summary["aggregates"][results_report.CLEVR_HELDOUT]
-    assert set(clevr) == set(results_report.DOMAINS[results_report.CLEVR_HELDOUT])
+    clevr = summary["aggregates"][report_early_grid.CLEVR_HELDOUT]
+    assert set(clevr) == set(report_early_grid.DOMAINS[report_early_grid.CLEVR_HELDOUT])
     assert set(summary["aggregates"]["Meta-World (SAC)"]) == {
         "SAC",
         "SAC + LM prior",
@@ -112,12 +117,39 @@ def test_bootstrap_intervals_reproduce_exactly_and_leave_numpy_alone():
     scores = {"a": np.random.default_rng(1).random((5, 3)), "b": np.random.default_rng(2).random((5, 3))}
     np.random.seed(123)  # noqa: NPY002 (the legacy global RNG is what is tested)
     before = np.random.get_state()[1].copy()  # noqa: NPY002
-    first = results_report.interval_estimates(scores, reps=200)
+    first = report_common.interval_estimates(scores, reps=200)
     assert np.array_equal(np.random.get_state()[1], before)  # noqa: NPY002
-    second = results_report.interval_estimates(scores, reps=200)
+    second = report_common.interval_estimates(scores, reps=200)
     for config in scores:
         assert np.array_equal(first[0][config], second[0][config])
         assert np.array_equal(first[1][config], second[1][config])
+
+
+def _imports(module: str) -> set[str]:
+    """The top-level packages and modules that ``benchmark/<module>.py`` imports anywhere in its code."""
+    tree = ast.parse((REPO / "benchmark" / f"{module}.py").read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_runner_grid_and_reports_import_no_circle():
+    """results.py imports the grid and the reports; nothing it reaches imports it back (lazy imports
+    included), and the grid imports no report."""
+    local = {p.stem for p in (REPO / "benchmark").glob("*.py")}
+    reports = {name for name in local if name.startswith("report")}
+    reached, todo = set(), ["results"]
+    while todo:
+        new = (_imports(todo.pop()) & local) - reached
+        reached |= new
+        todo += new
+    assert {"grid", "report_common", "report_early_grid", "report_final_grid"} <= reached
+    assert "results" not in reached
+    assert not _imports("grid") & (reports | {"results"})
 
 
 # The final grid (issue 13): the re-shipped priors at budgets where vanilla PPO learns.
@@ -126,12 +158,12 @@ def test_bootstrap_intervals_reproduce_exactly_and_leave_numpy_alone():
 @pytest.mark.parametrize("seeds", [(4,), (4, 5), (1, 2, 3, 4), (10,)])
 def test_final_grid_given_seeds_is_the_planned_grid_restricted_to_them(seeds):
     """``run --seeds 4`` runs exactly the planned runs of seed 4, none of a part planned for seeds 1-3."""
-    planned = [r.run_id for r in results.final_grid() if r.seed in seeds]
-    assert [r.run_id for r in results.final_grid(seeds=seeds)] == planned
+    planned = [r.run_id for r in grid.final_grid() if r.seed in seeds]
+    assert [r.run_id for r in grid.final_grid(seeds=seeds)] == planned
 
 
 def test_final_grid_covers_the_issue():
-    runs = results.final_grid()
+    runs = grid.final_grid()
     assert len({r.run_id for r in runs}) == len(runs) and all(r.grid == "final" for r in runs)
 
     def seeds(**where):
@@ -148,33 +180,33 @@ def test_final_grid_covers_the_issue():
     sweep = {r.kl_coef for r in runs if r.env == "clevr" and r.prior == "lm" and r.kl_schedule == "constant"}
     assert len(sweep) >= 4 and max(sweep) >= 5
     assert seeds(env="clevr", prior="lm", kl_schedule="auto")
-    metaworld = {r.env for r in runs if r.env != "clevr" and r.env not in results.TRANSFER_TASKS}
+    metaworld = {r.env for r in runs if r.env != "clevr" and r.env not in grid.TRANSFER_TASKS}
     assert len(metaworld) >= 5
     for algo in ("ppo", "sac"):
         for env in metaworld:
             assert {r.prior for r in runs if r.algo == algo and r.env == env} == {"none", "lm", "gru"}
     # transfer: a prior that never saw the two tasks, and the control, the shipped prior that did
-    assert {r.prior for r in runs if r.env in results.TRANSFER_TASKS} == {"none", "lm-transfer", "lm"}
-    for env in results.TRANSFER_TASKS:
+    assert {r.prior for r in runs if r.env in grid.TRANSFER_TASKS} == {"none", "lm-transfer", "lm"}
+    for env in grid.TRANSFER_TASKS:
         assert len(seeds(env=env, prior="lm")) >= 3 and len(seeds(env=env, prior="lm-transfer")) >= 5
     for prior in (
         "lm",
         "gru",
         "random-lm",
     ):  # and on CLEVR-Robot at a coefficient where PPO follows its prior
-        assert len(seeds(env="clevr", prior=prior, split="heldout", kl_coef=results.FINAL_CLOSE_KL)) >= 3
+        assert len(seeds(env="clevr", prior=prior, split="heldout", kl_coef=grid.FINAL_CLOSE_KL)) >= 3
     for prior in ("lm", "gru"):  # Meta-World PPO with held-out phrasings too
         for env in metaworld:
             assert len(seeds(algo="ppo", env=env, prior=prior, split="heldout")) >= 3
     # budgets: at least 10x the early grid's, and 200k env steps on CLEVR-Robot
     for early, final in (
-        (results.CLEVR_BUDGET, results.FINAL_CLEVR_BUDGET),
-        (results.PPO_METAWORLD_BUDGET, results.FINAL_PPO_METAWORLD_BUDGET),
-        (results.SAC_BUDGET, results.FINAL_SAC_BUDGET),
+        (grid.CLEVR_BUDGET, grid.FINAL_CLEVR_BUDGET),
+        (grid.PPO_METAWORLD_BUDGET, grid.FINAL_PPO_METAWORLD_BUDGET),
+        (grid.SAC_BUDGET, grid.FINAL_SAC_BUDGET),
     ):
         steps = [int(b[b.index("--total-timesteps") + 1]) for b in (early, final)]
         assert steps[1] >= 10 * steps[0]
-    assert int(results.FINAL_CLEVR_BUDGET[1]) >= 200_000
+    assert int(grid.FINAL_CLEVR_BUDGET[1]) >= 200_000
     # every prior but the transfer prior (trained later) is in the repository, and the LM prior is the shipped one
     for run in runs:
         if run.prior not in ("none", "lm-transfer", "lm-layer1"):
@@ -187,11 +219,11 @@ def test_final_grid_covers_the_issue():
 @pytest.mark.parametrize(
     "run",
     [
-        results.Run("ppo", "clevr", "gru", 0.05, 4, "heldout", "final"),
-        results.Run("ppo", "clevr", "lm", 0.05, 2, "train", "final", "auto"),
-        results.Run("ppo", "window-open-v3", "lm-transfer", 0.05, 1, grid="final"),
-        results.Run("sac", "push-v3", "none", 0.0, 3, grid="final"),
-        results.Run("ppo", "push-v3", "gru", 0.05, 2, "heldout", "final"),
+        grid.Run("ppo", "clevr", "gru", 0.05, 4, "heldout", "final"),
+        grid.Run("ppo", "clevr", "lm", 0.05, 2, "train", "final", "auto"),
+        grid.Run("ppo", "window-open-v3", "lm-transfer", 0.05, 1, grid="final"),
+        grid.Run("sac", "push-v3", "none", 0.0, 3, grid="final"),
+        grid.Run("ppo", "push-v3", "gru", 0.05, 2, "heldout", "final"),
     ],
     ids=lambda r: r.run_id,
 )
@@ -209,7 +241,7 @@ def test_final_commands_parse_with_the_scripts_arguments(run):
         if run.algo == "ppo":
             assert args.instruction_split == run.split
         assert getattr(args, "prior_allow_unseen_tasks", False) == (run.prior == "lm-transfer")
-    assert run.data_dir == results.FINAL_DATA
+    assert run.data_dir == grid.FINAL_DATA
 
 
 def test_evaluate_clevr_matches_a_plain_episode_loop(tmp_path):
@@ -277,19 +309,18 @@ def _final_record(run, rng, shift=0.0):
     }
 
 
-def test_final_report_aggregates_improvement_and_gain(tmp_path):
-    final_report = importlib.import_module("final_report")
+def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
     rng = np.random.default_rng(0)
     data = tmp_path / "data"
     data.mkdir()
-    for run in results.final_grid(seeds=(1, 2, 3, 4)):
+    for run in grid.final_grid(seeds=(1, 2, 3, 4)):
         # the LM prior's CLEVR-Robot scores all lie above every other configuration's
         shift = 0.5 if run.env == "clevr" and run.prior == "lm" else 0.0
         (data / f"{run.run_id}.json").write_text(json.dumps(_final_record(run, rng, shift)))
-    summary = final_report.report(data, tmp_path / "docs", reps=300)
+    summary = report_final_grid.report(data, tmp_path / "docs", reps=300)
     for name in ("aggregates", "curves_steps", "curves_wall", "kl_sweep"):
         assert (tmp_path / "docs" / f"{name}.png").stat().st_size > 10_000
-    key = f"{final_report.CLEVR_HELDOUT} | sampled_50"
+    key = f"{report_final_grid.CLEVR_HELDOUT} | sampled_50"
     records = [json.loads(p.read_text()) for p in data.glob("ppo__clevr__heldout__lm__kl0.05__*.json")]
     lm = np.array([r["eval"]["sampled"]["within_50"] for r in records])
     vanilla = np.array(
@@ -308,9 +339,9 @@ def test_final_report_aggregates_improvement_and_gain(tmp_path):
     assert list(summary["kl_sweep"]) == ["0", "0.01", "0.05", "0.2", "1", "5", "auto"]
     assert all(n == 3 for *_, n in summary["kl_sweep"].values())
     # Meta-World PPO with held-out phrasings: vanilla PPO's runs (it never reads the instruction) are the baseline
-    heldout = summary["aggregates"][f"{final_report.MW_PPO_HELDOUT} | success"]
+    heldout = summary["aggregates"][f"{report_final_grid.MW_PPO_HELDOUT} | success"]
     assert set(heldout) == {"PPO", "PPO + LM prior", "PPO + GRU prior (no LM)"}
-    assert heldout["PPO"] == summary["aggregates"][f"{final_report.MW_PPO} | success"]["PPO"]
+    assert heldout["PPO"] == summary["aggregates"][f"{report_final_grid.MW_PPO} | success"]["PPO"]
     gru = [
         json.loads(p.read_text())["eval"]["success_rate"]
         for p in data.glob("ppo__*-v3__heldout__gru__kl0.05__seed*.json")
@@ -318,24 +349,24 @@ def test_final_report_aggregates_improvement_and_gain(tmp_path):
     ]
     assert heldout["PPO + GRU prior (no LM)"]["mean"] == pytest.approx(np.mean(gru))
     assert heldout["PPO + GRU prior (no LM)"]["runs"] == 3
-    close = summary["aggregates"][f"{final_report.CLEVR_HELDOUT_CLOSE} | sampled_50"]
-    assert set(close) == set(final_report.CLOSE_CONFIGS)
+    close = summary["aggregates"][f"{report_final_grid.CLEVR_HELDOUT_CLOSE} | sampled_50"]
+    assert set(close) == set(report_final_grid.CLOSE_CONFIGS)
     assert close["PPO"] == summary["aggregates"][key]["PPO"]  # vanilla PPO: the same runs for every split
     lm1 = [
         json.loads(p.read_text())["eval"]["sampled"]["within_50"]
         for p in data.glob("ppo__clevr__heldout__lm__kl1__*")
     ]
     assert close["PPO + LM prior, kl_coef 1"]["mean"] == pytest.approx(np.mean(lm1)) and len(lm1) == 3
-    assert summary["improvement"][f"{final_report.CLEVR_HELDOUT_CLOSE} | sampled_50"][
+    assert summary["improvement"][f"{report_final_grid.CLEVR_HELDOUT_CLOSE} | sampled_50"][
         "PPO + LM prior, kl_coef 1 > PPO + GRU prior (no LM), kl_coef 1"
     ] == [1.0, 1.0, 1.0]
-    transfer = summary["aggregates"][f"{final_report.TRANSFER} | success"]
+    transfer = summary["aggregates"][f"{report_final_grid.TRANSFER} | success"]
     assert set(transfer) == {"PPO", "PPO + LM prior, task unseen", "PPO + LM prior"}
     seen = [json.loads(p.read_text())["eval"]["success_rate"] for p in data.glob("ppo__window-*__lm__*")]
     assert transfer["PPO + LM prior"]["mean"] == pytest.approx(np.mean(seen)) and len(seen) == 6
     assert (
         transfer["PPO + LM prior"]
-        != summary["aggregates"][f"{final_report.MW_PPO} | success"]["PPO + LM prior"]
+        != summary["aggregates"][f"{report_final_grid.MW_PPO} | success"]["PPO + LM prior"]
     )
     # the speed table: the prior's share of the wall time, a median over runs (vanilla has no prior)
     shares = [json.loads(p.read_text())["prior_time_fraction"] for p in data.glob("sac__*__gru__*")]
