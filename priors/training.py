@@ -35,6 +35,7 @@ from priors.io import push_prior_to_hub, save_prior
 from priors.lm import DEFAULT_LM, Quantization
 from priors.modeling_base import Prior
 from priors.registry import build_prior
+from priors.resume import LoopState, checkpoint_path, load_state, save_state
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,8 @@ class TrainSettings:
     """TensorBoard logs go to runs_dir/prior__..."""
     push_to_hub: str | None = None
     """also upload the prior to this Hugging Face Hub repo id"""
+    resume: bool = False
+    """continue an interrupted training of --output after its last finished epoch (same options)"""
 
 
 def split_by_episode(demos: Demonstrations, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -275,8 +278,16 @@ def train(
     optimizer = torch.optim.AdamW(
         prior.trainable_parameters(), lr=args.learning_rate, weight_decay=args.weight_decay
     )
-    run_name = f"prior__{args.dataset.replace('/', '-')}__{args.kind}__{args.seed}__{int(time.time())}"
-    writer = SummaryWriter(f"{args.runs_dir}/{run_name}")
+    state_path, loop = checkpoint_path(args.output), LoopState()
+    if args.resume:
+        loop = load_state(state_path, args, prior, optimizer, rng)
+    loop.run_name = (
+        loop.run_name
+        or f"prior__{args.dataset.replace('/', '-')}__{args.kind}__{args.seed}__{int(time.time())}"
+    )
+    writer = SummaryWriter(
+        f"{args.runs_dir}/{loop.run_name}", purge_step=loop.step + 1 if loop.epoch else None
+    )
     batches = grouped_batches(
         train_rows, demos.instruction_ids, args.batch_size, args.instructions_per_batch, rng
     )
@@ -287,9 +298,11 @@ def train(
     use_sets = demos.action_sets is not None and prior.config.is_discrete
     selection = "val_set_nll" if use_sets else "val_nll"
     val_instruction_ids = demos.split_instruction_ids.get("validation")
-    best, best_state, stale, step, start = np.inf, None, 0, 0, time.time()
+    start = time.time() - loop.elapsed
     metrics: dict[str, float] = {}
-    for epoch in itertools.count(1) if args.epochs is None else range(1, args.epochs + 1):
+    for epoch in (
+        itertools.count(loop.epoch + 1) if args.epochs is None else range(loop.epoch + 1, args.epochs + 1)
+    ):
         prior.train()
         # disable=None: a progress bar on a terminal, nothing in logs and pipes
         progress = tqdm(
@@ -304,44 +317,44 @@ def train(
                 loss = prior.nll(obs, instructions, actions)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"training NLL became {loss.item()} at step {step}: lower --learning-rate "
+                    f"training NLL became {loss.item()} at step {loop.step}: lower --learning-rate "
                     "(the demonstrations themselves are finite)"
                 )
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(prior.trainable_parameters(), 1.0)
             optimizer.step()
-            step += 1
-            writer.add_scalar("prior/train_set_nll" if use_sets else "prior/train_nll", loss.item(), step)
+            loop.step += 1
+            writer.add_scalar(
+                "prior/train_set_nll" if use_sets else "prior/train_nll", loss.item(), loop.step
+            )
             progress.set_postfix(nll=f"{loss.item():.3f}")
         if len(val_rows):
             metrics = validate(prior, demos, val_rows, instruction_ids=val_instruction_ids)
         else:
             metrics = {selection: float(loss)}
         for name, value in metrics.items():
-            writer.add_scalar(f"prior/{name}", value, step)
+            writer.add_scalar(f"prior/{name}", value, loop.step)
         logger.info("epoch %d: %s", epoch, metrics)
+        loop.epoch, loop.elapsed = epoch, time.time() - start
+        if metrics[selection] < loop.best - 1e-4:
+            loop.best, loop.stale = metrics[selection], 0
+            loop.best_state = {k: v.clone() for k, v in prior.trainable_state_dict().items()}
+            loop.best_metrics = dict(metrics, epoch=epoch)
+        else:
+            loop.stale += 1
+        save_state(state_path, args, prior, optimizer, rng, loop)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-        if metrics[selection] < best - 1e-4:
-            best, stale = metrics[selection], 0
-            best_state = {k: v.clone() for k, v in prior.trainable_state_dict().items()}
-            best_metrics = dict(metrics, epoch=epoch)
-        else:
-            stale += 1
-            if stale >= args.patience:
-                logger.info("early stop after epoch %d (best epoch %d)", epoch, best_metrics["epoch"])
-                break
-        if args.max_minutes is not None and time.time() - start > 60 * args.max_minutes:
-            best_metrics["stopped_by_time_budget"] = 1.0
-            logger.info(
-                "time budget of %s min spent after epoch %d (best epoch %d)",
-                args.max_minutes,
-                epoch,
-                best_metrics["epoch"],
-            )
+        if loop.stale >= args.patience:
+            logger.info("early stop after epoch %d (best epoch %d)", epoch, loop.best_metrics["epoch"])
             break
-    prior.load_state_dict(best_state, strict=False)
+        if args.max_minutes is not None and loop.elapsed > 60 * args.max_minutes:
+            loop.best_metrics["stopped_by_time_budget"] = 1.0
+            logger.info("time budget of %s min spent after epoch %d", args.max_minutes, epoch)
+            break
+    best_metrics = loop.best_metrics
+    prior.load_state_dict(loop.best_state, strict=False)
     prior.eval()
     result = {k: round(float(v), 4) for k, v in best_metrics.items()}
     if "test" in demos.split_instruction_ids and len(val_rows):
@@ -365,7 +378,7 @@ def train(
         )
         for name, rate in rates.items():
             result[name] = round(rate, 4)
-            writer.add_scalar(f"prior/{name}", rate, step)
+            writer.add_scalar(f"prior/{name}", rate, loop.step)
     writer.close()
     prior.config = dataclasses.replace(
         prior.config,
@@ -381,6 +394,7 @@ def train(
         ),
     )
     save_prior(prior, args.output)
+    state_path.unlink(missing_ok=True)
     if args.push_to_hub:
         push_prior_to_hub(args.output, args.push_to_hub)
     return prior

@@ -246,3 +246,46 @@ def test_excluded_tasks_are_never_seen(datasets, tmp_path):
     ):
         with pytest.raises(ValueError, match=message):
             train_prior.main([*argv, "--output", str(tmp_path / "x"), "--exclude-tasks", *bad])
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    "kind, options",
+    [("lm", dict(n_obs_tokens=2)), ("lm-instruction", dict(lm_layers=1, lora_r=2, token_dropout=0.3))],
+)
+def test_a_resumed_training_saves_the_prior_of_an_uninterrupted_one_bit_for_bit(
+    datasets, tiny_lm, tmp_path, kind, options
+):
+    def settings(output, **changes):
+        return TrainSettings(
+            dataset="t/clevr/expert-v0", output=str(tmp_path / output), lm=tiny_lm, kind=kind, observation_dims=10,
+            hidden_size=32, epochs=4, patience=10, batch_size=32, instructions_per_batch=4, max_steps_per_epoch=3,
+            eval_episodes=0, runs_dir=str(tmp_path / "runs"), **options, **changes,
+        )  # fmt: skip
+
+    whole = train(settings("whole"))
+
+    def stop_after_epoch_2(epoch, metrics):
+        if epoch == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train(settings("resumed"), on_epoch=stop_after_epoch_2)
+    state = tmp_path / "resumed.training.pt"
+    assert state.is_file() and not (tmp_path / "resumed").exists()
+    with pytest.raises(ValueError, match=r"written with other settings \(--learning-rate\)"):
+        train(settings("resumed", resume=True, learning_rate=1e-3))
+    epochs = []
+    resumed = train(settings("resumed", resume=True), on_epoch=lambda e, m: epochs.append(e))
+    assert epochs == [3, 4] and not state.exists()
+    expected, got = whole.trainable_state_dict(), resumed.trainable_state_dict()
+    assert expected.keys() == got.keys() and all(torch.equal(expected[k], got[k]) for k in expected)
+    metrics = [load_prior(tmp_path / name).config.provenance.metrics for name in ("whole", "resumed")]
+    for m in metrics:
+        m.pop("train_seconds")
+    assert metrics[0] == metrics[1]
+    with pytest.raises(FileNotFoundError, match="no training state at"):
+        train(settings("resumed", resume=True))
