@@ -49,3 +49,52 @@ def test_lago_fences_are_balanced_and_the_loop_is_not_wrapped(script):
 def test_single_process_scripts_carry_no_data_parallel_code(script):
     source = (REPO / "cleanrl_lago" / script).read_text()
     assert "torch.distributed" not in source and "# DDP" not in source
+
+
+def module_imports(package: str) -> dict[str, set[str]]:
+    """{module: the modules of the project it imports, anywhere in its body} for every module of ``package``
+    (``priors``, ``cleanrl_lago``; ``benchmark``'s files import each other by bare name)."""
+    graph = {}
+    for path in sorted((REPO / package).rglob("*.py")):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        graph[name] = imported
+    return graph
+
+
+def test_priors_files_stay_small_and_the_layers_import_downward_only():
+    """priors/ is a small library: no module over 400 lines. benchmark/ sits above cleanrl_lago/, which sits
+    above priors/: priors imports neither, cleanrl_lago never imports benchmark."""
+    for path in (REPO / "priors").glob("*.py"):
+        assert path.read_text().count("\n") <= 400, f"{path.name} is over 400 lines"
+    for module, imported in module_imports("priors").items():
+        assert not any(i.split(".")[0] in ("cleanrl_lago", "benchmark") for i in imported), module
+    benchmark_modules = {p.stem for p in (REPO / "benchmark").glob("*.py")}
+    for module, imported in module_imports("cleanrl_lago").items():
+        assert not any(i.split(".")[0] in benchmark_modules | {"benchmark"} for i in imported), module
+
+
+@pytest.mark.parametrize("package", ["priors", "cleanrl_lago"])
+def test_no_import_circles(package):
+    graph = module_imports(package)
+    edges = {m: {i for i in imported if i in graph and i != m} for m, imported in graph.items()}
+    edges = {m: {i for i in e if not m.startswith(i + ".") and not (i == package)} for m, e in edges.items()}
+    state: dict[str, int] = {}
+
+    def visit(module, path):
+        state[module] = 1
+        for nxt in sorted(edges[module]):
+            assert state.get(nxt) != 1, "import circle: " + " -> ".join([*path, nxt])
+            if nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
