@@ -81,6 +81,7 @@ FINAL_PRIORS = {  # key: (CLEVR-Robot prior, MT10 prior), relative to the reposi
     "random-lm": ("benchmark/comparison_priors/clevr-robot-random-lm-layer4", None),
     "lm-layer1": ("benchmark/comparison_priors/clevr-robot-lm-layer1", None),
     "lm-transfer": (None, "benchmark/comparison_priors/metaworld-mt8-lm"),
+    "gemma": ("benchmark/comparison_priors/clevr-robot-gemma-layer4", None),
 }
 FINAL_PRIOR_LABELS = {
     "lm": "LM prior",
@@ -88,6 +89,7 @@ FINAL_PRIOR_LABELS = {
     "random-lm": "random-init LM prior",
     "lm-layer1": "LM prior, 1 layer",
     "lm-transfer": "LM prior, task unseen",
+    "gemma": "Gemma-3-270M prior",
 }
 # CLEVR-Robot: 200 PPO iterations of 8 envs x 128 steps. With CleanRL's learning rate (2.5e-4) vanilla
 # PPO does not learn in this budget (entropy 3.675 of 3.689 at the end; sampled success 34%, random
@@ -274,6 +276,8 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
        sweep): do the LM, GRU and random-init LM priors, which differ alone, guide differently? Seeds 1-3.
     10. The transfer experiment's control: the shipped MT10 LM prior, which was trained on the two
         tasks, guides PPO on them. Can the budget show guidance on these tasks at all? Seeds 1-3.
+    11. Does a larger LM guide better? The shipped design on Gemma-3-270M (twice SmolLM2-135M's
+        parameters), both splits, seeds 1-5 (issue 24).
     """
     runs = []
 
@@ -323,6 +327,9 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
     for seed in first(3):
         for env in TRANSFER_TASKS:
             add("ppo", env, "lm", seed)
+    for seed in first(5):
+        for split in ("train", "heldout"):
+            add("ppo", "clevr", "gemma", seed, split)
     return runs
 
 

@@ -63,6 +63,7 @@ CLEVR_CONFIGS = (
     "PPO + GRU prior (no LM)",
     "PPO + random-init LM prior",
     "PPO + LM prior, 1 layer",
+    "PPO + Gemma-3-270M prior",
 )
 CLOSE_CONFIGS = (  # part 9: the priors at a coefficient where PPO follows them closely
     "PPO",
@@ -85,6 +86,8 @@ PAIRS = (  # (X, Y): does X beat Y?
     ("PPO + LM prior", "PPO + GRU prior (no LM)"),
     ("PPO + LM prior", "PPO + random-init LM prior"),
     ("PPO + LM prior", "PPO + LM prior, 1 layer"),
+    ("PPO + Gemma-3-270M prior", "PPO + LM prior"),
+    ("PPO + Gemma-3-270M prior", "PPO"),
     ("PPO + LM prior, kl_coef 1", "PPO"),
     ("PPO + LM prior, kl_coef 1", "PPO + GRU prior (no LM), kl_coef 1"),
     ("PPO + LM prior, kl_coef 1", "PPO + random-init LM prior, kl_coef 1"),
@@ -106,6 +109,7 @@ COLORS = {
     "SAC + GRU prior (no LM)": "tab:blue",
     "PPO + random-init LM prior": "tab:orange",
     "PPO + LM prior, 1 layer": "tab:purple",
+    "PPO + Gemma-3-270M prior": "tab:brown",
     "PPO + LM prior, task unseen": "tab:pink",
     "PPO + LM prior, kl_coef 1": "tab:red",
     "PPO + GRU prior (no LM), kl_coef 1": "tab:blue",
