@@ -41,6 +41,29 @@ def test_prefix_cache_matches_full_recompute(tiny_lm, action_space):
     assert (other - full).abs().max() > 1e-2
 
 
+def test_prompts_cached_together_equal_each_prompt_alone_and_the_cache_keeps_to_its_bytes(tiny_lm):
+    """Prompts of different lengths run left-padded in one call; each cached entry is the LM's own keys and
+    values of that prompt alone, padding cut off. Past ``max_cached_bytes`` the least recently used go."""
+    from transformers import DynamicCache
+
+    prior = build_prior(observation_space=observation_space(), action_space=DISCRETE, lm=tiny_lm)
+    prompts = list(dict.fromkeys(mixed_instructions(10)))
+    assert len({len(prior.token_ids(p)) for p in prompts}) > 1  # padding is exercised
+    together = prior._prefix_kvs(prompts, chunk=len(prompts))
+    for prompt, kv in zip(prompts, together, strict=True):
+        cache = DynamicCache()
+        with torch.no_grad():
+            prior.lm(input_ids=torch.tensor([prior.token_ids(prompt)]), use_cache=True, past_key_values=cache)
+        alone = torch.stack([torch.stack([layer.keys[0], layer.values[0]]) for layer in cache.layers])
+        torch.testing.assert_close(kv, alone, atol=1e-5, rtol=0)
+    entry = together[0].numel() * together[0].element_size()
+    prior.max_cached_bytes = 2 * entry  # room for two prompts of the first one's length or so
+    prior._prefix_kvs(["open the drawer"])
+    assert list(prior._prefix_cache)[-1] == ("open the drawer", 0)
+    assert sum(v.numel() * v.element_size() for v in prior._prefix_cache.values()) <= 2 * entry
+    assert prompts[0] not in {key for key, _ in prior._prefix_cache}  # the oldest went first
+
+
 def test_cached_path_trains_projection_exactly(tiny_lm):
     """Without LoRA the cache is used under grad too; its gradients equal the full pass's."""
     prior = build_prior(observation_space=observation_space(), action_space=DISCRETE, lm=tiny_lm)
