@@ -191,8 +191,8 @@ def cmd_run(args) -> None:
     print(f"{len(todo)} runs to do, {args.workers} at a time, budget {args.budget_minutes} min", flush=True)
 
     def one(run: Run) -> None:
-        if time.time() > deadline:
-            return
+        if time.time() > deadline or (run.data_dir / f"{run.run_id}.json").exists():
+            return  # past the budget, or done meanwhile (by another runner)
         if (missing := _missing_prior(run)) is not None:
             print(f"{run.run_id}: missing comparison prior {missing}; see docs/results.md", flush=True)
             return
