@@ -82,6 +82,7 @@ FINAL_PRIORS = {  # key: (CLEVR-Robot prior, MT10 prior), relative to the reposi
     "lm-layer1": ("benchmark/comparison_priors/clevr-robot-lm-layer1", None),
     "lm-transfer": (None, "benchmark/comparison_priors/metaworld-mt8-lm"),
     "gemma": ("benchmark/comparison_priors/clevr-robot-gemma-layer4", None),
+    "soft-token": ("benchmark/comparison_priors/clevr-robot-soft-token-layer4", None),
 }
 FINAL_PRIOR_LABELS = {
     "lm": "LM prior",
@@ -90,6 +91,7 @@ FINAL_PRIOR_LABELS = {
     "lm-layer1": "LM prior, 1 layer",
     "lm-transfer": "LM prior, task unseen",
     "gemma": "Gemma-3-270M prior",
+    "soft-token": "LaGO soft-token prior",
 }
 # CLEVR-Robot: 200 PPO iterations of 8 envs x 128 steps. With CleanRL's learning rate (2.5e-4) vanilla
 # PPO does not learn in this budget (entropy 3.675 of 3.689 at the end; sampled success 34%, random
@@ -278,6 +280,8 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
         tasks, guides PPO on them. Can the budget show guidance on these tasks at all? Seeds 1-3.
     11. Does a larger LM guide better? The shipped design on Gemma-3-270M (twice SmolLM2-135M's
         parameters), both splits, seeds 1-5 (issue 24).
+    12. Does LaGO's own design guide as well as the shipped one? One soft token through SmolLM2's first 4
+        layers, trained to convergence (frozen LM), both splits, seeds 1-5 (issue 24).
     """
     runs = []
 
@@ -330,6 +334,9 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
     for seed in first(5):
         for split in ("train", "heldout"):
             add("ppo", "clevr", "gemma", seed, split)
+    for seed in first(5):
+        for split in ("train", "heldout"):
+            add("ppo", "clevr", "soft-token", seed, split)
     return runs
 
 

@@ -64,6 +64,7 @@ CLEVR_CONFIGS = (
     "PPO + random-init LM prior",
     "PPO + LM prior, 1 layer",
     "PPO + Gemma-3-270M prior",
+    "PPO + LaGO soft-token prior",
 )
 CLOSE_CONFIGS = (  # part 9: the priors at a coefficient where PPO follows them closely
     "PPO",
@@ -88,6 +89,8 @@ PAIRS = (  # (X, Y): does X beat Y?
     ("PPO + LM prior", "PPO + LM prior, 1 layer"),
     ("PPO + Gemma-3-270M prior", "PPO + LM prior"),
     ("PPO + Gemma-3-270M prior", "PPO"),
+    ("PPO + LaGO soft-token prior", "PPO + LM prior"),
+    ("PPO + LaGO soft-token prior", "PPO"),
     ("PPO + LM prior, kl_coef 1", "PPO"),
     ("PPO + LM prior, kl_coef 1", "PPO + GRU prior (no LM), kl_coef 1"),
     ("PPO + LM prior, kl_coef 1", "PPO + random-init LM prior, kl_coef 1"),
@@ -110,6 +113,7 @@ COLORS = {
     "PPO + random-init LM prior": "tab:orange",
     "PPO + LM prior, 1 layer": "tab:purple",
     "PPO + Gemma-3-270M prior": "tab:brown",
+    "PPO + LaGO soft-token prior": "tab:olive",
     "PPO + LM prior, task unseen": "tab:pink",
     "PPO + LM prior, kl_coef 1": "tab:red",
     "PPO + GRU prior (no LM), kl_coef 1": "tab:blue",

@@ -121,7 +121,8 @@ def test_every_shipped_and_comparison_prior_loads_without_warnings():
         "clevr-robot-lm-layer1",
         "metaworld-mt10-gru",
         "metaworld-mt8-lm",
-        "clevr-robot-gemma-layer4",  # part 11, written in format 3
+        "clevr-robot-gemma-layer4",  # parts 11 and 12, written in format 3
+        "clevr-robot-soft-token-layer4",
     }
     V2_DEFAULTS = {  # noqa: N806 -- the fields version 2 wrote for every kind, at their defaults
         "lm_name": None,

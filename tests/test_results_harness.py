@@ -197,6 +197,7 @@ def test_final_grid_covers_the_issue():
         assert len(seeds(env="clevr", prior=prior, split="heldout", kl_coef=grid.FINAL_CLOSE_KL)) >= 3
     for split in ("train", "heldout"):  # a larger LM (Gemma-3-270M) on CLEVR-Robot, both splits
         assert len(seeds(env="clevr", prior="gemma", split=split)) >= 5
+        assert len(seeds(env="clevr", prior="soft-token", split=split)) >= 5  # LaGO's own design
     for prior in ("lm", "gru"):  # Meta-World PPO with held-out phrasings too
         for env in metaworld:
             assert len(seeds(algo="ppo", env=env, prior=prior, split="heldout")) >= 3
