@@ -331,12 +331,10 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
     for seed in first(3):
         for env in TRANSFER_TASKS:
             add("ppo", env, "lm", seed)
-    for seed in first(5):
-        for split in ("train", "heldout"):
-            add("ppo", "clevr", "gemma", seed, split)
-    for seed in first(5):
-        for split in ("train", "heldout"):
-            add("ppo", "clevr", "soft-token", seed, split)
+    for prior in ("gemma", "soft-token"):  # parts 11 and 12
+        for seed in first(5):
+            for split in ("train", "heldout"):
+                add("ppo", "clevr", prior, seed, split)
     return runs
 
 

@@ -19,8 +19,11 @@ from rliable import metrics  # noqa: E402
 
 
 def load(data: Path) -> list[dict]:
-    """The result records, each with its configuration's name (re-derived from the run's fields)."""
+    """The result records, each with its configuration's name (re-derived from the run's fields); none is
+    a SystemExit that says how to make them."""
     records = [json.loads(p.read_text()) for p in sorted(data.glob("*.json"))]
+    if not records:
+        raise SystemExit(f"no results in {data}: run `python benchmark/results.py run` first")
     for r in records:
         fields = {k: v for k, v in r["run"].items() if k in Run.__dataclass_fields__}
         r["config"] = Run(**fields).config
