@@ -115,6 +115,7 @@ def clevr_episodes(
     max_episode_steps: int | None = None,
     behaviour: dict[str, float] | None = None,
     tolerance: float = GOOD_TOLERANCE,
+    mislabel_goals: bool = False,
 ) -> Iterator[ExpertEpisode]:
     """Run CLEVR-Robot episodes; episode ``i`` resets with seed ``seed + i``.
 
@@ -125,6 +126,10 @@ def clevr_episodes(
     with ``np.random.default_rng((seed + i, 1))``. Each episode also records a validation and a test
     phrasing of its goal, drawn with ``np.random.default_rng((seed + i, 2))``: priors select models
     on the first and report the second; they train on the train phrasing only.
+
+    ``mislabel_goals`` records a deliberately wrong dataset (the control of a prior that misleads):
+    every phrasing names :func:`opposite_goal` of the goal the expert pursues, its train phrasing drawn
+    after the other splits' with the same generator.
     """
     kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
     env = gym.make(CLEVR_ENV_ID, instruction_split="train", **kwargs)
@@ -146,10 +151,18 @@ def clevr_episodes(
                     break
             ep.label(*expert_labels(env.unwrapped, tolerance))
             phrasing_rng = np.random.default_rng((seed + i, 2))
-            other = {split: sample_instruction(env.unwrapped.goal, split, phrasing_rng) for split in OTHER_SPLITS}
-            yield ep.finish(seed + i, CLEVR_ENV_ID, info["instruction"], np.int64, policy=policy, split_instructions=other)
+            named = opposite_goal(env.unwrapped.goal) if mislabel_goals else env.unwrapped.goal
+            other = {split: sample_instruction(named, split, phrasing_rng) for split in OTHER_SPLITS}
+            instruction = sample_instruction(named, "train", phrasing_rng) if mislabel_goals else info["instruction"]
+            yield ep.finish(seed + i, CLEVR_ENV_ID, instruction, np.int64, policy=policy, split_instructions=other)
     finally:
         env.close()
+
+
+def opposite_goal(goal: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The goal with the opposite relation: left <-> right, front <-> behind (``RELATIONS`` pairs them)."""
+    a, relation, b = goal
+    return a, relation ^ 1, b
 
 
 def balls_touching_wall(observations: np.ndarray, margin: float = 0.01) -> np.ndarray:
@@ -282,13 +295,14 @@ def collect_clevr(
     command: str | None = None,
     behaviour: dict[str, float] | None = None,
     tolerance: float = GOOD_TOLERANCE,
+    mislabel_goals: bool = False,
 ) -> CollectionSummary:
     """Collect CLEVR-Robot episodes, labelled by the expert, into the Minari dataset ``dataset_id``
-    (who acts: ``behaviour``, see :func:`clevr_episodes`)."""
+    (who acts: ``behaviour``; ``mislabel_goals``: see :func:`clevr_episodes`)."""
     check_new_dataset(dataset_id, overwrite)
     behaviour = behaviour or {"expert": 1.0}
     start = time.perf_counter()
-    gen = clevr_episodes(episodes, seed, max_episode_steps, behaviour, tolerance)
+    gen = clevr_episodes(episodes, seed, max_episode_steps, behaviour, tolerance, mislabel_goals)
     collected = _with_progress(gen, episodes)
     spaces_env = ClevrRobotEnv()
     spaces_env.close()
@@ -299,6 +313,7 @@ def collect_clevr(
         "max_episode_steps": max_episode_steps or gym.spec(CLEVR_ENV_ID).max_episode_steps,
         "behaviour_shares": behaviour,
         "good_action_tolerance": tolerance,
+        "mislabel_goals": mislabel_goals,
         "command": command or f"{COMMAND} --env clevr --episodes {episodes} --seed {seed}",
     }
     path = write_dataset(
@@ -431,6 +446,9 @@ class Args:
     (default: equal)"""
     good_action_tolerance: float = GOOD_TOLERANCE
     """CLEVR-Robot: a push is good when no push makes the goal hold and its cost is within this of the best"""
+    mislabel_goals: bool = False
+    """CLEVR-Robot, a control for a prior that misleads: every instruction names the opposite relation
+    (left <-> right, front <-> behind) of the goal the expert pursues"""
     episodes_per_task: int = 20
     """Meta-World: number of episodes per task"""
     seed: int = 0
@@ -471,8 +489,11 @@ def main(argv: list[str] | None = None) -> CollectionSummary:
                 command=command,
                 behaviour=parse_behaviours(args.behaviour, args.behaviour_shares, env="clevr"),
                 tolerance=args.good_action_tolerance,
+                mislabel_goals=args.mislabel_goals,
             )
         else:
+            if args.mislabel_goals:
+                raise ValueError("--mislabel-goals is for CLEVR-Robot only: drop it, or use --env clevr")
             tasks = resolve_tasks(args.tasks)
             summary = collect_metaworld(
                 tasks,

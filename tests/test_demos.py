@@ -203,3 +203,26 @@ def test_command_line(datasets_path):
     assert dataset_metadata("t/cli/expert-v0") == meta
     with pytest.raises(SystemExit):
         demos.main(["--env", "atari"])
+
+
+def test_mislabelled_goals_name_the_opposite_relation():
+    """The wrong-prior control: the same episodes (observations, actions, labels), but every phrasing names
+    the goal with the opposite relation of the one the expert pursues (read from the observation's goal
+    encoding: ball A one-hot, relation one-hot, ball B one-hot)."""
+    from cleanrl_lago.envs.clevr_robot import COLORS, RELATIONS, instruction_text, split_templates
+
+    opposite = {"left": "right", "right": "left", "front": "behind", "behind": "front"}
+    true = list(demos.clevr_episodes(4, seed=3))
+    wrong = list(demos.clevr_episodes(4, seed=3, mislabel_goals=True))
+    for ep, bad in zip(true, wrong, strict=True):
+        np.testing.assert_array_equal(ep.observations, bad.observations)
+        np.testing.assert_array_equal(ep.expert_actions, bad.expert_actions)
+        code = ep.observations[0][10:]
+        n = len(COLORS)
+        a, rel, b = int(code[:n].argmax()), int(code[n : n + 4].argmax()), int(code[n + 4 :].argmax())
+        named = (a, RELATIONS.index(opposite[RELATIONS[rel]]), b)
+        for split, text in {"train": bad.instruction, **bad.split_instructions}.items():
+            assert text in [instruction_text(named, t) for t in split_templates(split)], (split, text)
+        assert ep.instruction in [instruction_text((a, rel, b), t) for t in split_templates("train")]
+    with pytest.raises(ValueError, match="CLEVR-Robot only"):
+        demos.main(["--env", "metaworld", "--tasks", "reach-v3", "--mislabel-goals"])
