@@ -83,7 +83,14 @@ FINAL_PRIORS = {  # key: (CLEVR-Robot prior, MT10 prior), relative to the reposi
     "lm-transfer": (None, "benchmark/comparison_priors/metaworld-mt8-lm"),
     "gemma": ("benchmark/comparison_priors/clevr-robot-gemma-layer4", None),
     "soft-token": ("benchmark/comparison_priors/clevr-robot-soft-token-layer4", None),
+    # Priors of graded quality (issue 25): the shipped command on 1%, 5% and 20% of the demonstrations
+    # (the same mix, 30 / 150 / 600 episodes), and on the full data with every goal mislabelled.
+    "lm-n30": ("benchmark/comparison_priors/clevr-robot-smollm2-n30", None),
+    "lm-n150": ("benchmark/comparison_priors/clevr-robot-smollm2-n150", None),
+    "lm-n600": ("benchmark/comparison_priors/clevr-robot-smollm2-n600", None),
+    "lm-mislabelled": ("benchmark/comparison_priors/clevr-robot-smollm2-mislabelled", None),
 }
+GRADED_PRIORS = ("lm-n30", "lm-n150", "lm-n600", "lm", "lm-mislabelled")  # the full data's is the shipped one
 FINAL_PRIOR_LABELS = {
     "lm": "LM prior",
     "gru": "GRU prior (no LM)",
@@ -92,6 +99,10 @@ FINAL_PRIOR_LABELS = {
     "lm-transfer": "LM prior, task unseen",
     "gemma": "Gemma-3-270M prior",
     "soft-token": "LaGO soft-token prior",
+    "lm-n30": "LM prior, 1% of the data",
+    "lm-n150": "LM prior, 5% of the data",
+    "lm-n600": "LM prior, 20% of the data",
+    "lm-mislabelled": "LM prior, goals mislabelled",
 }
 # CLEVR-Robot: 200 PPO iterations of 8 envs x 128 steps. With CleanRL's learning rate (2.5e-4) vanilla
 # PPO does not learn in this budget (entropy 3.675 of 3.689 at the end; sampled success 34%, random
@@ -135,14 +146,14 @@ FINAL_SAC_BUDGET = [  # 10x the early grid's
 
 @dataclass(frozen=True)
 class Run:
-    algo: str  # "ppo" or "sac"
+    algo: str  # "ppo", "sac", or "prior" (the prior acting alone: no training)
     env: str  # "clevr" or a Meta-World task
     prior: str  # "none", "lm" (fp32 LM), "lm-bf16" (bf16 LM, the shipped default), "mlp" or "random-lm"
     kl_coef: float
     seed: int
     split: str = "train"  # the instruction phrasings the prior is given while the agent trains
     grid: str = "early"  # "early": the first grid (earlier priors, small budgets); "final": see FINAL_*
-    kl_schedule: str = "constant"  # or "auto" (kl_coef is then the coefficient's start)
+    kl_schedule: str = "constant"  # "auto" or "linear" (kl_coef is then the coefficient's start)
 
     @property
     def config(self) -> str:
@@ -163,15 +174,20 @@ class Run:
     def _final_config(self) -> str:
         if self.prior == "none":
             return self.algo.upper()
+        if self.algo == "prior":
+            return f"{FINAL_PRIOR_LABELS[self.prior]} alone"
         name = f"{self.algo.upper()} + {FINAL_PRIOR_LABELS[self.prior]}"
         if self.kl_schedule == "auto":
             return f"{name}, kl_coef auto"
+        if self.kl_schedule == "linear":
+            return f"{name}, kl_coef {self.kl_coef:g} annealed to 0"
         return name if self.kl_coef == FINAL_MAIN_KL[self.algo] else f"{name}, kl_coef {self.kl_coef:g}"
 
     @property
     def run_id(self) -> str:
         split = "" if self.split == "train" else f"__{self.split}"
         kl = "auto" if self.kl_schedule == "auto" else f"{self.kl_coef:g}"
+        kl += "-linear" if self.kl_schedule == "linear" else ""
         return f"{self.algo}__{self.env}{split}__{self.prior}__kl{kl}__seed{self.seed}"
 
     @property
@@ -197,6 +213,15 @@ class Run:
 
     def command(self) -> list[str]:
         final = self.grid == "final"
+        if self.algo == "prior":  # the prior acting alone, scored as the agents are (results.py)
+            split = ["--split", self.split]
+            return [
+                str(REPO / "benchmark" / "results.py"),
+                "evaluate-clevr",
+                str(self.prior_path),
+                str(self.seed + 10_000),
+                *split,
+            ]
         if self.algo == "ppo" and self.env == "clevr":
             script, budget = "ppo_lago_clevr.py", FINAL_CLEVR_BUDGET if final else CLEVR_BUDGET
             env_args: list[str] = []
@@ -282,6 +307,10 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
         parameters), both splits, seeds 1-5 (issue 24).
     12. Does LaGO's own design guide as well as the shipped one? One soft token through SmolLM2's first 4
         layers, trained to convergence (frozen LM), both splits, seeds 1-5 (issue 24).
+    13. When does LaGO pay (issue 25)? Priors of graded quality (``GRADED_PRIORS``: 1%, 5%, 20% of the
+        demonstrations, and goals mislabelled) guiding PPO at kl_coef 0.05 and 1, train phrasings, seeds 1-5.
+    14. Each CLEVR-Robot prior alone, on the same episodes and score as the agents (``PRIORS_ALONE``), seeds 1-5.
+    15. PPO + LM prior with kl_coef 1 annealed linearly to 0 over training (``--kl-schedule linear``), seeds 1-5.
     """
     runs = []
 
@@ -335,7 +364,29 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
         for seed in first(5):
             for split in ("train", "heldout"):
                 add("ppo", "clevr", prior, seed, split)
+    for seed in first(5):  # part 13
+        for prior in GRADED_PRIORS:
+            for kl in (FINAL_MAIN_KL["ppo"], FINAL_CLOSE_KL):
+                if prior != "lm":  # parts 1 and 4 ran the shipped prior
+                    add("ppo", "clevr", prior, seed, kl=kl)
+    for seed in first(5):  # part 14
+        for prior, splits in PRIORS_ALONE.items():
+            for split in splits:
+                runs.append(Run("prior", "clevr", prior, 0.0, seed, split, "final"))
+    for seed in first(5):  # part 15
+        add("ppo", "clevr", "lm", seed, kl=FINAL_CLOSE_KL, schedule="linear")
     return runs
 
+
+# Part 14: each CLEVR-Robot prior alone on the phrasing splits it guided PPO with, in order of use.
+PRIORS_ALONE = {
+    "lm": ("train", "heldout"),
+    **{prior: ("train",) for prior in GRADED_PRIORS if prior != "lm"},
+    "soft-token": ("train", "heldout"),
+    "gemma": ("train", "heldout"),
+    "gru": ("train", "heldout"),
+    "random-lm": ("train", "heldout"),
+    "lm-layer1": ("train", "heldout"),
+}
 
 GRIDS = {"early": early_grid, "final": final_grid}

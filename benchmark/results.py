@@ -45,11 +45,16 @@ FINAL_DOCS = REPO / "docs" / "results" / "final"
 FINAL_CLEVR_EVAL_EPISODES = 200
 
 
-def evaluate_clevr(model_path: str, episodes: int, seed: int) -> dict[str, dict[str, float]]:
+def evaluate_clevr(
+    model_path: str, episodes: int, seed: int, split: str = "train"
+) -> dict[str, dict[str, float]]:
     """A saved ``ppo_lago_clevr`` agent, greedy and sampled: {mode: {within_10, within_50}}, the share of
     ``episodes`` episodes (one env, run one after the other: no bias toward short episodes) that
     reach the goal within 10 and within 50 pushes (50 is the episode limit). The agent reads the goal
-    from its observation, never the instruction, so the phrasing split does not matter here."""
+    from its observation, never the instruction, so the phrasing split does not matter here.
+
+    ``model_path`` may also be a prior's folder: the prior then acts alone, on the same episodes and
+    score, reading each episode's instruction in ``split``'s phrasings (the env's own draw)."""
     import gymnasium as gym
     import numpy as np
     import torch
@@ -59,7 +64,12 @@ def evaluate_clevr(model_path: str, episodes: int, seed: int) -> dict[str, dict[
     from cleanrl_lago.ppo_lago_clevr import Agent
     from cleanrl_lago.utils.evals import episode_records
 
-    if model_path == "uniform":  # the reference: random pushes (sampled), or always push 0 (greedy)
+    prior = None
+    if (Path(model_path) / "config.json").exists():
+        from priors import load_prior
+
+        prior = load_prior(model_path, device="cpu")
+    elif model_path == "uniform":  # the reference: random pushes (sampled), or always push 0 (greedy)
         agent = Agent(24, 40)
         with torch.no_grad():
             agent.actor[-1].weight.zero_()
@@ -71,17 +81,26 @@ def evaluate_clevr(model_path: str, episodes: int, seed: int) -> dict[str, dict[
     out = {}
     for mode in ("greedy", "sampled"):
         generator = torch.Generator().manual_seed(seed)
+        envs = gym.vector.SyncVectorEnv(
+            [
+                lambda: gym.wrappers.RecordEpisodeStatistics(
+                    gym.make("CLEVR-Robot-v0", **({} if prior is None else {"instruction_split": split}))
+                )
+            ],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
 
-        def act(obs, mode=mode, generator=generator):
-            logits = agent.actor(torch.as_tensor(obs, dtype=torch.float32))
+        def act(obs, mode=mode, generator=generator, env=envs.envs[0]):
+            if (
+                prior is not None
+            ):  # after an autoreset the env holds the instruction of the episode obs starts
+                logits = prior(obs, [env.unwrapped.instruction]).float()
+            else:
+                logits = agent.actor(torch.as_tensor(obs, dtype=torch.float32))
             if mode == "greedy":
                 return logits.argmax(-1).numpy()
             return Categorical(logits=logits).probs.multinomial(1, generator=generator).squeeze(-1).numpy()
 
-        envs = gym.vector.SyncVectorEnv(
-            [lambda: gym.wrappers.RecordEpisodeStatistics(gym.make("CLEVR-Robot-v0"))],
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        )
         episodes_ = episode_records(envs, act, episodes, seed)
         success = np.array([s for _, _, s in episodes_]) > 0
         length = np.array([n for _, n, _ in episodes_])
@@ -98,6 +117,8 @@ EVAL_TAGS = ("eval/success_rate", "eval/success_rate_train", "eval/success_rate_
 
 def execute(run: Run, log_dir: Path) -> dict:
     """Run one configuration in a temporary folder and return its result record."""
+    if run.algo == "prior":
+        return execute_prior_alone(run, log_dir)
     with tempfile.TemporaryDirectory() as cwd:
         env = {
             **os.environ,
@@ -163,6 +184,30 @@ def execute(run: Run, log_dir: Path) -> dict:
             else sum(v for *_, v in scalars["charts/prior_time_fraction"])
             / len(scalars["charts/prior_time_fraction"])
         ),
+    }
+
+
+def execute_prior_alone(run: Run, log_dir: Path) -> dict:
+    """A prior acting alone (part 14): ``evaluate_clevr`` on the episodes its PPO runs' agents are scored on.
+    The record has no training: an empty curve, no SPS."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    start = time.time()
+    with open(log_dir / f"{run.run_id}.log", "w") as log:
+        proc = subprocess.run(
+            [sys.executable, *run.command()], env=env, stdout=subprocess.PIPE, stderr=log, text=True
+        )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{run.run_id} failed (exit {proc.returncode}); see {log_dir / run.run_id}.log")
+    return {
+        "run": asdict(run),
+        "config": run.config,
+        "command": "python "
+        + " ".join(str(Path(a).relative_to(REPO)) if a.startswith(str(REPO)) else a for a in run.command()),
+        "eval": json.loads(proc.stdout),
+        "curve": {"step": [], "seconds": [], "success_rate": []},
+        "sps": None,
+        "wall_seconds": time.time() - start,
+        "prior_time_fraction": None,
     }
 
 
@@ -236,7 +281,10 @@ def main() -> None:
             help="only these seeds (default: the grid's); a part planned for seeds 1-3 runs none of 4-10",
         )
     ev = sub.add_parser("evaluate-clevr", help="score a saved CLEVR-Robot agent (JSON on stdout)")
-    ev.add_argument("model", help="a .cleanrl_model file, or `uniform` for random pushes")
+    ev.add_argument(
+        "model", help="a .cleanrl_model file, a prior's folder (alone), or `uniform` for random pushes"
+    )
+    ev.add_argument("--split", default="train", help="a prior's instruction phrasings: train or heldout")
     ev.add_argument("seed", type=int)
     ev.add_argument("--episodes", type=int, default=FINAL_CLEVR_EVAL_EPISODES)
     args = parser.parse_args()
@@ -245,7 +293,7 @@ def main() -> None:
     elif args.command == "list":
         cmd_list(args)
     elif args.command == "evaluate-clevr":
-        print(json.dumps(evaluate_clevr(args.model, args.episodes, args.seed)))
+        print(json.dumps(evaluate_clevr(args.model, args.episodes, args.seed, args.split)))
     elif args.grid == "early":
         from report_early_grid import report  # imported here: rliable and matplotlib serve the reports alone
 

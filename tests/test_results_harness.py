@@ -198,6 +198,18 @@ def test_final_grid_covers_the_issue():
     for split in ("train", "heldout"):  # a larger LM (Gemma-3-270M) on CLEVR-Robot, both splits
         assert len(seeds(env="clevr", prior="gemma", split=split)) >= 5
         assert len(seeds(env="clevr", prior="soft-token", split=split)) >= 5  # LaGO's own design
+    # issue 25: priors of graded quality at two coefficients, every CLEVR-Robot prior alone, the KL annealed
+    for prior in grid.GRADED_PRIORS:
+        for kl in (0.05, 1.0):
+            assert (
+                len(seeds(env="clevr", prior=prior, split="train", kl_coef=kl, kl_schedule="constant")) >= 3
+            )
+    clevr_priors = {p for p, (clevr, _) in grid.FINAL_PRIORS.items() if clevr}
+    for prior in clevr_priors:
+        guided = {r.split for r in runs if r.algo == "ppo" and r.env == "clevr" and r.prior == prior}
+        for split in guided:
+            assert len(seeds(algo="prior", prior=prior, split=split)) >= 5, (prior, split)
+    assert len(seeds(env="clevr", prior="lm", kl_schedule="linear")) >= 5
     for prior in ("lm", "gru"):  # Meta-World PPO with held-out phrasings too
         for env in metaworld:
             assert len(seeds(algo="ppo", env=env, prior=prior, split="heldout")) >= 3
@@ -224,6 +236,7 @@ def test_final_grid_covers_the_issue():
     [
         grid.Run("ppo", "clevr", "gru", 0.05, 4, "heldout", "final"),
         grid.Run("ppo", "clevr", "lm", 0.05, 2, "train", "final", "auto"),
+        grid.Run("ppo", "clevr", "lm", 1.0, 3, "train", "final", "linear"),
         grid.Run("ppo", "window-open-v3", "lm-transfer", 0.05, 1, grid="final"),
         grid.Run("sac", "push-v3", "none", 0.0, 3, grid="final"),
         grid.Run("ppo", "push-v3", "gru", 0.05, 2, "heldout", "final"),
@@ -377,3 +390,40 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
         np.median(shares)
     )
     assert summary["speed"]["Meta-World (SAC) | SAC"][2] is None
+
+
+def test_evaluate_clevr_scores_a_prior_alone_as_a_plain_loop_does(tiny_priors):
+    """A prior acting alone (part 14) on the agents' episodes: against an independent loop that reads each
+    episode's instruction from the env's reset info, in the held-out phrasings."""
+    import gymnasium as gym
+    import torch
+
+    import cleanrl_lago.envs  # noqa: F401
+    from cleanrl_lago.envs.clevr_robot import all_instructions
+    from priors import load_prior
+
+    prior = load_prior(tiny_priors["clevr"], device="cpu")
+    episodes, seed = 6, 10_002
+    scores = results.evaluate_clevr(str(tiny_priors["clevr"]), episodes, seed, split="heldout")
+    for mode in ("greedy", "sampled"):
+        env = gym.make("CLEVR-Robot-v0", instruction_split="heldout")
+        generator = torch.Generator().manual_seed(seed)
+        obs, info = env.reset(seed=seed)
+        outcomes, length, instruction = [], 0, info["instruction"]
+        while len(outcomes) < episodes:
+            with torch.no_grad():
+                logits = prior(obs[None], [instruction]).float()
+            if mode == "greedy":
+                action = int(logits.argmax())
+            else:
+                action = int(torch.multinomial(logits.softmax(-1), 1, generator=generator))
+            obs, _, terminated, truncated, info = env.step(action)
+            length += 1
+            if terminated or truncated:
+                outcomes.append((info["success"], length))
+                obs, info = env.reset()
+                length, instruction = 0, info["instruction"]
+        expected_50 = np.mean([s for s, _ in outcomes])
+        expected_10 = np.mean([s and n <= 10 for s, n in outcomes])
+        assert scores[mode] == {"within_10": expected_10, "within_50": expected_50, "episodes": episodes}
+    assert instruction in all_instructions("test")
