@@ -28,7 +28,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from grid import FINAL_KL_SWEEP, FINAL_MAIN_KL, TRANSFER_TASKS  # noqa: E402
+from grid import (  # noqa: E402
+    FINAL_CLOSE_KL,
+    FINAL_KL_SWEEP,
+    FINAL_MAIN_KL,
+    FINAL_PRIOR_LABELS,
+    GRADED_PRIORS,
+    TRANSFER_TASKS,
+)
 from report_common import (  # noqa: E402
     bootstrap_ci,
     interval_estimates,
@@ -57,25 +64,37 @@ CLEVR_TRAIN, CLEVR_HELDOUT = "CLEVR-Robot, train phrasings", "CLEVR-Robot, held-
 CLEVR_HELDOUT_CLOSE = "CLEVR-Robot, held-out phrasings, kl_coef 1"
 MW_PPO, MW_SAC, TRANSFER = "Meta-World (PPO)", "Meta-World (SAC)", "Meta-World transfer (PPO)"
 MW_PPO_HELDOUT = "Meta-World (PPO), held-out phrasings"
+CLEVR_GRADED = "CLEVR-Robot, train phrasings: priors of graded quality"
+GUIDING = ("lm", "gru", "random-lm", "lm-layer1", "gemma", "soft-token")  # parts 1-12's CLEVR-Robot priors
 CLEVR_CONFIGS = (
     "PPO",
-    "PPO + LM prior",
-    "PPO + GRU prior (no LM)",
-    "PPO + random-init LM prior",
-    "PPO + LM prior, 1 layer",
-    "PPO + Gemma-3-270M prior",
-    "PPO + LaGO soft-token prior",
+    *(f"PPO + {FINAL_PRIOR_LABELS[p]}" for p in GUIDING),
+    *(f"{FINAL_PRIOR_LABELS[p]} alone" for p in GUIDING),  # part 14
 )
 CLOSE_CONFIGS = (  # part 9: the priors at a coefficient where PPO follows them closely
     "PPO",
     "PPO + LM prior, kl_coef 1",
     "PPO + GRU prior (no LM), kl_coef 1",
     "PPO + random-init LM prior, kl_coef 1",
+    "LM prior alone",
+    "GRU prior (no LM) alone",
+    "random-init LM prior alone",
+)
+ANNEALED = f"PPO + LM prior, kl_coef {FINAL_CLOSE_KL:g} annealed to 0"  # part 15
+GRADED_CONFIGS = (  # parts 13-15 (issue 25): when does LaGO pay?
+    "PPO",
+    ANNEALED,
+    *(
+        config
+        for label in (FINAL_PRIOR_LABELS[p] for p in GRADED_PRIORS)
+        for config in (f"{label} alone", f"PPO + {label}", f"PPO + {label}, kl_coef {FINAL_CLOSE_KL:g}")
+    ),
 )
 DOMAINS = {
     CLEVR_TRAIN: CLEVR_CONFIGS,
     CLEVR_HELDOUT: CLEVR_CONFIGS,
     CLEVR_HELDOUT_CLOSE: CLOSE_CONFIGS,
+    CLEVR_GRADED: GRADED_CONFIGS,
     MW_PPO: ("PPO", "PPO + LM prior", "PPO + GRU prior (no LM)"),
     MW_PPO_HELDOUT: ("PPO", "PPO + LM prior", "PPO + GRU prior (no LM)"),
     MW_SAC: ("SAC", "SAC + LM prior", "SAC + GRU prior (no LM)"),
@@ -99,6 +118,18 @@ PAIRS = (  # (X, Y): does X beat Y?
     ("SAC + LM prior", "SAC + GRU prior (no LM)"),
     ("PPO + LM prior, task unseen", "PPO"),
     ("PPO + LM prior", "PPO + LM prior, task unseen"),
+    # issue 25: does the agent end above its own prior, and above vanilla PPO?
+    *((f"PPO + {FINAL_PRIOR_LABELS[p]}", f"{FINAL_PRIOR_LABELS[p]} alone") for p in GUIDING),
+    *(
+        pair
+        for label in (FINAL_PRIOR_LABELS[p] for p in GRADED_PRIORS if p != "lm")
+        for guided in (f"PPO + {label}", f"PPO + {label}, kl_coef {FINAL_CLOSE_KL:g}")
+        for pair in ((guided, "PPO"), (guided, f"{label} alone"))
+    ),
+    ("PPO + LM prior, kl_coef 1", "LM prior alone"),
+    (ANNEALED, "PPO"),
+    (ANNEALED, "LM prior alone"),
+    (ANNEALED, "PPO + LM prior, kl_coef 1"),
 )
 # The paper's relative gains of LaGO over vanilla PPO (mean success; a different protocol: 1.5M / 20M
 # env steps, a 7B LM), which the goal asks us to match at our budgets.
@@ -121,6 +152,12 @@ COLORS = {
 }
 
 
+COLORS.update({f"{label} alone": "tab:cyan" for label in FINAL_PRIOR_LABELS.values()})
+GRADED_COLORS = dict(
+    zip(GRADED_PRIORS, ("tab:orange", "tab:olive", "tab:green", "tab:red", "tab:purple"), strict=True)
+)
+
+
 def train_auc(record: dict) -> float:
     """The mean of the training success curve: sample efficiency in one number."""
     values = record["curve"]["success_rate"]
@@ -131,20 +168,22 @@ def run_scores(record: dict) -> dict[tuple[str, str], dict[str, float]]:
     """{(domain, task): {metric: score}} of one run."""
     run = record["run"]
     if run["env"] == "clevr":
-        ev = record["eval"]
+        ev, config, split = record["eval"], record["config"], run["split"]
         scores = {f"{mode}_{n}": ev[mode][f"within_{n}"] for mode in ("sampled", "greedy") for n in (50, 10)}
-        scores["train_auc"] = train_auc(record)
-        if (
-            run["kl_schedule"] == "constant"
-            and run["split"] == "heldout"
-            and record["config"] in CLOSE_CONFIGS
-        ):
-            return {(CLEVR_HELDOUT_CLOSE, "CLEVR-Robot"): scores}
-        if run["kl_schedule"] != "constant" or record["config"] not in CLEVR_CONFIGS:
-            return {}  # the kl_coef sweep: see kl_sweep()
+        if run["algo"] != "prior":  # a prior alone does not train
+            scores["train_auc"] = train_auc(record)
+        constant = run["kl_schedule"] == "constant"
         if run["prior"] == "none":  # vanilla PPO never reads the instruction: the baseline of every split
-            return {(d, "CLEVR-Robot"): scores for d in (CLEVR_TRAIN, CLEVR_HELDOUT, CLEVR_HELDOUT_CLOSE)}
-        return {({"train": CLEVR_TRAIN, "heldout": CLEVR_HELDOUT}[run["split"]], "CLEVR-Robot"): scores}
+            domains = {CLEVR_TRAIN, CLEVR_HELDOUT, CLEVR_HELDOUT_CLOSE, CLEVR_GRADED}
+        else:  # other sweep coefficients and the auto schedule are in no domain: see kl_sweep()
+            domains = set()
+            if constant and config in CLEVR_CONFIGS:
+                domains.add({"train": CLEVR_TRAIN, "heldout": CLEVR_HELDOUT}[split])
+            if constant and split == "heldout" and config in CLOSE_CONFIGS:
+                domains.add(CLEVR_HELDOUT_CLOSE)
+            if split == "train" and config in GRADED_CONFIGS:
+                domains.add(CLEVR_GRADED)
+        return {(d, "CLEVR-Robot"): scores for d in domains}
     scores = {"success": record["eval"]["success_rate"], "train_auc": train_auc(record)}
     if run["env"] in TRANSFER_TASKS:
         return {(TRANSFER, run["env"]): scores}
@@ -161,7 +200,7 @@ def score_matrices(records: list[dict], domain: str, metric: str) -> tuple[dict[
     for r in records:
         if r["config"] in DOMAINS[domain]:
             for (d, task), scores in run_scores(r).items():
-                if d == domain:
+                if d == domain and metric in scores:
                     by[r["config"], task][r["run"]["seed"]] = scores[metric]
     tasks = sorted({task for _, task in by})
     out = {}
@@ -218,7 +257,13 @@ def kl_sweep(records) -> dict[str, tuple[float, float, float, int]]:
     by = defaultdict(dict)
     for r in records:
         run = r["run"]
-        if run["env"] == "clevr" and run["split"] == "train" and run["prior"] in ("lm", "none"):
+        if (
+            run["env"] == "clevr"
+            and run["algo"] == "ppo"
+            and run["split"] == "train"
+            and run["prior"] in ("lm", "none")
+            and run["kl_schedule"] in ("constant", "auto")
+        ):
             label = "auto" if run["kl_schedule"] == "auto" else f"{run['kl_coef']:g}"
             by[label][run["seed"]] = r["eval"]["sampled"]["within_50"]
     sweep_seeds = {s for label, d in by.items() if label not in ("0", f"{FINAL_MAIN_KL['ppo']:g}") for s in d}
@@ -230,6 +275,46 @@ def kl_sweep(records) -> dict[str, tuple[float, float, float, int]]:
         if len(values):
             out[label] = (float(values.mean()), *bootstrap_ci(values, rng), len(values))
     return out
+
+
+def plot_prior_quality(aggregates: dict, path: Path) -> None:
+    """Parts 13-15 in one picture: PPO + prior's final success (mean, 95% CI) against the prior's own, per
+    prior and coefficient, with y = x (the agent equals its prior) and vanilla PPO's level."""
+    fig, ax = plt.subplots(figsize=(6, 5.2))
+    if "PPO" in aggregates:
+        ax.axhspan(*aggregates["PPO"]["mean_ci"], color="tab:gray", alpha=0.25)
+        ax.axhline(aggregates["PPO"]["mean"], color="tab:gray", label="vanilla PPO (95% CI shaded)")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="y = x: the agent equals its prior")
+    close = f", kl_coef {FINAL_CLOSE_KL:g}"
+    guided = [  # (config suffix, marker, legend suffix)
+        ("", "o", f", kl_coef {FINAL_MAIN_KL['ppo']:g}"),
+        (close, "s", close),
+        (f"{close} annealed to 0", "^", f"{close} annealed to 0"),
+    ]
+    for suffix, marker, legend in guided:
+        for prior in GRADED_PRIORS:
+            label = FINAL_PRIOR_LABELS[prior]
+            alone, agent = aggregates.get(f"{label} alone"), aggregates.get(f"PPO + {label}{suffix}")
+            if alone is None or agent is None:
+                continue
+            (x, (x_lo, x_hi)), (y, (y_lo, y_hi)) = (
+                (alone["mean"], alone["mean_ci"]),
+                (agent["mean"], agent["mean_ci"]),
+            )
+            ax.errorbar(
+                x, y, xerr=[[x - x_lo], [x_hi - x]], yerr=[[y - y_lo], [y_hi - y]], marker=marker,
+                color=GRADED_COLORS[prior], capsize=2, ls="none", label=f"{label}{legend}",
+            )  # fmt: skip
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("the prior alone: sampled success within 50 pushes", fontsize=9)
+    ax.set_ylabel("PPO + prior, final: sampled success within 50 pushes", fontsize=9)
+    ax.set_title("CLEVR-Robot, train phrasings: when does LaGO pay?", fontsize=10)
+    ax.legend(fontsize=6, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def plot_curves(records, path: Path, x_key: str, x_label: str) -> None:
@@ -353,6 +438,8 @@ def report(data: Path, out: Path, reps: int = REPS) -> dict:
         plot_kl_sweep(sweep, out / "kl_sweep.png")
     speed = defaultdict(list)
     for r in records:
+        if r["sps"] is None:  # a prior alone
+            continue
         domain = (
             "CLEVR-Robot (PPO)" if r["run"]["env"] == "clevr" else f"Meta-World ({r['run']['algo'].upper()})"
         )
@@ -380,6 +467,8 @@ def report(data: Path, out: Path, reps: int = REPS) -> dict:
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     if primary_estimates:
         plot_aggregates(primary_estimates, out / "aggregates.png", COLORS, {}, "primary score")
+    if (graded := summary["aggregates"].get(f"{CLEVR_GRADED} | sampled_50")) is not None:
+        plot_prior_quality(graded, out / "prior_quality.png")
     plot_curves(records, out / "curves_steps.png", "step", "env steps")
     plot_curves(records, out / "curves_wall.png", "seconds", "wall-clock seconds (2 runs share 2 cores)")
     print("\n".join(lines))

@@ -310,16 +310,17 @@ def _final_record(run, rng, shift=0.0):
         ev = {m: {"within_10": draw(), "within_50": draw(), "episodes": 200} for m in ("greedy", "sampled")}
     else:
         ev = {"success_rate": float(rng.uniform(0, 1))}
+    alone = run.algo == "prior"  # no training: an empty curve, no SPS (results.execute_prior_alone)
     return {
         "run": dict(run.__dict__),
         "config": "stale name",
         "eval": ev,
         "curve": {
-            "step": steps,
-            "seconds": [s / 500 for s in steps],
-            "success_rate": list(rng.uniform(0, 1, 10)),
+            "step": [] if alone else steps,
+            "seconds": [] if alone else [s / 500 for s in steps],
+            "success_rate": [] if alone else list(rng.uniform(0, 1, 10)),
         },
-        "sps": 500.0,
+        "sps": None if alone else 500.0,
         "wall_seconds": 30.0,
         "prior_time_fraction": None if run.prior == "none" else float(rng.uniform(0, 0.1)),
     }
@@ -334,7 +335,7 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
         shift = 0.5 if run.env == "clevr" and run.prior == "lm" else 0.0
         (data / f"{run.run_id}.json").write_text(json.dumps(_final_record(run, rng, shift)))
     summary = report_final_grid.report(data, tmp_path / "docs", reps=300)
-    for name in ("aggregates", "curves_steps", "curves_wall", "kl_sweep"):
+    for name in ("aggregates", "curves_steps", "curves_wall", "kl_sweep", "prior_quality"):
         assert (tmp_path / "docs" / f"{name}.png").stat().st_size > 10_000
     key = f"{report_final_grid.CLEVR_HELDOUT} | sampled_50"
     records = [json.loads(p.read_text()) for p in data.glob("ppo__clevr__heldout__lm__kl0.05__*.json")]
@@ -390,6 +391,29 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
         np.median(shares)
     )
     assert summary["speed"]["Meta-World (SAC) | SAC"][2] is None
+    assert not [k for k in summary["speed"] if k.endswith(" alone")]
+    # issue 25: priors of graded quality, each prior alone, the KL annealed; every config on its own seeds
+    graded = summary["aggregates"][f"{report_final_grid.CLEVR_GRADED} | sampled_50"]
+    assert set(graded) == set(report_final_grid.GRADED_CONFIGS)
+
+    def mean_of(pattern):
+        values = [json.loads(p.read_text())["eval"]["sampled"]["within_50"] for p in data.glob(pattern)]
+        return np.mean(values), len(values)
+
+    for config, pattern, runs in (
+        ("PPO + LM prior, 5% of the data, kl_coef 1", "ppo__clevr__lm-n150__kl1__*", 4),
+        ("LM prior, goals mislabelled alone", "prior__clevr__lm-mislabelled__kl0__*", 4),
+        ("PPO + LM prior, kl_coef 1", "ppo__clevr__lm__kl1__*", 3),
+        ("PPO + LM prior, kl_coef 1 annealed to 0", "ppo__clevr__lm__kl1-linear__*", 4),
+    ):
+        assert (graded[config]["mean"], graded[config]["runs"]) == pytest.approx(mean_of(pattern)), config
+    improvement = summary["improvement"][f"{report_final_grid.CLEVR_GRADED} | sampled_50"]
+    assert improvement["PPO + LM prior, kl_coef 1 annealed to 0 > PPO"] == [1.0, 1.0, 1.0]
+    assert improvement["PPO + LM prior, 1% of the data > LM prior, 1% of the data alone"][0] < 1.0
+    alone = summary["aggregates"][key]["LM prior alone"]
+    assert (alone["mean"], alone["runs"]) == pytest.approx(mean_of("prior__clevr__heldout__lm__kl0__*"))
+    assert (close["LM prior alone"]["mean"], close["LM prior alone"]["runs"]) == (alone["mean"], alone["runs"])
+    assert "LM prior alone" not in summary["aggregates"][f"{report_final_grid.CLEVR_HELDOUT} | train_auc"]
 
 
 def test_evaluate_clevr_scores_a_prior_alone_as_a_plain_loop_does(tiny_priors):
