@@ -1,9 +1,7 @@
 # docs and experiment results can be found at docs/rl-algorithms/ppo_lago.md
-"""PPO guided by a language-model prior (LaGO) on CLEVR-Robot (discrete, 40 push actions): CleanRL's ppo.py with
-one change, fenced by ``# LaGO``: the policy loss gains ``kl_coef * KL(pi(.|s) || prior(.|s, instruction))``, exact
-for categoricals. The frozen prior runs once per collected state, in batches. ``--kl-coef 0`` is vanilla PPO.
-Other departures, none in the loss: CLEVR-Robot's success rate and instruction splits; resuming, checkpoints,
-Ctrl-C and a progress bar (``cleanrl_lago.utils``); evaluation and upload imported."""
+"""PPO guided by a language-model prior (LaGO) on CLEVR-Robot (40 push actions): CleanRL's ppo.py with one change,
+fenced by ``# LaGO``: the policy loss gains ``kl_coef * KL(pi(.|s) || prior(.|s, instruction))``, exact for
+categoricals, the frozen prior run once per collected state. Other departures: docs/rl-algorithms/ppo_lago.md."""
 
 import os
 import random
@@ -95,6 +93,8 @@ class Args:
     """write a resumable checkpoint every this many iterations (0: only at the end or on interruption)"""
     resume: str | None = None
     """a run folder `runs/{run_name}` whose checkpoint to resume from"""
+    init_model: str | None = None
+    """start from a saved agent's weights, e.g. the prior cloned into the actor by `python -m cleanrl_lago.kickstart`"""
 
     # LaGO: prior arguments
     prior: str = DEFAULT_PRIORS["CLEVR-Robot-v0"]
@@ -241,6 +241,7 @@ if __name__ == "__main__":
     # end LaGO
 
     agent = Agent(obs_dim, n_actions).to(device)
+    runs.load_weights(agent, args.init_model, device)  # no-op without --init-model
     optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
 
     # ALGO Logic: Storage setup

@@ -407,12 +407,16 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
         ("PPO + LM prior, kl_coef 1 annealed to 0", "ppo__clevr__lm__kl1-linear__*", 4),
     ):
         assert (graded[config]["mean"], graded[config]["runs"]) == pytest.approx(mean_of(pattern)), config
+        assert graded[config]["runs"] == runs
     improvement = summary["improvement"][f"{report_final_grid.CLEVR_GRADED} | sampled_50"]
     assert improvement["PPO + LM prior, kl_coef 1 annealed to 0 > PPO"] == [1.0, 1.0, 1.0]
     assert improvement["PPO + LM prior, 1% of the data > LM prior, 1% of the data alone"][0] < 1.0
     alone = summary["aggregates"][key]["LM prior alone"]
     assert (alone["mean"], alone["runs"]) == pytest.approx(mean_of("prior__clevr__heldout__lm__kl0__*"))
-    assert (close["LM prior alone"]["mean"], close["LM prior alone"]["runs"]) == (alone["mean"], alone["runs"])
+    assert (close["LM prior alone"]["mean"], close["LM prior alone"]["runs"]) == (
+        alone["mean"],
+        alone["runs"],
+    )
     assert "LM prior alone" not in summary["aggregates"][f"{report_final_grid.CLEVR_HELDOUT} | train_auc"]
 
 

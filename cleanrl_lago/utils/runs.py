@@ -71,6 +71,23 @@ def restore(checkpoint: dict[str, Any], **objects: Any) -> tuple[int, int]:
     return checkpoint["global_step"], checkpoint["iteration"] + 1
 
 
+def load_weights(agent: torch.nn.Module, model_path: str | None, device: torch.device | str = "cpu") -> None:
+    """Start ``agent`` from the weights of a saved agent (``--init-model``; ``None`` leaves it as initialised),
+    refusing a file that is not a saved agent or holds another architecture, in one line."""
+    if model_path is None:
+        return
+    try:
+        saved = torch.load(model_path, map_location=device, weights_only=True)
+        agent.load_state_dict(saved["agent"])
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--init-model {model_path}: no such file") from None
+    except Exception as e:
+        raise ValueError(
+            f"--init-model {model_path} is not a saved agent of this script's architecture "
+            f"({type(e).__name__}: {str(e).splitlines()[0]})"
+        ) from None
+
+
 def load_checkpoint(run_dir: str | os.PathLike, args: Any = None, same: tuple[str, ...] = ()) -> dict[str, Any]:
     """The checkpoint of ``run_dir`` (``--resume``), with a clear error if it is missing or unreadable, or
     if ``args`` differ from the run's in any option of ``same`` (those that change what a step means)."""
