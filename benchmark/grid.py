@@ -90,6 +90,9 @@ FINAL_PRIORS = {  # key: (CLEVR-Robot prior, MT10 prior), relative to the reposi
     "lm-n600": ("benchmark/comparison_priors/clevr-robot-smollm2-n600", None),
     "lm-mislabelled": ("benchmark/comparison_priors/clevr-robot-smollm2-mislabelled", None),
 }
+# Part 16's agent: the shipped CLEVR-Robot prior cloned into PPO's actor (python -m cleanrl_lago.kickstart; the
+# command is in the file's args), from which vanilla PPO starts (--init-model): the kickstarting baseline.
+KICKSTART_AGENT = "benchmark/results/final/kickstart/clevr-robot-smollm2.cleanrl_model"
 GRADED_PRIORS = ("lm-n30", "lm-n150", "lm-n600", "lm", "lm-mislabelled")  # the full data's is the shipped one
 FINAL_PRIOR_LABELS = {
     "lm": "LM prior",
@@ -103,6 +106,7 @@ FINAL_PRIOR_LABELS = {
     "lm-n150": "LM prior, 5% of the data",
     "lm-n600": "LM prior, 20% of the data",
     "lm-mislabelled": "LM prior, goals mislabelled",
+    "kickstart": "LM prior cloned into the actor",
 }
 # CLEVR-Robot: 200 PPO iterations of 8 envs x 128 steps. With CleanRL's learning rate (2.5e-4) vanilla
 # PPO does not learn in this budget (entropy 3.675 of 3.689 at the end; sampled success 34%, random
@@ -176,6 +180,8 @@ class Run:
             return self.algo.upper()
         if self.algo == "prior":
             return f"{FINAL_PRIOR_LABELS[self.prior]} alone"
+        if self.prior == "kickstart":
+            return "PPO from the LM prior cloned into its actor"
         name = f"{self.algo.upper()} + {FINAL_PRIOR_LABELS[self.prior]}"
         if self.kl_schedule == "auto":
             return f"{name}, kl_coef auto"
@@ -201,6 +207,8 @@ class Run:
         if self.grid == "final":
             if self.prior == "none":
                 return None
+            if self.prior == "kickstart":  # an agent file, not a prior: the script's --init-model
+                return REPO / KICKSTART_AGENT
             clevr, metaworld = FINAL_PRIORS[self.prior]
             path = clevr if self.env == "clevr" else metaworld
             if path is None:
@@ -240,7 +248,9 @@ class Run:
             args += ["--kl-schedule", self.kl_schedule]
         if self.split != "train":
             args += ["--instruction-split", self.split]
-        if self.prior_path is not None:
+        if self.prior == "kickstart":
+            args += ["--init-model", str(self.prior_path)]
+        elif self.prior_path is not None:
             args += ["--prior", str(self.prior_path)]
         if final and self.prior == "lm-transfer":
             args += ["--prior-allow-unseen-tasks"]
@@ -311,6 +321,8 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
         demonstrations, and goals mislabelled) guiding PPO at kl_coef 0.05 and 1, train phrasings, seeds 1-5.
     14. Each CLEVR-Robot prior alone, on the same episodes and score as the agents (``PRIORS_ALONE``), seeds 1-5.
     15. PPO + LM prior with kl_coef 1 annealed linearly to 0 over training (``--kl-schedule linear``), seeds 1-5.
+    16. The kickstarting baseline: vanilla PPO from the shipped prior cloned into its actor
+        (``KICKSTART_AGENT``), seeds 1-5.
     """
     runs = []
 
@@ -375,6 +387,8 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
                 runs.append(Run("prior", "clevr", prior, 0.0, seed, split, "final"))
     for seed in first(5):  # part 15
         add("ppo", "clevr", "lm", seed, kl=FINAL_CLOSE_KL, schedule="linear")
+    for seed in first(5):  # part 16
+        add("ppo", "clevr", "kickstart", seed, kl=0.0)
     return runs
 
 

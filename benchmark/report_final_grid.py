@@ -81,9 +81,11 @@ CLOSE_CONFIGS = (  # part 9: the priors at a coefficient where PPO follows them 
     "random-init LM prior alone",
 )
 ANNEALED = f"PPO + LM prior, kl_coef {FINAL_CLOSE_KL:g} annealed to 0"  # part 15
-GRADED_CONFIGS = (  # parts 13-15 (issue 25): when does LaGO pay?
+KICKSTART = "PPO from the LM prior cloned into its actor"  # part 16
+GRADED_CONFIGS = (  # parts 13-16 (issue 25): when does LaGO pay?
     "PPO",
     ANNEALED,
+    KICKSTART,
     *(
         config
         for label in (FINAL_PRIOR_LABELS[p] for p in GRADED_PRIORS)
@@ -130,6 +132,11 @@ PAIRS = (  # (X, Y): does X beat Y?
     (ANNEALED, "PPO"),
     (ANNEALED, "LM prior alone"),
     (ANNEALED, "PPO + LM prior, kl_coef 1"),
+    (KICKSTART, "PPO"),
+    (KICKSTART, "LM prior alone"),
+    ("PPO + LM prior", KICKSTART),
+    ("PPO + LM prior, kl_coef 1", KICKSTART),
+    (ANNEALED, KICKSTART),
 )
 # The paper's relative gains of LaGO over vanilla PPO (mean success; a different protocol: 1.5M / 20M
 # env steps, a 7B LM), which the goal asks us to match at our budgets.

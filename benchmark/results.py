@@ -218,7 +218,7 @@ def write_atomic(path: Path, record: dict) -> None:
 
 def _missing_prior(run: Run) -> Path | None:
     path = run.prior_path
-    return None if path is None or (path / "config.json").exists() else path
+    return None if path is None or path.is_file() or (path / "config.json").exists() else path
 
 
 def _runs(args) -> list[Run]:

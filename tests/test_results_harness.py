@@ -210,6 +210,7 @@ def test_final_grid_covers_the_issue():
         for split in guided:
             assert len(seeds(algo="prior", prior=prior, split=split)) >= 5, (prior, split)
     assert len(seeds(env="clevr", prior="lm", kl_schedule="linear")) >= 5
+    assert len(seeds(env="clevr", prior="kickstart", kl_coef=0.0)) >= 5
     for prior in ("lm", "gru"):  # Meta-World PPO with held-out phrasings too
         for env in metaworld:
             assert len(seeds(algo="ppo", env=env, prior=prior, split="heldout")) >= 3
@@ -224,7 +225,9 @@ def test_final_grid_covers_the_issue():
     assert int(grid.FINAL_CLEVR_BUDGET[1]) >= 200_000
     # every prior but the transfer prior (trained later) is in the repository, and the LM prior is the shipped one
     for run in runs:
-        if run.prior not in ("none", "lm-transfer", "lm-layer1"):
+        if run.prior == "kickstart":
+            assert run.prior_path.is_file(), run.prior_path
+        elif run.prior not in ("none", "lm-transfer", "lm-layer1"):
             assert (run.prior_path / "config.json").exists(), run.prior_path
     assert {r.prior_path for r in runs if r.prior == "lm" and r.env == "clevr"} == {
         REPO / "priors" / "pretrained" / "clevr-robot-smollm2"
@@ -237,6 +240,7 @@ def test_final_grid_covers_the_issue():
         grid.Run("ppo", "clevr", "gru", 0.05, 4, "heldout", "final"),
         grid.Run("ppo", "clevr", "lm", 0.05, 2, "train", "final", "auto"),
         grid.Run("ppo", "clevr", "lm", 1.0, 3, "train", "final", "linear"),
+        grid.Run("ppo", "clevr", "kickstart", 0.0, 4, "train", "final"),
         grid.Run("ppo", "window-open-v3", "lm-transfer", 0.05, 1, grid="final"),
         grid.Run("sac", "push-v3", "none", 0.0, 3, grid="final"),
         grid.Run("ppo", "push-v3", "gru", 0.05, 2, "heldout", "final"),
@@ -251,7 +255,10 @@ def test_final_commands_parse_with_the_scripts_arguments(run):
     if run.env == "clevr":
         assert args.total_timesteps == 204_800 and args.instruction_split == run.split
         assert args.kl_schedule == run.kl_schedule
-        assert args.prior == str(run.prior_path)
+        if run.prior == "kickstart":  # vanilla PPO from the cloned agent
+            assert args.init_model == str(run.prior_path) and args.kl_coef == 0
+        else:
+            assert args.prior == str(run.prior_path) and args.init_model is None
     else:
         assert args.env_id == run.env and args.prior == str(run.prior_path or args.prior)
         if run.algo == "ppo":
