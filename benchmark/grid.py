@@ -222,14 +222,11 @@ class Run:
     def command(self) -> list[str]:
         final = self.grid == "final"
         if self.algo == "prior":  # the prior acting alone, scored as the agents are (results.py)
-            split = ["--split", self.split]
-            return [
-                str(REPO / "benchmark" / "results.py"),
-                "evaluate-clevr",
-                str(self.prior_path),
-                str(self.seed + 10_000),
-                *split,
-            ]
+            harness, split = str(REPO / "benchmark" / "results.py"), ["--split", self.split]
+            seed, prior = str(self.seed + 10_000), str(self.prior_path)
+            if self.env == "clevr":
+                return [harness, "evaluate-clevr", prior, seed, *split]
+            return [harness, "evaluate-metaworld", prior, self.env, seed, *split]
         if self.algo == "ppo" and self.env == "clevr":
             script, budget = "ppo_lago_clevr.py", FINAL_CLEVR_BUDGET if final else CLEVR_BUDGET
             env_args: list[str] = []
@@ -319,7 +316,8 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
         layers, trained to convergence (frozen LM), both splits, seeds 1-5 (issue 24).
     13. When does LaGO pay (issue 25)? Priors of graded quality (``GRADED_PRIORS``: 1%, 5%, 20% of the
         demonstrations, and goals mislabelled) guiding PPO at kl_coef 0.05 and 1, train phrasings, seeds 1-5.
-    14. Each CLEVR-Robot prior alone, on the same episodes and score as the agents (``PRIORS_ALONE``), seeds 1-5.
+    14. Each prior alone, on the same episodes and score as the agents: CLEVR-Robot (``PRIORS_ALONE``), seeds
+        1-5; the MT10 LM and GRU priors on the five Meta-World tasks, seeds 1-5 (held-out phrasings 1-3).
     15. PPO + LM prior with kl_coef 1 annealed linearly to 0 over training (``--kl-schedule linear``), seeds 1-5.
     16. The kickstarting baseline: vanilla PPO from the shipped prior cloned into its actor
         (``KICKSTART_AGENT``), seeds 1-5.
@@ -385,6 +383,10 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
         for prior, splits in PRIORS_ALONE.items():
             for split in splits:
                 runs.append(Run("prior", "clevr", prior, 0.0, seed, split, "final"))
+        for env in METAWORLD_TASKS:  # as parts 2 (seeds 1-5) and 8 (held-out phrasings, seeds 1-3)
+            for prior in ("lm", "gru"):
+                for split in ("train", "heldout") if seed in FINAL_SEEDS[:3] else ("train",):
+                    runs.append(Run("prior", env, prior, 0.0, seed, split, "final"))
     for seed in first(5):  # part 15
         add("ppo", "clevr", "lm", seed, kl=FINAL_CLOSE_KL, schedule="linear")
     for seed in first(5):  # part 16

@@ -92,14 +92,15 @@ GRADED_CONFIGS = (  # parts 13-16 (issue 25): when does LaGO pay?
         for config in (f"{label} alone", f"PPO + {label}", f"PPO + {label}, kl_coef {FINAL_CLOSE_KL:g}")
     ),
 )
+MW_ALONE = ("LM prior alone", "GRU prior (no LM) alone")  # part 14: the MT10 priors alone, mean action
 DOMAINS = {
     CLEVR_TRAIN: CLEVR_CONFIGS,
     CLEVR_HELDOUT: CLEVR_CONFIGS,
     CLEVR_HELDOUT_CLOSE: CLOSE_CONFIGS,
     CLEVR_GRADED: GRADED_CONFIGS,
-    MW_PPO: ("PPO", "PPO + LM prior", "PPO + GRU prior (no LM)"),
-    MW_PPO_HELDOUT: ("PPO", "PPO + LM prior", "PPO + GRU prior (no LM)"),
-    MW_SAC: ("SAC", "SAC + LM prior", "SAC + GRU prior (no LM)"),
+    MW_PPO: ("PPO", "PPO + LM prior", "PPO + GRU prior (no LM)", *MW_ALONE),
+    MW_PPO_HELDOUT: ("PPO", "PPO + LM prior", "PPO + GRU prior (no LM)", *MW_ALONE),
+    MW_SAC: ("SAC", "SAC + LM prior", "SAC + GRU prior (no LM)", *MW_ALONE),
     TRANSFER: ("PPO", "PPO + LM prior, task unseen", "PPO + LM prior"),  # the last: trained on the task
 }
 PAIRS = (  # (X, Y): does X beat Y?
@@ -118,6 +119,8 @@ PAIRS = (  # (X, Y): does X beat Y?
     ("SAC + LM prior", "SAC"),
     ("SAC + GRU prior (no LM)", "SAC"),
     ("SAC + LM prior", "SAC + GRU prior (no LM)"),
+    ("SAC + LM prior", "LM prior alone"),
+    ("SAC + GRU prior (no LM)", "GRU prior (no LM) alone"),
     ("PPO + LM prior, task unseen", "PPO"),
     ("PPO + LM prior", "PPO + LM prior, task unseen"),
     # issue 25: does the agent end above its own prior, and above vanilla PPO?
@@ -191,11 +194,16 @@ def run_scores(record: dict) -> dict[tuple[str, str], dict[str, float]]:
             if split == "train" and config in GRADED_CONFIGS:
                 domains.add(CLEVR_GRADED)
         return {(d, "CLEVR-Robot"): scores for d in domains}
-    scores = {"success": record["eval"]["success_rate"], "train_auc": train_auc(record)}
+    scores = {"success": record["eval"]["success_rate"]}
+    if run["algo"] != "prior":
+        scores["train_auc"] = train_auc(record)
     if run["env"] in TRANSFER_TASKS:
         return {(TRANSFER, run["env"]): scores}
     if run["algo"] == "sac":
         return {(MW_SAC, run["env"]): scores}
+    if run["algo"] == "prior":  # the baseline of PPO and SAC with the phrasings it was given
+        ppo = {"train": MW_PPO, "heldout": MW_PPO_HELDOUT}[run["split"]]
+        return {(d, run["env"]): scores for d in ((ppo, MW_SAC) if run["split"] == "train" else (ppo,))}
     splits = ("train", "heldout") if run["prior"] == "none" else (run["split"],)
     return {({"train": MW_PPO, "heldout": MW_PPO_HELDOUT}[s], run["env"]): scores for s in splits}
 

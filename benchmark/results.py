@@ -112,6 +112,31 @@ def evaluate_clevr(
     return out
 
 
+def evaluate_metaworld_prior(
+    prior_path: str, task: str, episodes: int, seed: int, split: str = "train"
+) -> dict:
+    """A Meta-World prior acting alone (its mean action) on the episodes a ``ppo_lago_metaworld`` agent of the
+    grid is scored on: the script's evaluation envs (raw rewards, 200-step episodes, seed ``seed``), the
+    first phrasing of ``split``, as env 0 of a run gets it. {"success_rate": share of ``episodes``}."""
+    import numpy as np
+    import torch
+
+    from cleanrl_lago.envs.metaworld_tasks import task_instructions
+    from cleanrl_lago.ppo_lago_metaworld import make_env
+    from cleanrl_lago.utils.evals import metaworld_eval_envs, run_episodes
+    from priors import load_prior
+
+    prior = load_prior(prior_path, device="cpu")
+    instruction = task_instructions(task, split)[0]
+    envs = metaworld_eval_envs(make_env, [task], 200, "prior-alone", False, seed, gamma=None)
+
+    def act(obs):
+        with torch.no_grad():
+            return prior(obs, [instruction] * len(obs)).chunk(2, dim=-1)[0].float().numpy()
+
+    return {"success_rate": float(np.mean(run_episodes(envs, act, episodes, seed).successes))}
+
+
 EVAL_TAGS = ("eval/success_rate", "eval/success_rate_train", "eval/success_rate_heldout")
 
 
@@ -188,8 +213,8 @@ def execute(run: Run, log_dir: Path) -> dict:
 
 
 def execute_prior_alone(run: Run, log_dir: Path) -> dict:
-    """A prior acting alone (part 14): ``evaluate_clevr`` on the episodes its PPO runs' agents are scored on.
-    The record has no training: an empty curve, no SPS."""
+    """A prior acting alone (part 14): ``evaluate_clevr`` or ``evaluate_metaworld_prior`` on the episodes its
+    PPO runs' agents are scored on. The record has no training: an empty curve, no SPS."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     start = time.time()
     with open(log_dir / f"{run.run_id}.log", "w") as log:
@@ -280,6 +305,14 @@ def main() -> None:
             nargs="+",
             help="only these seeds (default: the grid's); a part planned for seeds 1-3 runs none of 4-10",
         )
+    mw = sub.add_parser(
+        "evaluate-metaworld", help="score a Meta-World prior alone on one task (JSON on stdout)"
+    )
+    mw.add_argument("prior", help="a prior's folder")
+    mw.add_argument("task")
+    mw.add_argument("seed", type=int)
+    mw.add_argument("--episodes", type=int, default=20)
+    mw.add_argument("--split", default="train", help="the instruction phrasings: train or heldout")
     ev = sub.add_parser("evaluate-clevr", help="score a saved CLEVR-Robot agent (JSON on stdout)")
     ev.add_argument(
         "model", help="a .cleanrl_model file, a prior's folder (alone), or `uniform` for random pushes"
@@ -292,6 +325,10 @@ def main() -> None:
         cmd_run(args)
     elif args.command == "list":
         cmd_list(args)
+    elif args.command == "evaluate-metaworld":
+        print(
+            json.dumps(evaluate_metaworld_prior(args.prior, args.task, args.episodes, args.seed, args.split))
+        )
     elif args.command == "evaluate-clevr":
         print(json.dumps(evaluate_clevr(args.model, args.episodes, args.seed, args.split)))
     elif args.grid == "early":

@@ -364,7 +364,7 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
     assert all(n == 3 for *_, n in summary["kl_sweep"].values())
     # Meta-World PPO with held-out phrasings: vanilla PPO's runs (it never reads the instruction) are the baseline
     heldout = summary["aggregates"][f"{report_final_grid.MW_PPO_HELDOUT} | success"]
-    assert set(heldout) == {"PPO", "PPO + LM prior", "PPO + GRU prior (no LM)"}
+    assert set(heldout) == {"PPO", "PPO + LM prior", "PPO + GRU prior (no LM)", *report_final_grid.MW_ALONE}
     assert heldout["PPO"] == summary["aggregates"][f"{report_final_grid.MW_PPO} | success"]["PPO"]
     gru = [
         json.loads(p.read_text())["eval"]["success_rate"]
@@ -399,6 +399,14 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
     )
     assert summary["speed"]["Meta-World (SAC) | SAC"][2] is None
     assert not [k for k in summary["speed"] if k.endswith(" alone")]
+    # the MT10 priors alone: the baseline of PPO (its phrasings) and of SAC (train phrasings), per task
+    mw_alone = [
+        json.loads(p.read_text())["eval"]["success_rate"]
+        for p in data.glob("prior__*-v3__gru__kl0__seed*.json")
+    ]
+    for domain in (report_final_grid.MW_PPO, report_final_grid.MW_SAC):
+        cell = summary["aggregates"][f"{domain} | success"]["GRU prior (no LM) alone"]
+        assert (cell["mean"], cell["runs"]) == (pytest.approx(np.mean(mw_alone)), 4)
     # issue 25: priors of graded quality, each prior alone, the KL annealed; every config on its own seeds
     graded = summary["aggregates"][f"{report_final_grid.CLEVR_GRADED} | sampled_50"]
     assert set(graded) == set(report_final_grid.GRADED_CONFIGS)
@@ -462,3 +470,33 @@ def test_evaluate_clevr_scores_a_prior_alone_as_a_plain_loop_does(tiny_priors):
         expected_10 = np.mean([s and n <= 10 for s, n in outcomes])
         assert scores[mode] == {"within_10": expected_10, "within_50": expected_50, "episodes": episodes}
     assert instruction in all_instructions("test")
+
+
+def test_evaluate_metaworld_prior_alone_matches_a_plain_episode_loop(tiny_priors):
+    """A Meta-World prior alone (part 14) against an independent loop over one env: the mean action, clipped,
+    200-step episodes, success at any step."""
+    import gymnasium as gym
+    import torch
+
+    from cleanrl_lago.envs.metaworld_tasks import make_metaworld_env, task_instructions
+    from priors import load_prior
+
+    episodes, seed = 2, 10_004
+    scores = results.evaluate_metaworld_prior(
+        str(tiny_priors["reach"]), "reach-v3", episodes, seed, "heldout"
+    )
+    prior = load_prior(tiny_priors["reach"], device="cpu")
+    instruction = task_instructions("reach-v3", "test")[0]
+    env = gym.wrappers.ClipAction(make_metaworld_env("reach-v3", seed=seed, max_episode_steps=200))
+    obs, _ = env.reset(seed=seed)
+    outcomes, succeeded = [], False
+    while len(outcomes) < episodes:
+        with torch.no_grad():
+            action = prior(obs[None], [instruction]).chunk(2, dim=-1)[0][0].float().numpy()
+        obs, _, terminated, truncated, info = env.step(action)
+        succeeded |= info["success"] > 0
+        if terminated or truncated:
+            outcomes.append(float(succeeded))
+            obs, _ = env.reset()
+            succeeded = False
+    assert scores == {"success_rate": float(np.mean(outcomes))}
