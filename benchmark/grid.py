@@ -90,6 +90,13 @@ FINAL_PRIORS = {  # key: (CLEVR-Robot prior, MT10 prior), relative to the reposi
     "lm-n600": ("benchmark/comparison_priors/clevr-robot-smollm2-n600", None),
     "lm-mislabelled": ("benchmark/comparison_priors/clevr-robot-smollm2-mislabelled", None),
 }
+# Part 17: the paper's budgets (about 1.5M env steps on CLEVR-Robot, 1M on Meta-World; its Meta-World runs
+# took 20M), keyed by "is it CLEVR-Robot": 1464 iterations of 1,024 steps; 1953 of 512.
+PAPER_STEPS = {True: 1_500_000, False: 1_000_000}
+PAPER_STEPS_LABEL = {True: "1.5M steps", False: "1M steps"}
+PAPER_TASKS = ("push-v3", "pick-place-v3")
+BEST_SWEEP_KL = 5.0  # the sweep's highest mean (87.2%, seeds 1-3; 1 gave 85.2%), read before part 17 ran
+
 # Part 16's agent: the shipped CLEVR-Robot prior cloned into PPO's actor (python -m cleanrl_lago.kickstart; the
 # command is in the file's args), from which vanilla PPO starts (--init-model): the kickstarting baseline.
 KICKSTART_AGENT = "benchmark/results/final/kickstart/clevr-robot-smollm2.cleanrl_model"
@@ -158,6 +165,7 @@ class Run:
     split: str = "train"  # the instruction phrasings the prior is given while the agent trains
     grid: str = "early"  # "early": the first grid (earlier priors, small budgets); "final": see FINAL_*
     kl_schedule: str = "constant"  # "auto" or "linear" (kl_coef is then the coefficient's start)
+    budget: str = "grid"  # "paper": the paper's env steps (PAPER_STEPS), checkpointed and resumable
 
     @property
     def config(self) -> str:
@@ -176,6 +184,11 @@ class Run:
         return name if self.kl_coef == MAIN_KL[self.algo] else f"{name}, kl_coef {self.kl_coef:g}"
 
     def _final_config(self) -> str:
+        if self.budget == "paper":
+            return f"{self._grid_config()}, {PAPER_STEPS_LABEL[self.env == 'clevr']}"
+        return self._grid_config()
+
+    def _grid_config(self) -> str:
         if self.prior == "none":
             return self.algo.upper()
         if self.algo == "prior":
@@ -194,7 +207,8 @@ class Run:
         split = "" if self.split == "train" else f"__{self.split}"
         kl = "auto" if self.kl_schedule == "auto" else f"{self.kl_coef:g}"
         kl += "-linear" if self.kl_schedule == "linear" else ""
-        return f"{self.algo}__{self.env}{split}__{self.prior}__kl{kl}__seed{self.seed}"
+        budget = "" if self.budget == "grid" else f"__{self.budget}"
+        return f"{self.algo}__{self.env}{split}__{self.prior}__kl{kl}__seed{self.seed}{budget}"
 
     @property
     def data_dir(self) -> Path:
@@ -239,8 +253,12 @@ class Run:
         else:
             script, budget = "sac_lago.py", FINAL_SAC_BUDGET if final else SAC_BUDGET
             env_args = ["--env-id", self.env]
+        if self.budget == "paper":  # the paper's steps, a checkpoint every 20 iterations (results.py resumes)
+            steps = budget.index("--total-timesteps") + 1
+            budget = [*budget[:steps], str(PAPER_STEPS[self.env == "clevr"]), *budget[steps + 1 :]]
+        every = "20" if self.budget == "paper" else "0"
         args = [str(REPO / "cleanrl_lago" / script), *env_args, *budget, "--seed", str(self.seed)]
-        args += ["--kl-coef", f"{self.kl_coef:g}", "--save-model", "--checkpoint-every", "0"]
+        args += ["--kl-coef", f"{self.kl_coef:g}", "--save-model", "--checkpoint-every", every]
         if self.kl_schedule != "constant":
             args += ["--kl-schedule", self.kl_schedule]
         if self.split != "train":
@@ -321,6 +339,9 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
     15. PPO + LM prior with kl_coef 1 annealed linearly to 0 over training (``--kl-schedule linear``), seeds 1-5.
     16. The kickstarting baseline: vanilla PPO from the shipped prior cloned into its actor
         (``KICKSTART_AGENT``), seeds 1-5.
+    17. The paper's budgets (``PAPER_STEPS``): CLEVR-Robot at 1.5M env steps, PPO, PPO + LM prior at 0.05 and
+        at the sweep's best coefficient, and with kl_coef 1 annealed to 0; push-v3 and pick-place-v3 at 1M
+        steps, PPO and PPO + LM prior. Seeds 1-3; each run checkpoints and resumes (``results.py``).
     """
     runs = []
 
@@ -391,6 +412,18 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
         add("ppo", "clevr", "lm", seed, kl=FINAL_CLOSE_KL, schedule="linear")
     for seed in first(5):  # part 16
         add("ppo", "clevr", "kickstart", seed, kl=0.0)
+    for seed in first(3):  # part 17
+        for prior, kl, schedule in (
+            ("none", 0.0, "constant"),
+            ("lm", FINAL_MAIN_KL["ppo"], "constant"),
+            ("lm", BEST_SWEEP_KL, "constant"),
+            ("lm", FINAL_CLOSE_KL, "linear"),
+        ):
+            runs.append(Run("ppo", "clevr", prior, kl, seed, "train", "final", schedule, "paper"))
+        for env in PAPER_TASKS:
+            for prior in ("none", "lm"):
+                kl = 0.0 if prior == "none" else FINAL_MAIN_KL["ppo"]
+                runs.append(Run("ppo", env, prior, kl, seed, "train", "final", budget="paper"))
     return runs
 
 

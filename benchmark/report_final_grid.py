@@ -29,11 +29,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from grid import (  # noqa: E402
+    BEST_SWEEP_KL,
     FINAL_CLOSE_KL,
     FINAL_KL_SWEEP,
     FINAL_MAIN_KL,
     FINAL_PRIOR_LABELS,
     GRADED_PRIORS,
+    PAPER_TASKS,
     TRANSFER_TASKS,
 )
 from report_common import (  # noqa: E402
@@ -92,16 +94,29 @@ GRADED_CONFIGS = (  # parts 13-16 (issue 25): when does LaGO pay?
         for config in (f"{label} alone", f"PPO + {label}", f"PPO + {label}, kl_coef {FINAL_CLOSE_KL:g}")
     ),
 )
+# Part 17: the paper's budgets; the prior alone is the same at any budget.
+CLEVR_PAPER = "CLEVR-Robot, train phrasings, 1.5M env steps (the paper's budget)"
+MW_PAPER = "Meta-World push and pick-place, 1M env steps"
+PAPER_CONFIGS = (
+    "PPO, 1.5M steps",
+    "PPO + LM prior, 1.5M steps",
+    f"PPO + LM prior, kl_coef {BEST_SWEEP_KL:g}, 1.5M steps",
+    f"{ANNEALED}, 1.5M steps",
+    "LM prior alone",
+)
+MW_PAPER_CONFIGS = ("PPO, 1M steps", "PPO + LM prior, 1M steps", "LM prior alone")
 MW_ALONE = ("LM prior alone", "GRU prior (no LM) alone")  # part 14: the MT10 priors alone, mean action
 DOMAINS = {
     CLEVR_TRAIN: CLEVR_CONFIGS,
     CLEVR_HELDOUT: CLEVR_CONFIGS,
     CLEVR_HELDOUT_CLOSE: CLOSE_CONFIGS,
     CLEVR_GRADED: GRADED_CONFIGS,
+    CLEVR_PAPER: PAPER_CONFIGS,
     MW_PPO: ("PPO", "PPO + LM prior", "PPO + GRU prior (no LM)", *MW_ALONE),
     MW_PPO_HELDOUT: ("PPO", "PPO + LM prior", "PPO + GRU prior (no LM)", *MW_ALONE),
     MW_SAC: ("SAC", "SAC + LM prior", "SAC + GRU prior (no LM)", *MW_ALONE),
     TRANSFER: ("PPO", "PPO + LM prior, task unseen", "PPO + LM prior"),  # the last: trained on the task
+    MW_PAPER: MW_PAPER_CONFIGS,
 }
 PAIRS = (  # (X, Y): does X beat Y?
     ("PPO + LM prior", "PPO"),
@@ -140,6 +155,14 @@ PAIRS = (  # (X, Y): does X beat Y?
     ("PPO + LM prior", KICKSTART),
     ("PPO + LM prior, kl_coef 1", KICKSTART),
     (ANNEALED, KICKSTART),
+    *(
+        pair
+        for guided in PAPER_CONFIGS[1:4]
+        for pair in ((guided, "PPO, 1.5M steps"), (guided, "LM prior alone"))
+    ),
+    ("PPO, 1.5M steps", "LM prior alone"),
+    ("PPO + LM prior, 1M steps", "PPO, 1M steps"),
+    ("PPO + LM prior, 1M steps", "LM prior alone"),
 )
 # The paper's relative gains of LaGO over vanilla PPO (mean success; a different protocol: 1.5M / 20M
 # env steps, a 7B LM), which the goal asks us to match at our budgets.
@@ -193,17 +216,26 @@ def run_scores(record: dict) -> dict[tuple[str, str], dict[str, float]]:
                 domains.add(CLEVR_HELDOUT_CLOSE)
             if split == "train" and config in GRADED_CONFIGS:
                 domains.add(CLEVR_GRADED)
+        if run.get("budget", "grid") == "paper":
+            domains = {CLEVR_PAPER}
+        elif run["algo"] == "prior" and split == "train" and config in PAPER_CONFIGS:
+            domains.add(CLEVR_PAPER)
         return {(d, "CLEVR-Robot"): scores for d in domains}
     scores = {"success": record["eval"]["success_rate"]}
     if run["algo"] != "prior":
         scores["train_auc"] = train_auc(record)
+    if run.get("budget", "grid") == "paper":
+        return {(MW_PAPER, run["env"]): scores}
     if run["env"] in TRANSFER_TASKS:
         return {(TRANSFER, run["env"]): scores}
     if run["algo"] == "sac":
         return {(MW_SAC, run["env"]): scores}
     if run["algo"] == "prior":  # the baseline of PPO and SAC with the phrasings it was given
         ppo = {"train": MW_PPO, "heldout": MW_PPO_HELDOUT}[run["split"]]
-        return {(d, run["env"]): scores for d in ((ppo, MW_SAC) if run["split"] == "train" else (ppo,))}
+        domains = (ppo, MW_SAC) if run["split"] == "train" else (ppo,)
+        if run["split"] == "train" and run["env"] in PAPER_TASKS and record["config"] in MW_PAPER_CONFIGS:
+            domains += (MW_PAPER,)
+        return {(d, run["env"]): scores for d in domains}
     splits = ("train", "heldout") if run["prior"] == "none" else (run["split"],)
     return {({"train": MW_PPO, "heldout": MW_PPO_HELDOUT}[s], run["env"]): scores for s in splits}
 
@@ -278,6 +310,7 @@ def kl_sweep(records) -> dict[str, tuple[float, float, float, int]]:
             and run["split"] == "train"
             and run["prior"] in ("lm", "none")
             and run["kl_schedule"] in ("constant", "auto")
+            and run.get("budget", "grid") == "grid"
         ):
             label = "auto" if run["kl_schedule"] == "auto" else f"{run['kl_coef']:g}"
             by[label][run["seed"]] = r["eval"]["sampled"]["within_50"]

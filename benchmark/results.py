@@ -25,11 +25,13 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -39,6 +41,7 @@ from cleanrl_lago.utils.launch import scalar_events
 from priors.atomic import write_file_atomically
 
 DOCS = REPO / "docs" / "results"
+WORK = REPO / "benchmark" / "results" / "final" / "work"  # paper-budget runs in progress (not committed)
 FINAL_DOCS = REPO / "docs" / "results" / "final"
 # CLEVR-Robot agents are scored by the harness itself (evaluate_clevr): greedy and sampled actions,
 # success within 10 and within 50 pushes, over this many episodes each.
@@ -140,11 +143,30 @@ def evaluate_metaworld_prior(
 EVAL_TAGS = ("eval/success_rate", "eval/success_rate_train", "eval/success_rate_heldout")
 
 
+def resume_from(work: Path) -> tuple[list[str], float]:
+    """A paper-budget run's persistent folder: the ``--resume`` arguments for the checkpoint an interrupted
+    attempt left there (none: a fresh start), and the seconds earlier attempts spent up to their last
+    checkpoint (the work they kept). Each attempt notes its start in ``attempt_start``."""
+    kept_file, start_file = work / "kept_seconds", work / "attempt_start"
+    kept = float(kept_file.read_text()) if kept_file.exists() else 0.0
+    checkpoints = sorted(work.glob("runs/*/checkpoint.pt"))
+    if checkpoints and start_file.exists():
+        kept += max(0.0, checkpoints[0].stat().st_mtime - float(start_file.read_text()))
+        kept_file.write_text(str(kept))
+    start_file.write_text(str(time.time()))
+    return (["--resume", str(checkpoints[0].parent.relative_to(work))] if checkpoints else []), kept
+
+
 def execute(run: Run, log_dir: Path) -> dict:
-    """Run one configuration in a temporary folder and return its result record."""
+    """Run one configuration in a temporary folder (a paper-budget run: a persistent one under ``WORK``, which
+    an interrupted attempt leaves with its checkpoint to resume from) and return its result record."""
     if run.algo == "prior":
         return execute_prior_alone(run, log_dir)
-    with tempfile.TemporaryDirectory() as cwd:
+    work = WORK / run.run_id if run.budget == "paper" else None
+    if work is not None:
+        work.mkdir(parents=True, exist_ok=True)
+    with nullcontext(str(work)) if work is not None else tempfile.TemporaryDirectory() as cwd:
+        resume, kept = resume_from(work) if work is not None else ([], 0.0)
         env = {
             **os.environ,
             "PYTHONPATH": str(REPO),
@@ -155,11 +177,15 @@ def execute(run: Run, log_dir: Path) -> dict:
         env.setdefault("MUJOCO_GL", "osmesa")
         env.setdefault("PYOPENGL_PLATFORM", env["MUJOCO_GL"])
         start = time.time()
-        with open(log_dir / f"{run.run_id}.log", "w") as log:
+        with open(log_dir / f"{run.run_id}.log", "a" if resume else "w") as log:
             proc = subprocess.run(
-                [sys.executable, *run.command()], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, *run.command(), *resume],
+                cwd=cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
-        wall = time.time() - start
+        wall = time.time() - start + kept
         if proc.returncode != 0:
             raise RuntimeError(
                 f"{run.run_id} failed (exit {proc.returncode}); see {log_dir / run.run_id}.log"
@@ -273,6 +299,9 @@ def cmd_run(args) -> None:
             return
         run.data_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(run.data_dir / f"{run.run_id}.json", record)
+        shutil.rmtree(
+            WORK / run.run_id, ignore_errors=True
+        )  # a paper-budget run's checkpoint, no longer needed
         print(f"{run.run_id}: eval {record['eval']}, {record['wall_seconds']:.0f} s", flush=True)
 
     with ThreadPoolExecutor(args.workers) as pool:

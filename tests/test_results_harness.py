@@ -100,7 +100,7 @@ def test_report_aggregates_and_plots(tmp_path):
     }
     # The mean aggregate is the plain mean of the scores, inside its own interval; vanilla PPO's
     # held-out score is its evaluation with held-out phrasings.
-    records = [json.loads(p.read_text()) for p in data.glob("ppo__clevr__none__*.json")]
+    records = [json.loads(p.read_text()) for p in data.glob("ppo__clevr__none__kl0__seed?.json")]
     expected = np.mean([r["eval"]["success_rate_heldout"] for r in records])
     assert clevr["PPO"]["mean"] == pytest.approx(expected)
     low, high = clevr["PPO"]["mean_ci"]
@@ -211,6 +211,15 @@ def test_final_grid_covers_the_issue():
             assert len(seeds(algo="prior", prior=prior, split=split)) >= 5, (prior, split)
     assert len(seeds(env="clevr", prior="lm", kl_schedule="linear")) >= 5
     assert len(seeds(env="clevr", prior="kickstart", kl_coef=0.0)) >= 5
+    paper = [r for r in runs if r.budget == "paper"]  # part 17: the paper's budgets, 3 seeds
+    assert {(r.prior, r.kl_coef, r.kl_schedule) for r in paper if r.env == "clevr"} == {
+        ("none", 0.0, "constant"),
+        ("lm", 0.05, "constant"),
+        ("lm", grid.BEST_SWEEP_KL, "constant"),
+        ("lm", 1.0, "linear"),
+    }
+    assert {r.env for r in paper} == {"clevr", "push-v3", "pick-place-v3"}
+    assert all(len(seeds(env=r.env, prior=r.prior, kl_coef=r.kl_coef, budget="paper")) >= 3 for r in paper)
     for prior in ("lm", "gru"):  # Meta-World PPO with held-out phrasings too
         for env in metaworld:
             assert len(seeds(algo="ppo", env=env, prior=prior, split="heldout")) >= 3
@@ -241,6 +250,8 @@ def test_final_grid_covers_the_issue():
         grid.Run("ppo", "clevr", "lm", 0.05, 2, "train", "final", "auto"),
         grid.Run("ppo", "clevr", "lm", 1.0, 3, "train", "final", "linear"),
         grid.Run("ppo", "clevr", "kickstart", 0.0, 4, "train", "final"),
+        grid.Run("ppo", "clevr", "lm", 5.0, 2, "train", "final", budget="paper"),
+        grid.Run("ppo", "pick-place-v3", "lm", 0.05, 3, "train", "final", budget="paper"),
         grid.Run("ppo", "window-open-v3", "lm-transfer", 0.05, 1, grid="final"),
         grid.Run("sac", "push-v3", "none", 0.0, 3, grid="final"),
         grid.Run("ppo", "push-v3", "gru", 0.05, 2, "heldout", "final"),
@@ -253,7 +264,8 @@ def test_final_commands_parse_with_the_scripts_arguments(run):
     args = tyro.cli(module.Args, args=argv)
     assert args.seed == run.seed and args.kl_coef == run.kl_coef and args.save_model
     if run.env == "clevr":
-        assert args.total_timesteps == 204_800 and args.instruction_split == run.split
+        assert args.total_timesteps == (204_800 if run.budget == "grid" else 1_500_000)
+        assert args.instruction_split == run.split
         assert args.kl_schedule == run.kl_schedule
         if run.prior == "kickstart":  # vanilla PPO from the cloned agent
             assert args.init_model == str(run.prior_path) and args.kl_coef == 0
@@ -265,6 +277,9 @@ def test_final_commands_parse_with_the_scripts_arguments(run):
             assert args.instruction_split == run.split
         assert getattr(args, "prior_allow_unseen_tasks", False) == (run.prior == "lm-transfer")
     assert run.data_dir == grid.FINAL_DATA
+    if run.budget == "paper":  # 1.5M / 1M env steps, checkpointed so that results.py can resume the run
+        assert args.total_timesteps == (1_500_000 if run.env == "clevr" else 1_000_000)
+        assert args.checkpoint_every > 0
 
 
 def test_evaluate_clevr_matches_a_plain_episode_loop(tmp_path):
@@ -350,7 +365,7 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
     vanilla = np.array(
         [
             json.loads(p.read_text())["eval"]["sampled"]["within_50"]
-            for p in data.glob("ppo__clevr__none__*.json")
+            for p in data.glob("ppo__clevr__none__kl0__seed?.json")
         ]
     )
     assert summary["aggregates"][key]["PPO + LM prior"]["mean"] == pytest.approx(lm.mean())
@@ -399,6 +414,18 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
     )
     assert summary["speed"]["Meta-World (SAC) | SAC"][2] is None
     assert not [k for k in summary["speed"] if k.endswith(" alone")]
+    # part 17: the paper's budgets in their own domains, with the prior alone; never in the sweep
+    assert set(summary["aggregates"][f"{report_final_grid.CLEVR_PAPER} | sampled_50"]) == set(
+        report_final_grid.PAPER_CONFIGS
+    )
+    assert set(summary["aggregates"][f"{report_final_grid.MW_PAPER} | success"]) == set(
+        report_final_grid.MW_PAPER_CONFIGS
+    )
+    sweep_5 = [
+        json.loads(p.read_text())["eval"]["sampled"]["within_50"]
+        for p in data.glob("ppo__clevr__lm__kl5__seed?.json")
+    ]
+    assert summary["kl_sweep"]["5"][0] == pytest.approx(np.mean(sweep_5)) and len(sweep_5) == 3
     # the MT10 priors alone: the baseline of PPO (its phrasings) and of SAC (train phrasings), per task
     mw_alone = [
         json.loads(p.read_text())["eval"]["success_rate"]
@@ -416,10 +443,10 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
         return np.mean(values), len(values)
 
     for config, pattern, runs in (
-        ("PPO + LM prior, 5% of the data, kl_coef 1", "ppo__clevr__lm-n150__kl1__*", 4),
-        ("LM prior, goals mislabelled alone", "prior__clevr__lm-mislabelled__kl0__*", 4),
-        ("PPO + LM prior, kl_coef 1", "ppo__clevr__lm__kl1__*", 3),
-        ("PPO + LM prior, kl_coef 1 annealed to 0", "ppo__clevr__lm__kl1-linear__*", 4),
+        ("PPO + LM prior, 5% of the data, kl_coef 1", "ppo__clevr__lm-n150__kl1__seed?.json", 4),
+        ("LM prior, goals mislabelled alone", "prior__clevr__lm-mislabelled__kl0__seed?.json", 4),
+        ("PPO + LM prior, kl_coef 1", "ppo__clevr__lm__kl1__seed?.json", 3),
+        ("PPO + LM prior, kl_coef 1 annealed to 0", "ppo__clevr__lm__kl1-linear__seed?.json", 4),
     ):
         assert (graded[config]["mean"], graded[config]["runs"]) == pytest.approx(mean_of(pattern)), config
         assert graded[config]["runs"] == runs
@@ -427,7 +454,9 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
     assert improvement["PPO + LM prior, kl_coef 1 annealed to 0 > PPO"] == [1.0, 1.0, 1.0]
     assert improvement["PPO + LM prior, 1% of the data > LM prior, 1% of the data alone"][0] < 1.0
     alone = summary["aggregates"][key]["LM prior alone"]
-    assert (alone["mean"], alone["runs"]) == pytest.approx(mean_of("prior__clevr__heldout__lm__kl0__*"))
+    assert (alone["mean"], alone["runs"]) == pytest.approx(
+        mean_of("prior__clevr__heldout__lm__kl0__seed?.json")
+    )
     assert (close["LM prior alone"]["mean"], close["LM prior alone"]["runs"]) == (
         alone["mean"],
         alone["runs"],
@@ -500,3 +529,23 @@ def test_evaluate_metaworld_prior_alone_matches_a_plain_episode_loop(tiny_priors
             obs, _ = env.reset()
             succeeded = False
     assert scores == {"success_rate": float(np.mean(outcomes))}
+
+
+def test_a_paper_budget_run_resumes_from_the_checkpoint_an_attempt_left(tmp_path):
+    """``resume_from``: a fresh folder starts afresh; a checkpoint left by an interrupted attempt is resumed,
+    and the time that attempt spent up to its checkpoint is kept for the record's wall time."""
+    import os
+
+    assert results.resume_from(tmp_path) == ([], 0.0)
+    start = float((tmp_path / "attempt_start").read_text())
+    checkpoint = tmp_path / "runs" / "CLEVR-Robot-v0__ppo_lago_clevr__1__17" / "checkpoint.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"")
+    os.utime(checkpoint, (start + 100.0, start + 100.0))
+    assert results.resume_from(tmp_path) == (
+        ["--resume", "runs/CLEVR-Robot-v0__ppo_lago_clevr__1__17"],
+        100.0,
+    )
+    start = float((tmp_path / "attempt_start").read_text())
+    os.utime(checkpoint, (start + 50.0, start + 50.0))  # a second interruption: both attempts' kept work
+    assert results.resume_from(tmp_path)[1] == 150.0
