@@ -326,7 +326,7 @@ def kl_sweep(records) -> dict[str, tuple[float, float, float, int]]:
 
 
 def plot_prior_quality(aggregates: dict, path: Path) -> None:
-    """Parts 13-15 in one picture: PPO + prior's final success (mean, 95% CI) against the prior's own, per
+    """Parts 13-16 in one picture: PPO + prior's final success (mean, 95% CI) against the prior's own, per
     prior and coefficient, with y = x (the agent equals its prior) and vanilla PPO's level."""
     fig, ax = plt.subplots(figsize=(6, 5.2))
     if "PPO" in aggregates:
@@ -353,6 +353,14 @@ def plot_prior_quality(aggregates: dict, path: Path) -> None:
                 x, y, xerr=[[x - x_lo], [x_hi - x]], yerr=[[y - y_lo], [y_hi - y]], marker=marker,
                 color=GRADED_COLORS[prior], capsize=2, ls="none", label=f"{label}{legend}",
             )  # fmt: skip
+    alone, agent = aggregates.get("LM prior alone"), aggregates.get(KICKSTART)
+    if alone is not None and agent is not None:  # part 16: the baseline that uses the same prior
+        x, y = alone["mean"], agent["mean"]
+        xerr = [[x - alone["mean_ci"][0]], [alone["mean_ci"][1] - x]]
+        yerr = [[y - agent["mean_ci"][0]], [agent["mean_ci"][1] - y]]
+        ax.errorbar(
+            x, y, xerr=xerr, yerr=yerr, marker="*", ms=9, color="black", capsize=2, ls="none", label=KICKSTART
+        )
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("the prior alone: sampled success within 50 pushes", fontsize=9)
