@@ -3,7 +3,7 @@
 For scenes off the start state (a few random pushes from a reset) and the episode's train-split
 instruction, the prior's mass on the 16 pushes of the goal's two balls (the only balls the expert
 pushes; uniform: 0.4) and on the good pushes (those that make the goal hold, else the cheapest;
-:func:`cleanrl_lago.envs.clevr_expert.expert_labels`). A prior trained on mislabelled goals can put
+:func:`cleanrl_lago.envs.clevr_expert.good_actions`). A prior trained on mislabelled goals can put
 its mass on the right balls and the wrong pushes: the picture behind part 13 of the results grid.
 
     python benchmark/prior_mass.py clevr-robot-smollm2 benchmark/comparison_priors/clevr-robot-smollm2-mislabelled
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 import cleanrl_lago.envs  # noqa: F401  (registers CLEVR-Robot-v0)
-from cleanrl_lago.envs.clevr_expert import expert_labels
+from cleanrl_lago.envs.clevr_expert import good_actions
 from cleanrl_lago.envs.clevr_robot import PUSH_DIRECTIONS
 from priors import load_prior
 
@@ -38,13 +38,10 @@ def scenes(n: int, seed: int = 0) -> tuple[np.ndarray, list[str], np.ndarray, np
         if terminated:  # the goal holds already: no push to judge
             continue
         a, _, b = env.unwrapped.goal
-        balls = np.zeros(env.action_space.n, dtype=bool)
-        for ball in (a, b):
-            balls[ball * len(PUSH_DIRECTIONS) : (ball + 1) * len(PUSH_DIRECTIONS)] = True
         obs_rows.append(obs)
         instructions.append(info["instruction"])
-        ball_masks.append(balls)
-        good_masks.append(expert_labels(env.unwrapped)[1])
+        ball_masks.append(np.isin(np.arange(env.action_space.n) // len(PUSH_DIRECTIONS), (a, b)))
+        good_masks.append(good_actions(env.unwrapped))
     env.close()
     return np.array(obs_rows, dtype=np.float32), instructions, np.array(ball_masks), np.array(good_masks)
 

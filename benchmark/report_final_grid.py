@@ -325,6 +325,14 @@ def kl_sweep(records) -> dict[str, tuple[float, float, float, int]]:
     return out
 
 
+def _agent_against_prior(ax, alone: dict, agent: dict, **style) -> None:
+    """One point of the prior-quality plot: the agent's mean against its prior's, both with 95% CIs."""
+    x, y = alone["mean"], agent["mean"]
+    xerr = [[x - alone["mean_ci"][0]], [alone["mean_ci"][1] - x]]
+    yerr = [[y - agent["mean_ci"][0]], [agent["mean_ci"][1] - y]]
+    ax.errorbar(x, y, xerr=xerr, yerr=yerr, capsize=2, ls="none", **style)
+
+
 def plot_prior_quality(aggregates: dict, path: Path) -> None:
     """Parts 13-16 in one picture: PPO + prior's final success (mean, 95% CI) against the prior's own, per
     prior and coefficient, with y = x (the agent equals its prior) and vanilla PPO's level."""
@@ -345,22 +353,12 @@ def plot_prior_quality(aggregates: dict, path: Path) -> None:
             alone, agent = aggregates.get(f"{label} alone"), aggregates.get(f"PPO + {label}{suffix}")
             if alone is None or agent is None:
                 continue
-            (x, (x_lo, x_hi)), (y, (y_lo, y_hi)) = (
-                (alone["mean"], alone["mean_ci"]),
-                (agent["mean"], agent["mean_ci"]),
+            _agent_against_prior(
+                ax, alone, agent, marker=marker, color=GRADED_COLORS[prior], label=f"{label}{legend}"
             )
-            ax.errorbar(
-                x, y, xerr=[[x - x_lo], [x_hi - x]], yerr=[[y - y_lo], [y_hi - y]], marker=marker,
-                color=GRADED_COLORS[prior], capsize=2, ls="none", label=f"{label}{legend}",
-            )  # fmt: skip
     alone, agent = aggregates.get("LM prior alone"), aggregates.get(KICKSTART)
     if alone is not None and agent is not None:  # part 16: the baseline that uses the same prior
-        x, y = alone["mean"], agent["mean"]
-        xerr = [[x - alone["mean_ci"][0]], [alone["mean_ci"][1] - x]]
-        yerr = [[y - agent["mean_ci"][0]], [agent["mean_ci"][1] - y]]
-        ax.errorbar(
-            x, y, xerr=xerr, yerr=yerr, marker="*", ms=9, color="black", capsize=2, ls="none", label=KICKSTART
-        )
+        _agent_against_prior(ax, alone, agent, marker="*", ms=9, color="black", label=KICKSTART)
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("the prior alone: sampled success within 50 pushes", fontsize=9)
