@@ -84,11 +84,13 @@ FINAL_PRIORS = {  # key: (CLEVR-Robot prior, MT10 prior), relative to the reposi
     "gemma": ("benchmark/comparison_priors/clevr-robot-gemma-layer4", None),
     "soft-token": ("benchmark/comparison_priors/clevr-robot-soft-token-layer4", None),
     # Priors of graded quality (issue 25): the shipped command on 1%, 5% and 20% of the demonstrations
-    # (the same mix, 30 / 150 / 600 episodes), and on the full data with every goal mislabelled.
+    # (the same mix, 30 / 150 / 600 episodes), and on the full data with every goal mislabelled (the opposite
+    # relation: a misleading prior) or shuffled (a random other goal: an uninformative one).
     "lm-n30": ("benchmark/comparison_priors/clevr-robot-smollm2-n30", None),
     "lm-n150": ("benchmark/comparison_priors/clevr-robot-smollm2-n150", None),
     "lm-n600": ("benchmark/comparison_priors/clevr-robot-smollm2-n600", None),
     "lm-mislabelled": ("benchmark/comparison_priors/clevr-robot-smollm2-mislabelled", None),
+    "lm-shuffled": ("benchmark/comparison_priors/clevr-robot-smollm2-shuffled", None),
 }
 # Part 17: the paper's budgets (about 1.5M env steps on CLEVR-Robot, 1M on Meta-World; its Meta-World runs
 # took 20M), keyed by "is it CLEVR-Robot": 1464 iterations of 1,024 steps; 1953 of 512.
@@ -100,7 +102,8 @@ BEST_SWEEP_KL = 5.0  # the sweep's highest mean (87.2%, seeds 1-3; 1 gave 85.2%)
 # Part 16's agent: the shipped CLEVR-Robot prior cloned into PPO's actor (python -m cleanrl_lago.kickstart; the
 # command is in the file's args), from which vanilla PPO starts (--init-model): the kickstarting baseline.
 KICKSTART_AGENT = "benchmark/results/final/kickstart/clevr-robot-smollm2.cleanrl_model"
-GRADED_PRIORS = ("lm-n30", "lm-n150", "lm-n600", "lm", "lm-mislabelled")  # the full data's is the shipped one
+# The full data's is the shipped one.
+GRADED_PRIORS = ("lm-n30", "lm-n150", "lm-n600", "lm", "lm-mislabelled", "lm-shuffled")
 FINAL_PRIOR_LABELS = {
     "lm": "LM prior",
     "gru": "GRU prior (no LM)",
@@ -113,6 +116,7 @@ FINAL_PRIOR_LABELS = {
     "lm-n150": "LM prior, 5% of the data",
     "lm-n600": "LM prior, 20% of the data",
     "lm-mislabelled": "LM prior, goals mislabelled",
+    "lm-shuffled": "LM prior, goals shuffled",
     "kickstart": "LM prior cloned into the actor",
 }
 # CLEVR-Robot: 200 PPO iterations of 8 envs x 128 steps. With CleanRL's learning rate (2.5e-4) vanilla
@@ -333,7 +337,7 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
     12. Does LaGO's own design guide as well as the shipped one? One soft token through SmolLM2's first 4
         layers, trained to convergence (frozen LM), both splits, seeds 1-5 (issue 24).
     13. When does LaGO pay (issue 25)? Priors of graded quality (``GRADED_PRIORS``: 1%, 5%, 20% of the
-        demonstrations, and goals mislabelled) guiding PPO at kl_coef 0.05 and 1, train phrasings, seeds 1-5.
+        demonstrations, goals mislabelled, goals shuffled) guiding PPO at kl_coef 0.05 and 1, train phrasings, seeds 1-5.
     14. Each prior alone, on the same episodes and score as the agents: CLEVR-Robot (``PRIORS_ALONE``), seeds
         1-5; the MT10 LM and GRU priors on the five Meta-World tasks, seeds 1-5 (held-out phrasings 1-3).
     15. PPO + LM prior with kl_coef 1 annealed linearly to 0 over training (``--kl-schedule linear``), seeds 1-5.

@@ -187,7 +187,11 @@ COLORS = {
 
 COLORS.update({f"{label} alone": "tab:cyan" for label in FINAL_PRIOR_LABELS.values()})
 GRADED_COLORS = dict(
-    zip(GRADED_PRIORS, ("tab:orange", "tab:olive", "tab:green", "tab:red", "tab:purple"), strict=True)
+    zip(
+        GRADED_PRIORS,
+        ("tab:orange", "tab:olive", "tab:green", "tab:red", "tab:purple", "tab:brown"),
+        strict=True,
+    )
 )
 
 

@@ -45,6 +45,7 @@ from cleanrl_lago.envs.clevr_robot import (
     WALL_Y_BEHIND,
     WALL_Y_FRONT,
     ClevrRobotEnv,
+    all_goals,
     sample_instruction,
 )
 from cleanrl_lago.envs.metaworld_tasks import (
@@ -116,6 +117,7 @@ def clevr_episodes(
     behaviour: dict[str, float] | None = None,
     tolerance: float = GOOD_TOLERANCE,
     mislabel_goals: bool = False,
+    shuffle_goals: bool = False,
 ) -> Iterator[ExpertEpisode]:
     """Run CLEVR-Robot episodes; episode ``i`` resets with seed ``seed + i``.
 
@@ -129,8 +131,12 @@ def clevr_episodes(
 
     ``mislabel_goals`` records a deliberately wrong dataset (the control of a prior that misleads):
     every phrasing names :func:`opposite_goal` of the goal the expert pursues, its train phrasing drawn
-    after the other splits' with the same generator.
+    after the other splits' with the same generator. ``shuffle_goals`` records an uninformative one: every
+    phrasing names :func:`other_goal`, one of the 79 goals the expert does not pursue, drawn with
+    ``np.random.default_rng((seed + i, 3))``, so the instruction says nothing about the goal.
     """
+    if mislabel_goals and shuffle_goals:
+        raise ValueError("mislabel_goals and shuffle_goals are two different wrong datasets: choose one")
     kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
     env = gym.make(CLEVR_ENV_ID, instruction_split="train", **kwargs)
     policies = episode_policies(behaviour or {"expert": 1.0}, episodes)
@@ -151,9 +157,14 @@ def clevr_episodes(
                     break
             ep.label(*expert_labels(env.unwrapped, tolerance))
             phrasing_rng = np.random.default_rng((seed + i, 2))
-            named = opposite_goal(env.unwrapped.goal) if mislabel_goals else env.unwrapped.goal
+            named = env.unwrapped.goal
+            if mislabel_goals:
+                named = opposite_goal(named)
+            elif shuffle_goals:
+                named = other_goal(named, np.random.default_rng((seed + i, 3)))
             other = {split: sample_instruction(named, split, phrasing_rng) for split in OTHER_SPLITS}
-            instruction = sample_instruction(named, "train", phrasing_rng) if mislabel_goals else info["instruction"]
+            wrong = mislabel_goals or shuffle_goals
+            instruction = sample_instruction(named, "train", phrasing_rng) if wrong else info["instruction"]
             yield ep.finish(seed + i, CLEVR_ENV_ID, instruction, np.int64, policy=policy, split_instructions=other)
     finally:
         env.close()
@@ -163,6 +174,12 @@ def opposite_goal(goal: tuple[int, int, int]) -> tuple[int, int, int]:
     """The goal with the opposite relation: left <-> right, front <-> behind (``RELATIONS`` pairs them)."""
     a, relation, b = goal
     return a, relation ^ 1, b
+
+
+def other_goal(goal: tuple[int, int, int], rng: np.random.Generator) -> tuple[int, int, int]:
+    """A goal drawn uniformly from the 79 goals other than ``goal``."""
+    others = [g for g in all_goals() if g != tuple(goal)]
+    return others[int(rng.integers(len(others)))]
 
 
 def balls_touching_wall(observations: np.ndarray, margin: float = 0.01) -> np.ndarray:
@@ -296,13 +313,14 @@ def collect_clevr(
     behaviour: dict[str, float] | None = None,
     tolerance: float = GOOD_TOLERANCE,
     mislabel_goals: bool = False,
+    shuffle_goals: bool = False,
 ) -> CollectionSummary:
     """Collect CLEVR-Robot episodes, labelled by the expert, into the Minari dataset ``dataset_id``
-    (who acts: ``behaviour``; ``mislabel_goals``: see :func:`clevr_episodes`)."""
+    (who acts: ``behaviour``; ``mislabel_goals``, ``shuffle_goals``: see :func:`clevr_episodes`)."""
     check_new_dataset(dataset_id, overwrite)
     behaviour = behaviour or {"expert": 1.0}
     start = time.perf_counter()
-    gen = clevr_episodes(episodes, seed, max_episode_steps, behaviour, tolerance, mislabel_goals)
+    gen = clevr_episodes(episodes, seed, max_episode_steps, behaviour, tolerance, mislabel_goals, shuffle_goals)
     collected = _with_progress(gen, episodes)
     spaces_env = ClevrRobotEnv()
     spaces_env.close()
@@ -314,6 +332,7 @@ def collect_clevr(
         "behaviour_shares": behaviour,
         "good_action_tolerance": tolerance,
         "mislabel_goals": mislabel_goals,
+        "shuffle_goals": shuffle_goals,
         "command": command or f"{COMMAND} --env clevr --episodes {episodes} --seed {seed}",
     }
     path = write_dataset(
@@ -449,6 +468,9 @@ class Args:
     mislabel_goals: bool = False
     """CLEVR-Robot, a control for a prior that misleads: every instruction names the opposite relation
     (left <-> right, front <-> behind) of the goal the expert pursues"""
+    shuffle_goals: bool = False
+    """CLEVR-Robot, a control for an uninformative prior: every instruction names a goal drawn at random from
+    the 79 the expert does not pursue"""
     episodes_per_task: int = 20
     """Meta-World: number of episodes per task"""
     seed: int = 0
@@ -490,10 +512,12 @@ def main(argv: list[str] | None = None) -> CollectionSummary:
                 behaviour=parse_behaviours(args.behaviour, args.behaviour_shares, env="clevr"),
                 tolerance=args.good_action_tolerance,
                 mislabel_goals=args.mislabel_goals,
+                shuffle_goals=args.shuffle_goals,
             )
         else:
-            if args.mislabel_goals:
-                raise ValueError("--mislabel-goals is for CLEVR-Robot only: drop it, or use --env clevr")
+            for flag, on in (("--mislabel-goals", args.mislabel_goals), ("--shuffle-goals", args.shuffle_goals)):
+                if on:
+                    raise ValueError(f"{flag} is for CLEVR-Robot only: drop it, or use --env clevr")
             tasks = resolve_tasks(args.tasks)
             summary = collect_metaworld(
                 tasks,

@@ -123,11 +123,12 @@ def test_every_shipped_and_comparison_prior_loads_without_warnings():
         "metaworld-mt8-lm",
         "clevr-robot-gemma-layer4",  # parts 11 and 12, written in format 3
         "clevr-robot-soft-token-layer4",
-        # part 13 (issue 25): the shipped command on 1% / 5% / 20% of the data, and with goals mislabelled
+        # part 13 (issue 25): the shipped command on 1% / 5% / 20% of the data, and with goals mislabelled or shuffled
         "clevr-robot-smollm2-n30",
         "clevr-robot-smollm2-n150",
         "clevr-robot-smollm2-n600",
         "clevr-robot-smollm2-mislabelled",
+        "clevr-robot-smollm2-shuffled",
     }
     V2_DEFAULTS = {  # noqa: N806 -- the fields version 2 wrote for every kind, at their defaults
         "lm_name": None,

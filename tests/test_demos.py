@@ -226,3 +226,29 @@ def test_mislabelled_goals_name_the_opposite_relation():
         assert ep.instruction in [instruction_text((a, rel, b), t) for t in split_templates("train")]
     with pytest.raises(ValueError, match="CLEVR-Robot only"):
         demos.main(["--env", "metaworld", "--tasks", "reach-v3", "--mislabel-goals"])
+
+
+def test_shuffled_goals_name_one_other_goal_drawn_at_random():
+    """The uninformative-prior control: the same episodes, but every phrasing of an episode names one goal, never
+    the one the expert pursues (read from the observation's goal encoding), drawn with the episode's own generator
+    (``default_rng((seed + i, 3))``: an independent reference of which goal)."""
+    from cleanrl_lago.envs.clevr_robot import COLORS, all_goals, instruction_text, split_templates
+
+    true = list(demos.clevr_episodes(6, seed=3))
+    shuffled = list(demos.clevr_episodes(6, seed=3, shuffle_goals=True))
+    named_goals = []
+    for i, (ep, bad) in enumerate(zip(true, shuffled, strict=True)):
+        np.testing.assert_array_equal(ep.observations, bad.observations)
+        np.testing.assert_array_equal(ep.expert_actions, bad.expert_actions)
+        code, n = ep.observations[0][10:], len(COLORS)
+        pursued = (int(code[:n].argmax()), int(code[n : n + 4].argmax()), int(code[n + 4 :].argmax()))
+        others = [g for g in all_goals() if g != pursued]
+        named = others[int(np.random.default_rng((3 + i, 3)).integers(79))]
+        for split, text in {"train": bad.instruction, **bad.split_instructions}.items():
+            assert text in [instruction_text(named, t) for t in split_templates(split)], (split, text)
+        named_goals.append(named)
+    assert len(set(named_goals)) > 1
+    with pytest.raises(ValueError, match="choose one"):
+        next(demos.clevr_episodes(1, mislabel_goals=True, shuffle_goals=True))
+    with pytest.raises(ValueError, match="CLEVR-Robot only"):
+        demos.main(["--env", "metaworld", "--tasks", "reach-v3", "--shuffle-goals"])
