@@ -135,8 +135,7 @@ def clevr_episodes(
     phrasing names :func:`other_goal`, one of the 79 goals the expert does not pursue, drawn with
     ``np.random.default_rng((seed + i, 3))``, so the instruction says nothing about the goal.
     """
-    if mislabel_goals and shuffle_goals:
-        raise ValueError("mislabel_goals and shuffle_goals are two different wrong datasets: choose one")
+    _check_wrong_goals(mislabel_goals, shuffle_goals)
     kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
     env = gym.make(CLEVR_ENV_ID, instruction_split="train", **kwargs)
     policies = episode_policies(behaviour or {"expert": 1.0}, episodes)
@@ -168,6 +167,11 @@ def clevr_episodes(
             yield ep.finish(seed + i, CLEVR_ENV_ID, instruction, np.int64, policy=policy, split_instructions=other)
     finally:
         env.close()
+
+
+def _check_wrong_goals(mislabel_goals: bool, shuffle_goals: bool) -> None:
+    if mislabel_goals and shuffle_goals:
+        raise ValueError("--mislabel-goals and --shuffle-goals make two different wrong datasets: choose one")
 
 
 def opposite_goal(goal: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -317,6 +321,7 @@ def collect_clevr(
 ) -> CollectionSummary:
     """Collect CLEVR-Robot episodes, labelled by the expert, into the Minari dataset ``dataset_id``
     (who acts: ``behaviour``; ``mislabel_goals``, ``shuffle_goals``: see :func:`clevr_episodes`)."""
+    _check_wrong_goals(mislabel_goals, shuffle_goals)
     check_new_dataset(dataset_id, overwrite)
     behaviour = behaviour or {"expert": 1.0}
     start = time.perf_counter()

@@ -228,7 +228,7 @@ def test_mislabelled_goals_name_the_opposite_relation():
         demos.main(["--env", "metaworld", "--tasks", "reach-v3", "--mislabel-goals"])
 
 
-def test_shuffled_goals_name_one_other_goal_drawn_at_random():
+def test_shuffled_goals_name_one_other_goal_drawn_at_random(datasets_path):
     """The uninformative-prior control: the same episodes, but every phrasing of an episode names one goal, never
     the one the expert pursues (read from the observation's goal encoding), drawn with the episode's own generator
     (``default_rng((seed + i, 3))``: an independent reference of which goal)."""
@@ -236,6 +236,7 @@ def test_shuffled_goals_name_one_other_goal_drawn_at_random():
 
     true = list(demos.clevr_episodes(6, seed=3))
     shuffled = list(demos.clevr_episodes(6, seed=3, shuffle_goals=True))
+    both_flags = ["--mislabel-goals", "--shuffle-goals"]
     named_goals = []
     for i, (ep, bad) in enumerate(zip(true, shuffled, strict=True)):
         np.testing.assert_array_equal(ep.observations, bad.observations)
@@ -250,5 +251,8 @@ def test_shuffled_goals_name_one_other_goal_drawn_at_random():
     assert len(set(named_goals)) > 1
     with pytest.raises(ValueError, match="choose one"):
         next(demos.clevr_episodes(1, mislabel_goals=True, shuffle_goals=True))
+    with pytest.raises(ValueError, match="choose one"):  # before anything is written
+        demos.main(["--env", "clevr", "--episodes", "1", "--dataset-id", "t/wrong/both-v0"] + both_flags)
+    assert not (datasets_path / "t" / "wrong").exists()
     with pytest.raises(ValueError, match="CLEVR-Robot only"):
         demos.main(["--env", "metaworld", "--tasks", "reach-v3", "--shuffle-goals"])
