@@ -102,7 +102,7 @@ BEST_SWEEP_KL = 5.0  # the sweep's highest mean (87.2%, seeds 1-3; 1 gave 85.2%)
 # Part 16's agent: the shipped CLEVR-Robot prior cloned into PPO's actor (python -m cleanrl_lago.kickstart; the
 # command is in the file's args), from which vanilla PPO starts (--init-model): the kickstarting baseline.
 KICKSTART_AGENT = "benchmark/results/final/kickstart/clevr-robot-smollm2.cleanrl_model"
-# The full data's is the shipped one.
+# Part 13's priors, from the least data to the wrong goals; "lm" (all of the data) is the shipped one.
 GRADED_PRIORS = ("lm-n30", "lm-n150", "lm-n600", "lm", "lm-mislabelled", "lm-shuffled")
 FINAL_PRIOR_LABELS = {
     "lm": "LM prior",

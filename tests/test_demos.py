@@ -205,11 +205,28 @@ def test_command_line(datasets_path):
         demos.main(["--env", "atari"])
 
 
+def _pursued_goal(observation: np.ndarray) -> tuple[int, int, int]:
+    """The goal the expert pursues, read from a CLEVR-Robot observation's goal encoding (after the 10 ball
+    coordinates: ball A one-hot, relation one-hot, ball B one-hot)."""
+    from cleanrl_lago.envs.clevr_robot import NUM_BALLS, RELATIONS
+
+    code = observation[10:]
+    a, rel = code[:NUM_BALLS].argmax(), code[NUM_BALLS : NUM_BALLS + len(RELATIONS)].argmax()
+    return int(a), int(rel), int(code[NUM_BALLS + len(RELATIONS) :].argmax())
+
+
+def _assert_every_phrasing_names(episode, goal: tuple[int, int, int]) -> None:
+    from cleanrl_lago.envs.clevr_robot import instruction_text, split_templates
+
+    for split, text in {"train": episode.instruction, **episode.split_instructions}.items():
+        assert text in [instruction_text(goal, t) for t in split_templates(split)], (split, text)
+
+
 def test_mislabelled_goals_name_the_opposite_relation():
     """The wrong-prior control: the same episodes (observations, actions, labels), but every phrasing names
     the goal with the opposite relation of the one the expert pursues (read from the observation's goal
-    encoding: ball A one-hot, relation one-hot, ball B one-hot)."""
-    from cleanrl_lago.envs.clevr_robot import COLORS, RELATIONS, instruction_text, split_templates
+    encoding)."""
+    from cleanrl_lago.envs.clevr_robot import RELATIONS, instruction_text, split_templates
 
     opposite = {"left": "right", "right": "left", "front": "behind", "behind": "front"}
     true = list(demos.clevr_episodes(4, seed=3))
@@ -217,12 +234,8 @@ def test_mislabelled_goals_name_the_opposite_relation():
     for ep, bad in zip(true, wrong, strict=True):
         np.testing.assert_array_equal(ep.observations, bad.observations)
         np.testing.assert_array_equal(ep.expert_actions, bad.expert_actions)
-        code = ep.observations[0][10:]
-        n = len(COLORS)
-        a, rel, b = int(code[:n].argmax()), int(code[n : n + 4].argmax()), int(code[n + 4 :].argmax())
-        named = (a, RELATIONS.index(opposite[RELATIONS[rel]]), b)
-        for split, text in {"train": bad.instruction, **bad.split_instructions}.items():
-            assert text in [instruction_text(named, t) for t in split_templates(split)], (split, text)
+        a, rel, b = _pursued_goal(ep.observations[0])
+        _assert_every_phrasing_names(bad, (a, RELATIONS.index(opposite[RELATIONS[rel]]), b))
         assert ep.instruction in [instruction_text((a, rel, b), t) for t in split_templates("train")]
     with pytest.raises(ValueError, match="CLEVR-Robot only"):
         demos.main(["--env", "metaworld", "--tasks", "reach-v3", "--mislabel-goals"])
@@ -232,7 +245,7 @@ def test_shuffled_goals_name_one_other_goal_drawn_at_random(datasets_path):
     """The uninformative-prior control: the same episodes, but every phrasing of an episode names one goal, never
     the one the expert pursues (read from the observation's goal encoding), drawn with the episode's own generator
     (``default_rng((seed + i, 3))``: an independent reference of which goal)."""
-    from cleanrl_lago.envs.clevr_robot import COLORS, all_goals, instruction_text, split_templates
+    from cleanrl_lago.envs.clevr_robot import all_goals
 
     true = list(demos.clevr_episodes(6, seed=3))
     shuffled = list(demos.clevr_episodes(6, seed=3, shuffle_goals=True))
@@ -241,12 +254,9 @@ def test_shuffled_goals_name_one_other_goal_drawn_at_random(datasets_path):
     for i, (ep, bad) in enumerate(zip(true, shuffled, strict=True)):
         np.testing.assert_array_equal(ep.observations, bad.observations)
         np.testing.assert_array_equal(ep.expert_actions, bad.expert_actions)
-        code, n = ep.observations[0][10:], len(COLORS)
-        pursued = (int(code[:n].argmax()), int(code[n : n + 4].argmax()), int(code[n + 4 :].argmax()))
-        others = [g for g in all_goals() if g != pursued]
+        others = [g for g in all_goals() if g != _pursued_goal(ep.observations[0])]
         named = others[int(np.random.default_rng((3 + i, 3)).integers(79))]
-        for split, text in {"train": bad.instruction, **bad.split_instructions}.items():
-            assert text in [instruction_text(named, t) for t in split_templates(split)], (split, text)
+        _assert_every_phrasing_names(bad, named)
         named_goals.append(named)
     assert len(set(named_goals)) > 1
     with pytest.raises(ValueError, match="choose one"):
