@@ -84,11 +84,21 @@ FINAL_PRIORS = {  # key: (CLEVR-Robot prior, MT10 prior), relative to the reposi
     "gemma": ("benchmark/comparison_priors/clevr-robot-gemma-layer4", None),
     "soft-token": ("benchmark/comparison_priors/clevr-robot-soft-token-layer4", None),
     # Priors of graded quality (issue 25): the shipped command on 1%, 5% and 20% of the demonstrations
-    # (the same mix, 30 / 150 / 600 episodes), and on the full data with every goal mislabelled (the opposite
-    # relation: a misleading prior) or shuffled (a random other goal: an uninformative one).
-    "lm-n30": ("benchmark/comparison_priors/clevr-robot-smollm2-n30", None),
-    "lm-n150": ("benchmark/comparison_priors/clevr-robot-smollm2-n150", None),
-    "lm-n600": ("benchmark/comparison_priors/clevr-robot-smollm2-n600", None),
+    # (the same mix; CLEVR-Robot: 30 / 150 / 600 of 3000 episodes, as the keys say; MT10: 1 / 5 / 20 of 100
+    # episodes per task, 10 / 50 / 200 in all), and on the full CLEVR-Robot data with every goal mislabelled
+    # (the opposite relation: a misleading prior) or shuffled (a random other goal: an uninformative one).
+    "lm-n30": (
+        "benchmark/comparison_priors/clevr-robot-smollm2-n30",
+        "benchmark/comparison_priors/metaworld-mt10-smollm2-n10",
+    ),
+    "lm-n150": (
+        "benchmark/comparison_priors/clevr-robot-smollm2-n150",
+        "benchmark/comparison_priors/metaworld-mt10-smollm2-n50",
+    ),
+    "lm-n600": (
+        "benchmark/comparison_priors/clevr-robot-smollm2-n600",
+        "benchmark/comparison_priors/metaworld-mt10-smollm2-n200",
+    ),
     "lm-mislabelled": ("benchmark/comparison_priors/clevr-robot-smollm2-mislabelled", None),
     "lm-shuffled": ("benchmark/comparison_priors/clevr-robot-smollm2-shuffled", None),
 }
@@ -104,6 +114,8 @@ BEST_SWEEP_KL = 5.0  # the sweep's highest mean (87.2%, seeds 1-3; 1 gave 85.2%)
 KICKSTART_AGENT = "benchmark/results/final/kickstart/clevr-robot-smollm2.cleanrl_model"
 # Part 13's priors, from the least data to the wrong goals; "lm" (all of the data) is the shipped one.
 GRADED_PRIORS = ("lm-n30", "lm-n150", "lm-n600", "lm", "lm-mislabelled", "lm-shuffled")
+# Part 18's: those with an MT10 version, on two Meta-World tasks (PAPER_TASKS, fixed with part 17).
+GRADED_METAWORLD_PRIORS = ("lm-n30", "lm-n150", "lm-n600", "lm")
 FINAL_PRIOR_LABELS = {
     "lm": "LM prior",
     "gru": "GRU prior (no LM)",
@@ -346,6 +358,9 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
     17. The paper's budgets (``PAPER_STEPS``): CLEVR-Robot at 1.5M env steps, PPO, PPO + LM prior at 0.05 and
         at the sweep's best coefficient, and with kl_coef 1 annealed to 0; push-v3 and pick-place-v3 at 1M
         steps, PPO and PPO + LM prior. Seeds 1-3; each run checkpoints and resumes (``results.py``).
+    18. Part 13 on Meta-World (issue 25): the MT10 priors of graded quality (``GRADED_METAWORLD_PRIORS``), each
+        alone and guiding PPO at kl_coef 0.05 and 1, on push-v3 and pick-place-v3, seeds 1-3 (part 2 ran
+        vanilla PPO and the shipped prior at 0.05, part 14 the shipped prior alone).
     """
     runs = []
 
@@ -428,6 +443,14 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
             for prior in ("none", "lm"):
                 kl = 0.0 if prior == "none" else FINAL_MAIN_KL["ppo"]
                 runs.append(Run("ppo", env, prior, kl, seed, "train", "final", budget="paper"))
+    for seed in first(3):  # part 18
+        for env in PAPER_TASKS:
+            for prior in GRADED_METAWORLD_PRIORS:
+                if prior != "lm":  # part 14 ran the shipped prior alone
+                    runs.append(Run("prior", env, prior, 0.0, seed, "train", "final"))
+                for kl in (FINAL_MAIN_KL["ppo"], FINAL_CLOSE_KL):
+                    if (prior, kl) != ("lm", FINAL_MAIN_KL["ppo"]):  # part 2 ran it
+                        add("ppo", env, prior, seed, kl=kl)
     return runs
 
 

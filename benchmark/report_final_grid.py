@@ -13,7 +13,8 @@ A "domain" pools tasks: CLEVR-Robot with the prior given train phrasings, the sa
 phrasings (vanilla PPO never reads the instruction, so its runs are the baseline of both), five
 Meta-World tasks for PPO (train and held-out phrasings, the same way) and for SAC, and the two MT10
 tasks of the transfer experiment (vanilla PPO, the prior that never saw them, and the shipped prior,
-which did: the control). Each configuration is aggregated over its own seeds (those with
+which did: the control), and the priors of graded quality (issue 25) on CLEVR-Robot and on push-v3 and
+pick-place-v3. Each configuration is aggregated over its own seeds (those with
 every task of the domain done); a domain is reported once two of its configurations have runs.
 """
 
@@ -34,6 +35,7 @@ from grid import (  # noqa: E402
     FINAL_KL_SWEEP,
     FINAL_MAIN_KL,
     FINAL_PRIOR_LABELS,
+    GRADED_METAWORLD_PRIORS,
     GRADED_PRIORS,
     PAPER_TASKS,
     TRANSFER_TASKS,
@@ -94,6 +96,15 @@ GRADED_CONFIGS = (  # parts 13-16 (issue 25): when does LaGO pay?
         for config in (f"{label} alone", f"PPO + {label}", f"PPO + {label}, kl_coef {FINAL_CLOSE_KL:g}")
     ),
 )
+MW_GRADED = "Meta-World push and pick-place: priors of graded quality"
+MW_GRADED_CONFIGS = (  # part 18, with parts 2 and 14's runs of the shipped prior and vanilla PPO
+    "PPO",
+    *(
+        config
+        for label in (FINAL_PRIOR_LABELS[p] for p in GRADED_METAWORLD_PRIORS)
+        for config in (f"{label} alone", f"PPO + {label}", f"PPO + {label}, kl_coef {FINAL_CLOSE_KL:g}")
+    ),
+)
 # Part 17: the paper's budgets; the prior alone is the same at any budget.
 CLEVR_PAPER = "CLEVR-Robot, train phrasings, 1.5M env steps (the paper's budget)"
 MW_PAPER = "Meta-World push and pick-place, 1M env steps"
@@ -117,6 +128,7 @@ DOMAINS = {
     MW_SAC: ("SAC", "SAC + LM prior", "SAC + GRU prior (no LM)", *MW_ALONE),
     TRANSFER: ("PPO", "PPO + LM prior, task unseen", "PPO + LM prior"),  # the last: trained on the task
     MW_PAPER: MW_PAPER_CONFIGS,
+    MW_GRADED: MW_GRADED_CONFIGS,
 }
 PAIRS = (  # (X, Y): does X beat Y?
     ("PPO + LM prior", "PPO"),
@@ -228,20 +240,27 @@ def run_scores(record: dict) -> dict[tuple[str, str], dict[str, float]]:
     scores = {"success": record["eval"]["success_rate"]}
     if run["algo"] != "prior":
         scores["train_auc"] = train_auc(record)
+    return {(d, run["env"]): scores for d in _metaworld_domains(record)}
+
+
+def _metaworld_domains(record: dict) -> set[str]:
+    """The Meta-World domains a run (or a prior alone) counts in; configurations a domain does not list
+    are left out by ``score_matrices``."""
+    run, config = record["run"], record["config"]
     if run.get("budget", "grid") == "paper":
-        return {(MW_PAPER, run["env"]): scores}
+        return {MW_PAPER}
     if run["env"] in TRANSFER_TASKS:
-        return {(TRANSFER, run["env"]): scores}
+        return {TRANSFER}
     if run["algo"] == "sac":
-        return {(MW_SAC, run["env"]): scores}
+        return {MW_SAC}
+    graded = {MW_GRADED} if run["env"] in PAPER_TASKS and run["split"] == "train" else set()
     if run["algo"] == "prior":  # the baseline of PPO and SAC with the phrasings it was given
-        ppo = {"train": MW_PPO, "heldout": MW_PPO_HELDOUT}[run["split"]]
-        domains = (ppo, MW_SAC) if run["split"] == "train" else (ppo,)
-        if run["split"] == "train" and run["env"] in PAPER_TASKS and record["config"] in MW_PAPER_CONFIGS:
-            domains += (MW_PAPER,)
-        return {(d, run["env"]): scores for d in domains}
+        if run["split"] == "heldout":
+            return {MW_PPO_HELDOUT}
+        paper = {MW_PAPER} if run["env"] in PAPER_TASKS and config in MW_PAPER_CONFIGS else set()
+        return {MW_PPO, MW_SAC, *paper, *graded}
     splits = ("train", "heldout") if run["prior"] == "none" else (run["split"],)
-    return {({"train": MW_PPO, "heldout": MW_PPO_HELDOUT}[s], run["env"]): scores for s in splits}
+    return {{"train": MW_PPO, "heldout": MW_PPO_HELDOUT}[s] for s in splits} | graded
 
 
 def score_matrices(records: list[dict], domain: str, metric: str) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -337,9 +356,15 @@ def _agent_against_prior(ax, alone: dict, agent: dict, **style) -> None:
     ax.errorbar(x, y, xerr=xerr, yerr=yerr, capsize=2, ls="none", **style)
 
 
-def plot_prior_quality(aggregates: dict, path: Path) -> None:
-    """Parts 13-16 in one picture: PPO + prior's final success (mean, 95% CI) against the prior's own, per
-    prior and coefficient, with y = x (the agent equals its prior) and vanilla PPO's level."""
+def plot_prior_quality(
+    aggregates: dict,
+    path: Path,
+    priors: tuple[str, ...] = GRADED_PRIORS,
+    title: str = "CLEVR-Robot, train phrasings: when does LaGO pay?",
+    score: str = "sampled success within 50 pushes",
+) -> None:
+    """Parts 13-16 (or 18, on Meta-World) in one picture: PPO + prior's final success (mean, 95% CI) against
+    the prior's own, per prior and coefficient, with y = x (the agent equals its prior) and vanilla PPO's level."""
     fig, ax = plt.subplots(figsize=(6, 5.2))
     if "PPO" in aggregates:
         ax.axhspan(*aggregates["PPO"]["mean_ci"], color="tab:gray", alpha=0.25)
@@ -352,7 +377,7 @@ def plot_prior_quality(aggregates: dict, path: Path) -> None:
         (f"{close} annealed to 0", "^", f"{close} annealed to 0"),
     ]
     for suffix, marker, legend in guided:
-        for prior in GRADED_PRIORS:
+        for prior in priors:
             label = FINAL_PRIOR_LABELS[prior]
             alone, agent = aggregates.get(f"{label} alone"), aggregates.get(f"PPO + {label}{suffix}")
             if alone is None or agent is None:
@@ -365,9 +390,9 @@ def plot_prior_quality(aggregates: dict, path: Path) -> None:
         _agent_against_prior(ax, alone, agent, marker="*", ms=9, color="black", label=KICKSTART)
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("the prior alone: sampled success within 50 pushes", fontsize=9)
-    ax.set_ylabel("PPO + prior, final: sampled success within 50 pushes", fontsize=9)
-    ax.set_title("CLEVR-Robot, train phrasings: when does LaGO pay?", fontsize=10)
+    ax.set_xlabel(f"the prior alone: {score}", fontsize=9)
+    ax.set_ylabel(f"PPO + prior, final: {score}", fontsize=9)
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=6, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -527,6 +552,14 @@ def report(data: Path, out: Path, reps: int = REPS) -> dict:
         plot_aggregates(primary_estimates, out / "aggregates.png", COLORS, {}, "primary score")
     if (graded := summary["aggregates"].get(f"{CLEVR_GRADED} | sampled_50")) is not None:
         plot_prior_quality(graded, out / "prior_quality.png")
+    if (graded := summary["aggregates"].get(f"{MW_GRADED} | success")) is not None:
+        plot_prior_quality(
+            graded,
+            out / "prior_quality_metaworld.png",
+            GRADED_METAWORLD_PRIORS,
+            "Meta-World push-v3 and pick-place-v3: when does LaGO pay?",
+            "success, mean action",
+        )
     plot_curves(records, out / "curves_steps.png", "step", "env steps")
     plot_curves(records, out / "curves_wall.png", "seconds", "wall-clock seconds (2 runs share 2 cores)")
     print("\n".join(lines))

@@ -184,7 +184,13 @@ def test_final_grid_covers_the_issue():
     assert len(metaworld) >= 5
     for algo in ("ppo", "sac"):
         for env in metaworld:
-            assert {r.prior for r in runs if r.algo == algo and r.env == env} == {"none", "lm", "gru"}
+            graded = set(grid.GRADED_METAWORLD_PRIORS) if algo == "ppo" and env in grid.PAPER_TASKS else set()
+            assert {r.prior for r in runs if r.algo == algo and r.env == env} == {
+                "none",
+                "lm",
+                "gru",
+                *graded,
+            }
     # transfer: a prior that never saw the two tasks, and the control, the shipped prior that did
     assert {r.prior for r in runs if r.env in grid.TRANSFER_TASKS} == {"none", "lm-transfer", "lm"}
     for env in grid.TRANSFER_TASKS:
@@ -209,6 +215,11 @@ def test_final_grid_covers_the_issue():
         guided = {r.split for r in runs if r.algo == "ppo" and r.env == "clevr" and r.prior == prior}
         for split in guided:
             assert len(seeds(algo="prior", prior=prior, split=split)) >= 5, (prior, split)
+    for env in grid.PAPER_TASKS:  # part 18: the MT10 priors of graded quality on two tasks, 3 seeds
+        for prior in grid.GRADED_METAWORLD_PRIORS:
+            assert len(seeds(algo="prior", env=env, prior=prior, split="train")) >= 3
+            for kl in (0.05, 1.0):
+                assert len(seeds(algo="ppo", env=env, prior=prior, kl_coef=kl, budget="grid")) >= 3
     assert len(seeds(env="clevr", prior="lm", kl_schedule="linear")) >= 5
     assert len(seeds(env="clevr", prior="kickstart", kl_coef=0.0)) >= 5
     paper = [r for r in runs if r.budget == "paper"]  # part 17: the paper's budgets, 3 seeds
@@ -357,7 +368,14 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
         shift = 0.5 if run.env == "clevr" and run.prior == "lm" else 0.0
         (data / f"{run.run_id}.json").write_text(json.dumps(_final_record(run, rng, shift)))
     summary = report_final_grid.report(data, tmp_path / "docs", reps=300)
-    for name in ("aggregates", "curves_steps", "curves_wall", "kl_sweep", "prior_quality"):
+    for name in (
+        "aggregates",
+        "curves_steps",
+        "curves_wall",
+        "kl_sweep",
+        "prior_quality",
+        "prior_quality_metaworld",
+    ):
         assert (tmp_path / "docs" / f"{name}.png").stat().st_size > 10_000
     key = f"{report_final_grid.CLEVR_HELDOUT} | sampled_50"
     records = [json.loads(p.read_text()) for p in data.glob("ppo__clevr__heldout__lm__kl0.05__*.json")]
@@ -450,6 +468,26 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
     ):
         assert (graded[config]["mean"], graded[config]["runs"]) == pytest.approx(mean_of(pattern)), config
         assert graded[config]["runs"] == runs
+    # part 18: the same on two Meta-World tasks; the shipped prior's runs come from parts 2 and 14
+    mw_graded = summary["aggregates"][f"{report_final_grid.MW_GRADED} | success"]
+    assert set(mw_graded) == set(report_final_grid.MW_GRADED_CONFIGS)
+
+    def mw_mean_of(pattern):
+        values = [json.loads(p.read_text())["eval"]["success_rate"] for p in data.glob(pattern)]
+        return np.mean(values), len(values)
+
+    for config, pattern, runs in (
+        ("PPO", "ppo__p*-v3__none__kl0__seed?.json", 4),
+        ("LM prior alone", "prior__p*-v3__lm__kl0__seed?.json", 4),
+        ("PPO + LM prior", "ppo__p*-v3__lm__kl0.05__seed?.json", 4),
+        ("PPO + LM prior, kl_coef 1", "ppo__p*-v3__lm__kl1__seed?.json", 3),
+        ("LM prior, 20% of the data alone", "prior__p*-v3__lm-n600__kl0__seed?.json", 3),
+        ("PPO + LM prior, 1% of the data, kl_coef 1", "ppo__p*-v3__lm-n30__kl1__seed?.json", 3),
+    ):
+        assert (mw_graded[config]["mean"], 2 * mw_graded[config]["runs"]) == pytest.approx(
+            mw_mean_of(pattern)
+        )
+        assert mw_graded[config]["runs"] == runs, config
     improvement = summary["improvement"][f"{report_final_grid.CLEVR_GRADED} | sampled_50"]
     assert improvement["PPO + LM prior, kl_coef 1 annealed to 0 > PPO"] == [1.0, 1.0, 1.0]
     assert improvement["PPO + LM prior, 1% of the data > LM prior, 1% of the data alone"][0] < 1.0
