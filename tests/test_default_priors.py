@@ -129,6 +129,10 @@ def test_every_shipped_and_comparison_prior_loads_without_warnings():
         "clevr-robot-smollm2-n600",
         "clevr-robot-smollm2-mislabelled",
         "clevr-robot-smollm2-shuffled",
+        # part 18: the shipped MT10 command on 1 / 5 / 20 of the 100 episodes per task
+        "metaworld-mt10-smollm2-n10",
+        "metaworld-mt10-smollm2-n50",
+        "metaworld-mt10-smollm2-n200",
     }
     V2_DEFAULTS = {  # noqa: N806 -- the fields version 2 wrote for every kind, at their defaults
         "lm_name": None,
