@@ -456,8 +456,9 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
     graded = summary["aggregates"][f"{report_final_grid.CLEVR_GRADED} | sampled_50"]
     assert set(graded) == set(report_final_grid.GRADED_CONFIGS)
 
-    def mean_of(pattern):
-        values = [json.loads(p.read_text())["eval"]["sampled"]["within_50"] for p in data.glob(pattern)]
+    def mean_of(pattern, score=lambda ev: ev["sampled"]["within_50"]):
+        """The mean score of the records the pattern matches, and how many there are."""
+        values = [score(json.loads(p.read_text())["eval"]) for p in data.glob(pattern)]
         return np.mean(values), len(values)
 
     for config, pattern, runs in (
@@ -471,11 +472,6 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
     # part 18: the same on two Meta-World tasks; the shipped prior's runs come from parts 2 and 14
     mw_graded = summary["aggregates"][f"{report_final_grid.MW_GRADED} | success"]
     assert set(mw_graded) == set(report_final_grid.MW_GRADED_CONFIGS)
-
-    def mw_mean_of(pattern):
-        values = [json.loads(p.read_text())["eval"]["success_rate"] for p in data.glob(pattern)]
-        return np.mean(values), len(values)
-
     for config, pattern, runs in (
         ("PPO", "ppo__p*-v3__none__kl0__seed?.json", 4),
         ("LM prior alone", "prior__p*-v3__lm__kl0__seed?.json", 4),
@@ -485,7 +481,7 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
         ("PPO + LM prior, 1% of the data, kl_coef 1", "ppo__p*-v3__lm-n30__kl1__seed?.json", 3),
     ):
         assert (mw_graded[config]["mean"], 2 * mw_graded[config]["runs"]) == pytest.approx(
-            mw_mean_of(pattern)
+            mean_of(pattern, lambda ev: ev["success_rate"])
         )
         assert mw_graded[config]["runs"] == runs, config
     improvement = summary["improvement"][f"{report_final_grid.CLEVR_GRADED} | sampled_50"]
