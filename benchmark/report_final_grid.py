@@ -294,7 +294,8 @@ def probability_of_improvement(scores: dict[str, np.ndarray], reps: int) -> dict
 
 def relative_gain(x: np.ndarray, y: np.ndarray, reps: int = 5000) -> tuple[float, float, float]:
     """mean(X) / mean(Y) over all runs and tasks, with a 95% bootstrap interval (runs resampled
-    independently in each group, stratified by task); inf where Y's mean is 0."""
+    independently in each group, stratified by task). Where Y's mean is 0 the ratio is inf if X's is not
+    and undefined (nan) if both are; a resample with both means 0 has no ratio and is left out."""
     rng = np.random.default_rng(0)
 
     def resample(a):
@@ -303,9 +304,19 @@ def relative_gain(x: np.ndarray, y: np.ndarray, reps: int = 5000) -> tuple[float
 
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = resample(x) / resample(y)
-        point = x.mean() / y.mean() if y.mean() > 0 else np.inf
+        point = x.mean() / y.mean() if y.mean() > 0 else (np.inf if x.mean() > 0 else np.nan)
+    ratios = ratios[~np.isnan(ratios)]
+    if ratios.size == 0:
+        return float(point), np.nan, np.nan
     method = "linear" if np.isfinite(ratios).all() else "nearest"  # Y's mean 0 in a resample: an infinite end
     return tuple(float(v) for v in (point, *np.percentile(ratios, [2.5, 97.5], method=method)))
+
+
+def format_gain(point: float, low: float, high: float) -> str:
+    """The markdown cell of a relative gain: "undefined" where both means are 0."""
+    if np.isnan(point):
+        return "undefined (both means 0)"
+    return f"{point:.2f} [{low:.2f}, {high:.2f}]"
 
 
 def curves(records, domain, x_key: str, n_points: int = 40):
@@ -494,10 +505,8 @@ def report(data: Path, out: Path, reps: int = REPS) -> dict:
                     "| --- | --- | --- | --- |",
                 ]
                 for (x, y), (p, lo, hi) in poi.items():
-                    g, glo, ghi = summary["gain"][key][f"{x} / {y}"]
-                    lines.append(
-                        f"| {x} | {y} | {p:.2f} [{lo:.2f}, {hi:.2f}] | {g:.2f} [{glo:.2f}, {ghi:.2f}] |"
-                    )
+                    gain = format_gain(*summary["gain"][key][f"{x} / {y}"])
+                    lines.append(f"| {x} | {y} | {p:.2f} [{lo:.2f}, {hi:.2f}] | {gain} |")
             lines.append("")
     lines += [
         "The paper's relative gains of LaGO over vanilla PPO, from a different protocol (1.5M / 20M env steps, "

@@ -125,6 +125,23 @@ def test_bootstrap_intervals_reproduce_exactly_and_leave_numpy_alone():
         assert np.array_equal(first[1][config], second[1][config])
 
 
+def test_relative_gain_where_a_mean_is_zero():
+    """Vanilla PPO and the weakest priors score 0 on some Meta-World tasks: the ratio of two zero means is
+    undefined (not inf), X > 0 over Y = 0 is inf, and resamples with both means 0 are left out."""
+    zeros, half = np.zeros((3, 2, 1)), np.full((3, 2, 1), 0.5)
+    some = np.array([[[0.0], [0.0]], [[0.0], [1.0]], [[0.0], [0.0]]])  # mean 1/6
+    assert np.isnan(report_final_grid.relative_gain(zeros, zeros)).all()
+    assert (
+        report_final_grid.format_gain(*report_final_grid.relative_gain(zeros, zeros))
+        == "undefined (both means 0)"
+    )
+    assert report_final_grid.relative_gain(half, zeros) == (np.inf, np.inf, np.inf)
+    assert report_final_grid.relative_gain(zeros, some) == (0.0, 0.0, 0.0)
+    point, low, high = report_final_grid.relative_gain(half, some)
+    assert point == pytest.approx(3.0) and low == pytest.approx(1.0) and high == np.inf
+    assert report_final_grid.format_gain(point, low, high) == "3.00 [1.00, inf]"
+
+
 def _imports(module: str) -> set[str]:
     """The top-level packages and modules that ``benchmark/<module>.py`` imports anywhere in its code."""
     tree = ast.parse((REPO / "benchmark" / f"{module}.py").read_text())
