@@ -81,7 +81,10 @@ FINAL_PRIORS = {  # key: (CLEVR-Robot prior, MT10 prior), relative to the reposi
     "random-lm": ("benchmark/comparison_priors/clevr-robot-random-lm-layer4", None),
     "lm-layer1": ("benchmark/comparison_priors/clevr-robot-lm-layer1", None),
     "lm-transfer": (None, "benchmark/comparison_priors/metaworld-mt8-lm"),
-    "gemma": ("benchmark/comparison_priors/clevr-robot-gemma-layer4", None),
+    "gemma": (
+        "benchmark/comparison_priors/clevr-robot-gemma-layer4",
+        "benchmark/comparison_priors/metaworld-mt10-gemma-layer4",
+    ),
     "soft-token": ("benchmark/comparison_priors/clevr-robot-soft-token-layer4", None),
     # Priors of graded quality (issue 25): the shipped command on 1%, 5% and 20% of the demonstrations
     # (the same mix; CLEVR-Robot: 30 / 150 / 600 of 3000 episodes, as the keys say; MT10: 1 / 5 / 20 of 100
@@ -361,6 +364,8 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
     18. Part 13 on Meta-World (issue 25): the MT10 priors of graded quality (``GRADED_METAWORLD_PRIORS``), each
         alone and guiding PPO at kl_coef 0.05 and 1, on push-v3 and pick-place-v3, seeds 1-3 (part 2 ran
         vanilla PPO and the shipped prior at 0.05, part 14 the shipped prior alone).
+    19. Part 11 on Meta-World (issue 24): the shipped MT10 design on Gemma-3-270M, alone and guiding PPO at
+        kl_coef 0.05, on the five tasks, seeds 1-3 (beside part 2's PPO and SmolLM2 prior, part 14's alone).
     """
     runs = []
 
@@ -451,6 +456,10 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
                 for kl in (FINAL_MAIN_KL["ppo"], FINAL_CLOSE_KL):
                     if (prior, kl) != ("lm", FINAL_MAIN_KL["ppo"]):  # part 2 ran it
                         add("ppo", env, prior, seed, kl=kl)
+    for seed in first(3):  # part 19
+        for env in METAWORLD_TASKS:
+            runs.append(Run("prior", env, "gemma", 0.0, seed, "train", "final"))
+            add("ppo", env, "gemma", seed)
     return runs
 
 

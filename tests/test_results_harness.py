@@ -202,12 +202,17 @@ def test_final_grid_covers_the_issue():
     for algo in ("ppo", "sac"):
         for env in metaworld:
             graded = set(grid.GRADED_METAWORLD_PRIORS) if algo == "ppo" and env in grid.PAPER_TASKS else set()
+            gemma = {"gemma"} if algo == "ppo" else set()  # part 19: a larger LM on Meta-World
             assert {r.prior for r in runs if r.algo == algo and r.env == env} == {
                 "none",
                 "lm",
                 "gru",
                 *graded,
+                *gemma,
             }
+            if algo == "ppo":
+                assert len(seeds(algo="ppo", env=env, prior="gemma", kl_coef=0.05)) >= 3
+                assert len(seeds(algo="prior", env=env, prior="gemma", split="train")) >= 3
     # transfer: a prior that never saw the two tasks, and the control, the shipped prior that did
     assert {r.prior for r in runs if r.env in grid.TRANSFER_TASKS} == {"none", "lm-transfer", "lm"}
     for env in grid.TRANSFER_TASKS:
