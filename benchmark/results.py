@@ -41,7 +41,9 @@ from cleanrl_lago.utils.launch import scalar_events
 from priors.atomic import write_file_atomically
 
 DOCS = REPO / "docs" / "results"
-WORK = REPO / "benchmark" / "results" / "final" / "work"  # paper-budget runs in progress (not committed)
+# Paper-budget runs in progress: each one's checkpoint (and its TensorBoard events) is committed as it goes,
+# so a run longer than a working session resumes from a fresh clone.
+WORK = REPO / "benchmark" / "results" / "final" / "work"
 FINAL_DOCS = REPO / "docs" / "results" / "final"
 # CLEVR-Robot agents are scored by the harness itself (evaluate_clevr): greedy and sampled actions,
 # success within 10 and within 50 pushes, over this many episodes each.
@@ -146,12 +148,16 @@ EVAL_TAGS = ("eval/success_rate", "eval/success_rate_train", "eval/success_rate_
 def resume_from(work: Path) -> tuple[list[str], float]:
     """A paper-budget run's persistent folder: the ``--resume`` arguments for the checkpoint an interrupted
     attempt left there (none: a fresh start), and the seconds earlier attempts spent up to their last
-    checkpoint (the work they kept). Each attempt notes its start in ``attempt_start``."""
+    checkpoint (the work they kept). Each attempt notes its start in ``attempt_start``; the checkpoint's own
+    ``saved_at`` (not the file's time, which a fresh clone resets) ends the attempt's kept work."""
+    import torch
+
     kept_file, start_file = work / "kept_seconds", work / "attempt_start"
     kept = float(kept_file.read_text()) if kept_file.exists() else 0.0
     checkpoints = sorted(work.glob("runs/*/checkpoint.pt"))
     if checkpoints and start_file.exists():
-        kept += max(0.0, checkpoints[0].stat().st_mtime - float(start_file.read_text()))
+        saved_at = torch.load(checkpoints[0], map_location="cpu", weights_only=False)["saved_at"]
+        kept += max(0.0, saved_at - float(start_file.read_text()))
         kept_file.write_text(str(kept))
     start_file.write_text(str(time.time()))
     return (["--resume", str(checkpoints[0].parent.relative_to(work))] if checkpoints else []), kept

@@ -589,19 +589,22 @@ def test_evaluate_metaworld_prior_alone_matches_a_plain_episode_loop(tiny_priors
 
 def test_a_paper_budget_run_resumes_from_the_checkpoint_an_attempt_left(tmp_path):
     """``resume_from``: a fresh folder starts afresh; a checkpoint left by an interrupted attempt is resumed,
-    and the time that attempt spent up to its checkpoint is kept for the record's wall time."""
+    and the time that attempt spent up to its checkpoint (the checkpoint's ``saved_at``, not the file's
+    time, which a fresh clone resets) is kept for the record's wall time."""
     import os
+
+    import torch
 
     assert results.resume_from(tmp_path) == ([], 0.0)
     start = float((tmp_path / "attempt_start").read_text())
     checkpoint = tmp_path / "runs" / "CLEVR-Robot-v0__ppo_lago_clevr__1__17" / "checkpoint.pt"
     checkpoint.parent.mkdir(parents=True)
-    checkpoint.write_bytes(b"")
-    os.utime(checkpoint, (start + 100.0, start + 100.0))
+    torch.save({"saved_at": start + 100.0}, checkpoint)
+    os.utime(checkpoint, (start + 9_000.0, start + 9_000.0))  # a clone's file time: not the work kept
     assert results.resume_from(tmp_path) == (
         ["--resume", "runs/CLEVR-Robot-v0__ppo_lago_clevr__1__17"],
         100.0,
     )
     start = float((tmp_path / "attempt_start").read_text())
-    os.utime(checkpoint, (start + 50.0, start + 50.0))  # a second interruption: both attempts' kept work
+    torch.save({"saved_at": start + 50.0}, checkpoint)  # a second interruption: both attempts' kept work
     assert results.resume_from(tmp_path)[1] == 150.0

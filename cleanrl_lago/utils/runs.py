@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +53,11 @@ def _state(obj: Any) -> Any:
 def save_checkpoint(run_name: str, args: Any, iteration: int, global_step: int, **objects: Any) -> None:
     """Write ``runs/{run_name}/checkpoint.pt`` atomically: the state of each object (modules, optimizers,
     buffers: their state dict; vector envs: their full state, so a resume continues their episodes
-    exactly; tensors and plain values as they are), the arguments and every RNG stream."""
+    exactly; tensors and plain values as they are), the arguments, every RNG stream and the time of saving
+    (``saved_at``, Unix seconds: a harness that resumes runs counts the wall time the checkpoint kept)."""
     state = {name: _state(obj) for name, obj in objects.items()}
     state.update(run_name=run_name, args=vars(args), iteration=iteration, global_step=global_step, rng=rng_state())
+    state.update(saved_at=time.time())
     save_atomic(state, Path("runs") / run_name / CHECKPOINT_NAME)
 
 
