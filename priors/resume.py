@@ -20,8 +20,19 @@ import torch
 from priors.atomic import write_file_atomically
 from priors.modeling_base import Prior
 
-# Settings that may differ between the interrupted run and its resumption.
-_MAY_CHANGE = ("resume", "device", "push_to_hub", "eval_episodes", "eval_max_episode_steps")
+# Settings that may differ between the interrupted run and its resumption: where it runs and what it does
+# after training; ``output`` (a state moved or copied with ``<output>.training.pt`` resumes there); and
+# ``max_minutes``: a time budget set on resumption cuts a long training short (it stops after the next
+# epoch, keeping the best so far, and the prior's metrics say ``stopped_by_time_budget``).
+_MAY_CHANGE = (
+    "resume",
+    "device",
+    "push_to_hub",
+    "eval_episodes",
+    "eval_max_episode_steps",
+    "output",
+    "max_minutes",
+)
 
 
 @dataclasses.dataclass

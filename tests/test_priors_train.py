@@ -3,6 +3,7 @@ a policy in the envs of cleanrl-lago's factory, the saved prior, a clear error o
 python -m cleanrl_lago.train_prior and python -m cleanrl_lago.convert_prior."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -262,8 +263,8 @@ def test_a_resumed_training_saves_the_prior_of_an_uninterrupted_one_bit_for_bit(
     def settings(output, **changes):
         return TrainSettings(
             dataset="t/clevr/expert-v0", output=str(tmp_path / output), lm=tiny_lm, kind=kind, observation_dims=10,
-            hidden_size=32, epochs=4, patience=10, batch_size=32, instructions_per_batch=4, max_steps_per_epoch=3,
-            eval_episodes=0, runs_dir=str(tmp_path / "runs"), **options, **changes,
+            hidden_size=32, patience=10, batch_size=32, instructions_per_batch=4, max_steps_per_epoch=3,
+            eval_episodes=0, runs_dir=str(tmp_path / "runs"), **options, **{"epochs": 4, **changes},
         )  # fmt: skip
 
     whole = train(settings("whole"))
@@ -278,6 +279,15 @@ def test_a_resumed_training_saves_the_prior_of_an_uninterrupted_one_bit_for_bit(
     assert state.is_file() and not (tmp_path / "resumed").exists()
     with pytest.raises(ValueError, match=r"written with other settings \(--learning-rate\)"):
         train(settings("resumed", resume=True, learning_rate=1e-3))
+    # A copy of the state resumes under another name, and a time budget set on resumption cuts the training
+    # short: one more epoch, then the best of the three, the prior a three-epoch training saves
+    shutil.copy(state, tmp_path / "cut.training.pt")
+    epochs = []
+    cut = train(settings("cut", resume=True, max_minutes=1e-6), on_epoch=lambda e, m: epochs.append(e))
+    three = train(settings("three", epochs=3))
+    assert epochs == [3] and cut.config.provenance.metrics["stopped_by_time_budget"] == 1.0
+    expected, got = three.trainable_state_dict(), cut.trainable_state_dict()
+    assert expected.keys() == got.keys() and all(torch.equal(expected[k], got[k]) for k in expected)
     epochs = []
     resumed = train(settings("resumed", resume=True), on_epoch=lambda e, m: epochs.append(e))
     assert epochs == [3, 4] and not state.exists()
