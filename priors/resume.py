@@ -100,7 +100,9 @@ def load_state(
         raise ValueError(
             f"--resume: {path} is unreadable ({type(e).__name__}); delete it to start over"
         ) from e
-    saved, now = state["settings"], _compared(settings)
+    # (a state written when fewer settings could change still holds them: they are not compared either)
+    saved = {k: v for k, v in state["settings"].items() if k not in _MAY_CHANGE}
+    now = _compared(settings)
     changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
     if changed:
         options = ", ".join("--" + k.replace("_", "-") for k in changed)
