@@ -85,7 +85,10 @@ FINAL_PRIORS = {  # key: (CLEVR-Robot prior, MT10 prior), relative to the reposi
         "benchmark/comparison_priors/clevr-robot-gemma-layer4",
         "benchmark/comparison_priors/metaworld-mt10-gemma-layer4",
     ),
-    "soft-token": ("benchmark/comparison_priors/clevr-robot-soft-token-layer4", None),
+    "soft-token": (
+        "benchmark/comparison_priors/clevr-robot-soft-token-layer4",
+        "benchmark/comparison_priors/metaworld-mt10-soft-token-layer4",
+    ),
     # Priors of graded quality (issue 25): the shipped command on 1%, 5% and 20% of the demonstrations
     # (the same mix; CLEVR-Robot: 30 / 150 / 600 of 3000 episodes, as the keys say; MT10: 1 / 5 / 20 of 100
     # episodes per task, 10 / 50 / 200 in all), and on the full CLEVR-Robot data with every goal mislabelled
@@ -460,6 +463,10 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
         for env in METAWORLD_TASKS:
             runs.append(Run("prior", env, "gemma", 0.0, seed, "train", "final"))
             add("ppo", env, "gemma", seed)
+    for seed in first(3):  # part 20
+        for env in METAWORLD_TASKS:
+            runs.append(Run("prior", env, "soft-token", 0.0, seed, "train", "final"))
+            add("ppo", env, "soft-token", seed)
     return runs
 
 

@@ -135,6 +135,8 @@ def test_every_shipped_and_comparison_prior_loads_without_warnings():
         "metaworld-mt10-smollm2-n200",
         # part 19 (issue 24): the shipped MT10 command on Gemma-3-270M
         "metaworld-mt10-gemma-layer4",
+        # part 20 (issue 24): LaGO's soft-token design with the shipped MT10 command
+        "metaworld-mt10-soft-token-layer4",
     }
     V2_DEFAULTS = {  # noqa: N806 -- the fields version 2 wrote for every kind, at their defaults
         "lm_name": None,

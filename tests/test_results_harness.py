@@ -202,7 +202,8 @@ def test_final_grid_covers_the_issue():
     for algo in ("ppo", "sac"):
         for env in metaworld:
             graded = set(grid.GRADED_METAWORLD_PRIORS) if algo == "ppo" and env in grid.PAPER_TASKS else set()
-            gemma = {"gemma"} if algo == "ppo" else set()  # part 19: a larger LM on Meta-World
+            # parts 19 and 20: a larger LM and LaGO's soft-token design on Meta-World
+            gemma = {"gemma", "soft-token"} if algo == "ppo" else set()
             assert {r.prior for r in runs if r.algo == algo and r.env == env} == {
                 "none",
                 "lm",
@@ -210,9 +211,9 @@ def test_final_grid_covers_the_issue():
                 *graded,
                 *gemma,
             }
-            if algo == "ppo":
-                assert len(seeds(algo="ppo", env=env, prior="gemma", kl_coef=0.05)) >= 3
-                assert len(seeds(algo="prior", env=env, prior="gemma", split="train")) >= 3
+            for prior in gemma:
+                assert len(seeds(algo="ppo", env=env, prior=prior, kl_coef=0.05)) >= 3
+                assert len(seeds(algo="prior", env=env, prior=prior, split="train")) >= 3
     # transfer: a prior that never saw the two tasks, and the control, the shipped prior that did
     assert {r.prior for r in runs if r.env in grid.TRANSFER_TASKS} == {"none", "lm-transfer", "lm"}
     for env in grid.TRANSFER_TASKS:
@@ -506,6 +507,19 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
             mean_of(pattern, lambda ev: ev["success_rate"])
         )
         assert mw_graded[config]["runs"] == runs, config
+    # parts 19 and 20: the Gemma and the soft-token MT10 priors alone and guiding PPO on the five tasks,
+    # seeds 1-3 beside the others' 1-4
+    mw = summary["aggregates"][f"{report_final_grid.MW_PPO} | success"]
+    for prior, configs in (
+        ("gemma", report_final_grid.MW_GEMMA),
+        ("soft-token", report_final_grid.MW_SOFT_TOKEN),
+    ):
+        patterns = (f"ppo__*-v3__{prior}__kl0.05__seed?.json", f"prior__*-v3__{prior}__kl0__seed?.json")
+        for config, pattern in zip(configs, patterns, strict=True):
+            assert (mw[config]["mean"], 5 * mw[config]["runs"]) == pytest.approx(
+                mean_of(pattern, lambda ev: ev["success_rate"])
+            )
+            assert mw[config]["runs"] == 3, config
     improvement = summary["improvement"][f"{report_final_grid.CLEVR_GRADED} | sampled_50"]
     assert improvement["PPO + LM prior, kl_coef 1 annealed to 0 > PPO"] == [1.0, 1.0, 1.0]
     assert improvement["PPO + LM prior, 1% of the data > LM prior, 1% of the data alone"][0] < 1.0
