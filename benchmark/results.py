@@ -41,8 +41,8 @@ from cleanrl_lago.utils.launch import scalar_events
 from priors.atomic import write_file_atomically
 
 DOCS = REPO / "docs" / "results"
-# Paper-budget runs in progress: each one's checkpoint (and its TensorBoard events) is committed as it goes,
-# so a run longer than a working session resumes from a fresh clone.
+# Paper-budget runs in progress: each one's checkpoint and TensorBoard events are tracked by git (committed
+# before a working session ends), so a run longer than a session resumes from a fresh clone.
 WORK = REPO / "benchmark" / "results" / "final" / "work"
 FINAL_DOCS = REPO / "docs" / "results" / "final"
 # CLEVR-Robot agents are scored by the harness itself (evaluate_clevr): greedy and sampled actions,
