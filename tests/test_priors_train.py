@@ -281,9 +281,8 @@ def test_a_resumed_training_saves_the_prior_of_an_uninterrupted_one_bit_for_bit(
     # A copy of the state resumes under another name, and a time budget set on resumption cuts the training
     # short: one more epoch, then the best of the three, the prior a three-epoch training saves
     copied = torch.load(state, weights_only=True)
-    copied["settings"]["output"] = str(
-        state.with_name("resumed")
-    )  # as states written before output could change
+    # written as a state of an earlier version, which recorded the output too
+    copied["settings"]["output"] = str(state.with_name("resumed"))
     torch.save(copied, tmp_path / "cut.training.pt")
     epochs = []
     cut = train(settings("cut", resume=True, max_minutes=1e-6), on_epoch=lambda e, m: epochs.append(e))
