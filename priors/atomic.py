@@ -11,6 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+# The process's umask, read once (reading it means setting it, which is not thread-safe): a temporary file
+# or folder is created private (0600 / 0700) and given, before it is renamed into place, the mode a plain
+# open() or mkdir() would have given it.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
@@ -34,6 +40,7 @@ def write_folder_atomically(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
+        tmp.chmod(0o777 & ~_UMASK)
         write(tmp)
         for file in tmp.rglob("*"):
             _fsync(file)
@@ -66,6 +73,7 @@ def write_file_atomically(target: str | Path, write: Callable[[BinaryIO], None])
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
     tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -293,3 +293,16 @@ def test_load_refuses_weights_with_a_tensor_missing_or_one_too_many(change, tmp_
     save_file(tensors, path / "model.safetensors")
     with pytest.raises(PriorLoadError, match="does not match its config"):
         load_prior(path)
+
+
+def test_atomic_writes_give_the_modes_plain_writes_would(tmp_path, monkeypatch):
+    """The temporary file and folder (created private by tempfile) end with the umask's usual modes: a saved
+    prior or checkpoint is as readable as any other file its user writes."""
+    from priors import atomic
+
+    monkeypatch.setattr(atomic, "_UMASK", 0o027)
+    file = atomic.write_file_atomically(tmp_path / "checkpoint.pt", lambda f: f.write(b"x"))
+    folder = atomic.write_folder_atomically(
+        tmp_path / "prior", lambda d: (d / "config.json").write_text("{}")
+    )
+    assert (file.stat().st_mode & 0o777, folder.stat().st_mode & 0o777) == (0o640, 0o750)
