@@ -156,7 +156,9 @@ def resume_from(work: Path) -> tuple[list[str], float]:
     kept = float(kept_file.read_text()) if kept_file.exists() else 0.0
     checkpoints = sorted(work.glob("runs/*/checkpoint.pt"))
     if checkpoints and start_file.exists():
-        saved_at = torch.load(checkpoints[0], map_location="cpu", weights_only=False)["saved_at"]
+        checkpoint = torch.load(checkpoints[0], map_location="cpu", weights_only=False)
+        # (a checkpoint from before saved_at was recorded: its file's time, right unless it was cloned)
+        saved_at = checkpoint.get("saved_at", checkpoints[0].stat().st_mtime)
         kept += max(0.0, saved_at - float(start_file.read_text()))
         kept_file.write_text(str(kept))
     start_file.write_text(str(time.time()))

@@ -622,3 +622,7 @@ def test_a_paper_budget_run_resumes_from_the_checkpoint_an_attempt_left(tmp_path
     start = float((tmp_path / "attempt_start").read_text())
     torch.save({"saved_at": start + 50.0}, checkpoint)  # a second interruption: both attempts' kept work
     assert results.resume_from(tmp_path)[1] == 150.0
+    start = float((tmp_path / "attempt_start").read_text())
+    torch.save({}, checkpoint)  # written before checkpoints recorded saved_at: the file's time counts
+    os.utime(checkpoint, (start + 25.0, start + 25.0))
+    assert results.resume_from(tmp_path)[1] == 175.0
