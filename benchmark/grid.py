@@ -459,14 +459,11 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
                 for kl in (FINAL_MAIN_KL["ppo"], FINAL_CLOSE_KL):
                     if (prior, kl) != ("lm", FINAL_MAIN_KL["ppo"]):  # part 2 ran it
                         add("ppo", env, prior, seed, kl=kl)
-    for seed in first(3):  # part 19
-        for env in METAWORLD_TASKS:
-            runs.append(Run("prior", env, "gemma", 0.0, seed, "train", "final"))
-            add("ppo", env, "gemma", seed)
-    for seed in first(3):  # part 20
-        for env in METAWORLD_TASKS:
-            runs.append(Run("prior", env, "soft-token", 0.0, seed, "train", "final"))
-            add("ppo", env, "soft-token", seed)
+    for prior in ("gemma", "soft-token"):  # parts 19 and 20
+        for seed in first(3):
+            for env in METAWORLD_TASKS:
+                runs.append(Run("prior", env, prior, 0.0, seed, "train", "final"))
+                add("ppo", env, prior, seed)
     return runs
 
 

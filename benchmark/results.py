@@ -150,13 +150,13 @@ def resume_from(work: Path) -> tuple[list[str], float]:
     attempt left there (none: a fresh start), and the seconds earlier attempts spent up to their last
     checkpoint (the work they kept). Each attempt notes its start in ``attempt_start``; the checkpoint's own
     ``saved_at`` (not the file's time, which a fresh clone resets) ends the attempt's kept work."""
-    import torch
+    from cleanrl_lago.utils.runs import load_checkpoint
 
     kept_file, start_file = work / "kept_seconds", work / "attempt_start"
     kept = float(kept_file.read_text()) if kept_file.exists() else 0.0
     checkpoints = sorted(work.glob("runs/*/checkpoint.pt"))
     if checkpoints and start_file.exists():
-        checkpoint = torch.load(checkpoints[0], map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(checkpoints[0].parent)
         # (a checkpoint from before saved_at was recorded: its file's time, right unless it was cloned)
         saved_at = checkpoint.get("saved_at", checkpoints[0].stat().st_mtime)
         kept += max(0.0, saved_at - float(start_file.read_text()))

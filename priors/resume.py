@@ -55,8 +55,10 @@ def checkpoint_path(output: str | os.PathLike) -> Path:
     return output.with_name(output.name + ".training.pt")
 
 
-def _compared(settings: Any) -> dict[str, Any]:
-    return {k: v for k, v in dataclasses.asdict(settings).items() if k not in _MAY_CHANGE}
+def _compared(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings a resumption must repeat (a state written when fewer settings could change still
+    holds them: they are left out of its comparison too)."""
+    return {k: v for k, v in settings.items() if k not in _MAY_CHANGE}
 
 
 def save_state(
@@ -69,7 +71,7 @@ def save_state(
 ) -> None:
     """Write the training's state after ``loop.epoch`` epochs (atomically: a crash keeps the last one)."""
     state = {
-        "settings": _compared(settings),
+        "settings": _compared(dataclasses.asdict(settings)),
         "weights": prior.trainable_state_dict(),
         "optimizer": optimizer.state_dict(),
         "numpy_rng": rng.bit_generator.state,
@@ -100,9 +102,7 @@ def load_state(
         raise ValueError(
             f"--resume: {path} is unreadable ({type(e).__name__}); delete it to start over"
         ) from e
-    # (a state written when fewer settings could change still holds them: they are not compared either)
-    saved = {k: v for k, v in state["settings"].items() if k not in _MAY_CHANGE}
-    now = _compared(settings)
+    saved, now = _compared(state["settings"]), _compared(dataclasses.asdict(settings))
     changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
     if changed:
         options = ", ".join("--" + k.replace("_", "-") for k in changed)

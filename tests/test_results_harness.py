@@ -203,15 +203,15 @@ def test_final_grid_covers_the_issue():
         for env in metaworld:
             graded = set(grid.GRADED_METAWORLD_PRIORS) if algo == "ppo" and env in grid.PAPER_TASKS else set()
             # parts 19 and 20: a larger LM and LaGO's soft-token design on Meta-World
-            gemma = {"gemma", "soft-token"} if algo == "ppo" else set()
+            issue24 = {"gemma", "soft-token"} if algo == "ppo" else set()
             assert {r.prior for r in runs if r.algo == algo and r.env == env} == {
                 "none",
                 "lm",
                 "gru",
                 *graded,
-                *gemma,
+                *issue24,
             }
-            for prior in gemma:
+            for prior in issue24:
                 assert len(seeds(algo="ppo", env=env, prior=prior, kl_coef=0.05)) >= 3
                 assert len(seeds(algo="prior", env=env, prior=prior, split="train")) >= 3
     # transfer: a prior that never saw the two tasks, and the control, the shipped prior that did

@@ -59,10 +59,8 @@ def test_checkpoint_restores_every_object_exactly(tmp_path, monkeypatch):
     saved = make_objects()
     args = SimpleNamespace(num_envs=2, seed=9)
     random.seed(4), np.random.seed(5), torch.manual_seed(6)  # noqa: NPY002
-    monkeypatch.setattr(runs.time, "time", lambda: 1_765_000_000.5)
+    monkeypatch.setattr(runs, "time", SimpleNamespace(time=lambda: 1_765_000_000.5))
     runs.save_checkpoint("run-a", args, 7, 1400, **saved)
-    monkeypatch.undo()
-    monkeypatch.chdir(tmp_path)
     expected_draws = draws()
     expected_obs = saved["envs"].step(np.array([0, 1]))[0]
 
