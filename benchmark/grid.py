@@ -369,6 +369,11 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
         vanilla PPO and the shipped prior at 0.05, part 14 the shipped prior alone).
     19. Part 11 on Meta-World (issue 24): the shipped MT10 design on Gemma-3-270M, alone and guiding PPO at
         kl_coef 0.05, on the five tasks, seeds 1-3 (beside part 2's PPO and SmolLM2 prior, part 14's alone).
+    20. Part 12 on Meta-World (issue 24): LaGO's soft-token MT10 prior, alone and guiding PPO at kl_coef 0.05,
+        on the five tasks, seeds 1-3.
+    21. Does kl_coef 1 let a strong MT10 prior through (issues 24 and 25)? The shipped and the soft-token MT10
+        priors guiding PPO at kl_coef 1 on the five tasks, seeds 1-3 (part 18 ran the shipped prior at 1 on
+        push-v3 and pick-place-v3).
     """
     runs = []
 
@@ -464,6 +469,11 @@ def final_grid(seeds=FINAL_SEEDS) -> list[Run]:
             for env in METAWORLD_TASKS:
                 runs.append(Run("prior", env, prior, 0.0, seed, "train", "final"))
                 add("ppo", env, prior, seed)
+    for seed in first(3):  # part 21
+        for env in METAWORLD_TASKS:
+            for prior in ("lm", "soft-token"):
+                if prior == "soft-token" or env not in PAPER_TASKS:  # part 18 ran the rest
+                    add("ppo", env, prior, seed, kl=FINAL_CLOSE_KL)
     return runs
 
 

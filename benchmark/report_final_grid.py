@@ -119,6 +119,16 @@ MW_PAPER_CONFIGS = ("PPO, 1M steps", "PPO + LM prior, 1M steps", "LM prior alone
 MW_ALONE = ("LM prior alone", "GRU prior (no LM) alone")  # part 14: the MT10 priors alone, mean action
 MW_GEMMA = ("PPO + Gemma-3-270M prior", "Gemma-3-270M prior alone")  # part 19 (seeds 1-3)
 MW_SOFT_TOKEN = ("PPO + LaGO soft-token prior", "LaGO soft-token prior alone")  # part 20 (seeds 1-3)
+MW_CLOSE = "Meta-World (PPO), kl_coef 1"  # part 21: the strong MT10 priors at a coefficient PPO follows closely
+MW_CLOSE_CONFIGS = (
+    "PPO",
+    "PPO + LM prior, kl_coef 1",
+    "PPO + LaGO soft-token prior, kl_coef 1",
+    "PPO + LM prior",
+    "PPO + LaGO soft-token prior",
+    "LM prior alone",
+    "LaGO soft-token prior alone",
+)
 DOMAINS = {
     CLEVR_TRAIN: CLEVR_CONFIGS,
     CLEVR_HELDOUT: CLEVR_CONFIGS,
@@ -131,6 +141,7 @@ DOMAINS = {
     TRANSFER: ("PPO", "PPO + LM prior, task unseen", "PPO + LM prior"),  # the last: trained on the task
     MW_PAPER: MW_PAPER_CONFIGS,
     MW_GRADED: MW_GRADED_CONFIGS,
+    MW_CLOSE: MW_CLOSE_CONFIGS,
 }
 PAIRS = (  # (X, Y): does X beat Y?
     ("PPO + LM prior", "PPO"),
@@ -177,6 +188,12 @@ PAIRS = (  # (X, Y): does X beat Y?
     ("PPO, 1.5M steps", "LM prior alone"),
     ("PPO + LM prior, 1M steps", "PPO, 1M steps"),
     ("PPO + LM prior, 1M steps", "LM prior alone"),
+    # part 21 (last, so that the pairs above keep their bootstrap draws)
+    ("PPO + LaGO soft-token prior, kl_coef 1", "LaGO soft-token prior alone"),
+    ("PPO + LaGO soft-token prior, kl_coef 1", "PPO"),
+    ("PPO + LaGO soft-token prior, kl_coef 1", "PPO + LaGO soft-token prior"),
+    ("PPO + LaGO soft-token prior, kl_coef 1", "PPO + LM prior, kl_coef 1"),
+    ("PPO + LM prior, kl_coef 1", "PPO + LM prior"),
 )
 # The paper's relative gains of LaGO over vanilla PPO (mean success; a different protocol: 1.5M / 20M
 # env steps, a 7B LM), which the goal asks us to match at our budgets.
@@ -192,6 +209,7 @@ COLORS = {
     "PPO + LM prior, 1 layer": "tab:purple",
     "PPO + Gemma-3-270M prior": "tab:brown",
     "PPO + LaGO soft-token prior": "tab:olive",
+    "PPO + LaGO soft-token prior, kl_coef 1": "tab:olive",
     "PPO + LM prior, task unseen": "tab:pink",
     "PPO + LM prior, kl_coef 1": "tab:red",
     "PPO + GRU prior (no LM), kl_coef 1": "tab:blue",
@@ -256,13 +274,14 @@ def _metaworld_domains(record: dict) -> set[str]:
     if run["algo"] == "sac":
         return {MW_SAC}
     graded = {MW_GRADED} if run["env"] in PAPER_TASKS and run["split"] == "train" else set()
+    close = {MW_CLOSE} if run["split"] == "train" else set()
     if run["algo"] == "prior":  # the baseline of PPO and SAC with the phrasings it was given
         if run["split"] == "heldout":
             return {MW_PPO_HELDOUT}
         paper = {MW_PAPER} if run["env"] in PAPER_TASKS and config in MW_PAPER_CONFIGS else set()
-        return {MW_PPO, MW_SAC, *paper, *graded}
+        return {MW_PPO, MW_SAC, *paper, *graded, *close}
     splits = ("train", "heldout") if run["prior"] == "none" else (run["split"],)
-    return {{"train": MW_PPO, "heldout": MW_PPO_HELDOUT}[s] for s in splits} | graded
+    return {{"train": MW_PPO, "heldout": MW_PPO_HELDOUT}[s] for s in splits} | graded | close
 
 
 def score_matrices(records: list[dict], domain: str, metric: str) -> tuple[dict[str, np.ndarray], list[str]]:

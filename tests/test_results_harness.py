@@ -214,6 +214,9 @@ def test_final_grid_covers_the_issue():
             for prior in issue24:
                 assert len(seeds(algo="ppo", env=env, prior=prior, kl_coef=0.05)) >= 3
                 assert len(seeds(algo="prior", env=env, prior=prior, split="train")) >= 3
+            if algo == "ppo":  # part 21: the strong MT10 priors at kl_coef 1 on every task
+                for prior in ("lm", "soft-token"):
+                    assert len(seeds(algo="ppo", env=env, prior=prior, kl_coef=1.0, budget="grid")) >= 3
     # transfer: a prior that never saw the two tasks, and the control, the shipped prior that did
     assert {r.prior for r in runs if r.env in grid.TRANSFER_TASKS} == {"none", "lm-transfer", "lm"}
     for env in grid.TRANSFER_TASKS:
@@ -455,6 +458,15 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
     )
     assert summary["speed"]["Meta-World (SAC) | SAC"][2] is None
     assert not [k for k in summary["speed"] if k.endswith(" alone")]
+    # part 21: the strong MT10 priors at kl_coef 1, beside the same priors at 0.05 and alone
+    close_mw = summary["aggregates"][f"{report_final_grid.MW_CLOSE} | success"]
+    assert set(close_mw) == set(report_final_grid.MW_CLOSE_CONFIGS)
+    assert close_mw["PPO"] == summary["aggregates"][f"{report_final_grid.MW_PPO} | success"]["PPO"]
+    soft1 = [
+        json.loads(p.read_text())["eval"]["success_rate"] for p in data.glob("ppo__*-v3__soft-token__kl1__seed*.json")
+    ]
+    assert close_mw["PPO + LaGO soft-token prior, kl_coef 1"]["mean"] == pytest.approx(np.mean(soft1))
+    assert len(soft1) == 15 and close_mw["PPO + LaGO soft-token prior, kl_coef 1"]["runs"] == 3
     # part 17: the paper's budgets in their own domains, with the prior alone; never in the sweep
     assert set(summary["aggregates"][f"{report_final_grid.CLEVR_PAPER} | sampled_50"]) == set(
         report_final_grid.PAPER_CONFIGS
