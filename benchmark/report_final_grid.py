@@ -119,7 +119,8 @@ MW_PAPER_CONFIGS = ("PPO, 1M steps", "PPO + LM prior, 1M steps", "LM prior alone
 MW_ALONE = ("LM prior alone", "GRU prior (no LM) alone")  # part 14: the MT10 priors alone, mean action
 MW_GEMMA = ("PPO + Gemma-3-270M prior", "Gemma-3-270M prior alone")  # part 19 (seeds 1-3)
 MW_SOFT_TOKEN = ("PPO + LaGO soft-token prior", "LaGO soft-token prior alone")  # part 20 (seeds 1-3)
-MW_CLOSE = "Meta-World (PPO), kl_coef 1"  # part 21: the strong MT10 priors at a coefficient PPO follows closely
+# Part 21: the strong MT10 priors at a coefficient PPO follows closely.
+MW_CLOSE = "Meta-World (PPO), kl_coef 1"
 MW_CLOSE_CONFIGS = (
     "PPO",
     "PPO + LM prior, kl_coef 1",

@@ -463,7 +463,8 @@ def test_final_grid_report_aggregates_improvement_and_gain(tmp_path):
     assert set(close_mw) == set(report_final_grid.MW_CLOSE_CONFIGS)
     assert close_mw["PPO"] == summary["aggregates"][f"{report_final_grid.MW_PPO} | success"]["PPO"]
     soft1 = [
-        json.loads(p.read_text())["eval"]["success_rate"] for p in data.glob("ppo__*-v3__soft-token__kl1__seed*.json")
+        json.loads(p.read_text())["eval"]["success_rate"]
+        for p in data.glob("ppo__*-v3__soft-token__kl1__seed*.json")
     ]
     assert close_mw["PPO + LaGO soft-token prior, kl_coef 1"]["mean"] == pytest.approx(np.mean(soft1))
     assert len(soft1) == 15 and close_mw["PPO + LaGO soft-token prior, kl_coef 1"]["runs"] == 3
