@@ -116,6 +116,7 @@ PAPER_CONFIGS = (
     "LM prior alone",
 )
 MW_PAPER_CONFIGS = ("PPO, 1M steps", "PPO + LM prior, 1M steps", "LM prior alone")
+MW_GUIDED = ("PPO", "PPO + LM prior", "PPO + GRU prior (no LM)")  # parts 2 and 8
 MW_ALONE = ("LM prior alone", "GRU prior (no LM) alone")  # part 14: the MT10 priors alone, mean action
 MW_GEMMA = ("PPO + Gemma-3-270M prior", "Gemma-3-270M prior alone")  # part 19 (seeds 1-3)
 MW_SOFT_TOKEN = ("PPO + LaGO soft-token prior", "LaGO soft-token prior alone")  # part 20 (seeds 1-3)
@@ -136,8 +137,8 @@ DOMAINS = {
     CLEVR_HELDOUT_CLOSE: CLOSE_CONFIGS,
     CLEVR_GRADED: GRADED_CONFIGS,
     CLEVR_PAPER: PAPER_CONFIGS,
-    MW_PPO: ("PPO", "PPO + LM prior", "PPO + GRU prior (no LM)", *MW_ALONE, *MW_GEMMA, *MW_SOFT_TOKEN),
-    MW_PPO_HELDOUT: ("PPO", "PPO + LM prior", "PPO + GRU prior (no LM)", *MW_ALONE),
+    MW_PPO: (*MW_GUIDED, *MW_ALONE, *MW_GEMMA, *MW_SOFT_TOKEN),
+    MW_PPO_HELDOUT: (*MW_GUIDED, *MW_ALONE),
     MW_SAC: ("SAC", "SAC + LM prior", "SAC + GRU prior (no LM)", *MW_ALONE),
     TRANSFER: ("PPO", "PPO + LM prior, task unseen", "PPO + LM prior"),  # the last: trained on the task
     MW_PAPER: MW_PAPER_CONFIGS,
