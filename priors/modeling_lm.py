@@ -141,21 +141,27 @@ class LMPrior(Prior):
             return self._features_cached(soft, instructions)
         return self._features_full(soft, instructions)
 
-    def _left_padded(self, ids: list[list[int]], n_after: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prompts' token ids left-padded to the longest, ``[B, longest]``, and the attention mask of them
-        followed by ``n_after`` attended positions, ``[B, longest + n_after]``."""
+    def _padded(
+        self, ids: list[list[int]], left: bool, n_after: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompts' token ids padded to the longest (on the left or the right), ``[B, longest]``, and the
+        attention mask of them followed by ``n_after`` attended positions, ``[B, longest + n_after]``."""
         longest = max(len(i) for i in ids)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         input_ids = torch.full((len(ids), longest), pad, dtype=torch.long, device=self.device)
         mask = torch.zeros(len(ids), longest + n_after, dtype=torch.long, device=self.device)
         for row, row_ids in enumerate(ids):
-            input_ids[row, longest - len(row_ids) :] = torch.tensor(row_ids, device=self.device)
-            mask[row, longest - len(row_ids) :] = 1
+            real = slice(longest - len(row_ids), longest) if left else slice(0, len(row_ids))
+            input_ids[row, real] = torch.tensor(row_ids, device=self.device)
+            mask[row, real] = 1
+        mask[:, longest:] = 1
         return input_ids, mask
 
     def _features_full(self, soft: torch.Tensor, instructions: list[str]) -> torch.Tensor:
         """One pass over the whole sequence; prompts of different lengths are left-padded."""
-        input_ids, mask = self._left_padded([self.token_ids(s) for s in instructions], n_after=soft.shape[1])
+        input_ids, mask = self._padded(
+            [self.token_ids(s) for s in instructions], left=True, n_after=soft.shape[1]
+        )
         embed = self.lm.get_input_embeddings()
         inputs = torch.cat([embed(input_ids), soft.to(embed.weight.dtype)], dim=1)
         positions = (mask.cumsum(-1) - 1).clamp_min(0)
@@ -176,13 +182,8 @@ class LMPrior(Prior):
         for start in range(0, len(missing), chunk):
             part = missing[start : start + chunk]
             ids = [self.token_ids(s) for s in part]
-            longest = max(len(i) for i in ids)
-            pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-            input_ids = torch.full((len(ids), longest), pad, dtype=torch.long, device=self.device)
-            for row, row_ids in enumerate(ids):
-                input_ids[row, : len(row_ids)] = torch.tensor(row_ids, device=self.device)
-            columns = torch.arange(longest, device=self.device)
-            mask = (columns < torch.tensor([len(i) for i in ids], device=self.device)[:, None]).long()
+            input_ids, mask = self._padded(ids, left=False)
+            columns = torch.arange(input_ids.shape[1], device=self.device)
             # A plain cache keeps every key: the LM's own would keep only a sliding window's (Gemma, 512).
             cache = DynamicCache()
             with torch.no_grad():
